@@ -1,0 +1,41 @@
+"""Arguments and input handling shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def add_score_options(parser: argparse.ArgumentParser) -> None:
+    """--sigma/--window/--kernel/--polarity with the design's defaults."""
+    parser.add_argument("--sigma", type=float, default=3.0, help="Gaussian width in pixels (default 3)")
+    parser.add_argument("--window", type=int, default=15, help="odd Gaussian window in pixels (default 15)")
+    parser.add_argument("--kernel", type=int, default=3, help="odd top-hat kernel in pixels (default 3)")
+    parser.add_argument(
+        "--polarity",
+        default="auto",
+        choices=("auto", "white-on-black", "black-on-white"),
+        help="which colour is boundary in TRACE (default: the minority class)",
+    )
+
+
+def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
+    """Read ``args.pred`` and ``args.trace`` and check them against each other and the options."""
+    from ..core.errors import InputError
+    from ..core.io import read_prediction, read_trace
+    from ..core.scores import check_odd, check_sigma
+
+    check_sigma(args.sigma)
+    check_odd(args.window, "--window")
+    check_odd(args.kernel, "--kernel")
+    pred = read_prediction(args.pred)
+    trace, polarity = read_trace(args.trace, args.polarity)
+    if pred.shape != trace.shape:
+        raise InputError(
+            f"{args.pred} is {pred.shape[0]} x {pred.shape[1]} but {args.trace} is "
+            f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match"
+        )
+    if not trace.any():
+        raise InputError(f"{args.trace}: the tracing has no boundary pixels")
+    return pred, trace, polarity

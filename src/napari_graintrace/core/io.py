@@ -1,0 +1,260 @@
+"""Reading and writing the lab's images: micrographs, tracings and probability maps.
+
+Conventions (``shared/design.md``): 8-bit images are divided by 255 and 16-bit by 65535, float TIFFs
+are taken as they are but must lie in [0, 1]; RGB(A) becomes grey with ITU-R 601 luma exactly as
+PIL's ``convert("L")`` does; a tracing may be white-on-black or black-on-white and ``"auto"`` takes
+the minority class as boundary. Writes go to a temporary file that is renamed into place, and an
+existing file is never replaced unless the caller asks.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .errors import InputError
+
+Polarity = Literal["auto", "white-on-black", "black-on-white"]
+POLARITIES: tuple[str, ...] = ("auto", "white-on-black", "black-on-white")
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/TIFF/... file as a 2-D grey array in its own dtype (RGB(A) converted to luma)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image file")
+    try:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            array = _read_tiff(path)
+        else:
+            array = _read_with_pil(path)
+    except InputError:
+        raise
+    except Exception as exc:  # PIL and tifffile raise many types for a damaged file
+        raise InputError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
+    try:
+        return to_grey(array)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    array = np.asarray(tifffile.imread(path))
+    return np.squeeze(array) if array.ndim > 2 and array.shape[0] == 1 else array
+
+
+def _read_with_pil(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(image)
+            if array.min() >= 0 and array.max() <= 65535:
+                return array.astype(np.uint16)
+            return array
+        if image.mode == "1":
+            return np.asarray(image, dtype=np.uint8) * np.uint8(255)
+        return np.asarray(image)
+
+
+def to_grey(array: np.ndarray) -> np.ndarray:
+    """Return a 2-D grey image; RGB/RGBA go through ITU-R 601 luma, alpha is dropped.
+
+    For uint8 the integer formula of PIL's ``convert("L")`` is used, so a file converted here and
+    one converted in GIMP/PIL give the same bytes.
+    """
+    array = np.asarray(array)
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3 and array.shape[2] == 2:  # grey + alpha
+        return array[..., 0]
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise InputError(f"expected a 2-D grey or an RGB/RGBA image, got shape {array.shape}")
+    rgb = array[..., :3]
+    if rgb.dtype == np.uint8:
+        weighted = rgb[..., 0] * np.uint32(19595) + rgb[..., 1] * np.uint32(38470)
+        weighted += rgb[..., 2] * np.uint32(7471) + np.uint32(0x8000)
+        return (weighted >> 16).astype(np.uint8)
+    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    if np.issubdtype(rgb.dtype, np.integer):
+        return np.clip(np.rint(luma), 0, np.iinfo(rgb.dtype).max).astype(rgb.dtype)
+    return luma.astype(rgb.dtype)
+
+
+def to_unit_float(array: np.ndarray, what: str = "image") -> np.ndarray:
+    """Map an image to float32 in [0, 1]: uint8 / 255, uint16 / 65535, float as is (checked).
+
+    Float values outside [0, 1] or NaN are an error: silently clipping a prediction would change
+    its scores.
+    """
+    array = np.asarray(array)
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255)
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / np.float32(65535)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"{what} contains NaN or infinite values")
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < 0.0 or high > 1.0:
+            raise InputError(f"{what} has values in [{low:g}, {high:g}], outside [0, 1]")
+        return array.astype(np.float32, copy=False)
+    raise InputError(f"{what} has unsupported pixel type {array.dtype} (use 8/16-bit or float in [0, 1])")
+
+
+def read_prediction(path: str | os.PathLike) -> np.ndarray:
+    """Read a probability map as float32 in [0, 1] (the lab's ``predict_*.png`` are 8-bit)."""
+    image = read_image(path)
+    try:
+        return to_unit_float(image, "prediction")
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def read_micrograph(path: str | os.PathLike) -> np.ndarray:
+    """Read a micrograph as float32 grey in [0, 1], the network's input scale."""
+    image = read_image(path)
+    try:
+        return to_unit_float(image, "micrograph")
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def as_trace(array: np.ndarray, polarity: Polarity | str = "auto") -> tuple[np.ndarray, str]:
+    """Turn a tracing image into a boolean boundary mask; return ``(mask, polarity used)``.
+
+    Boolean input is taken as it is. Two-level images split between their levels, others at Otsu's
+    threshold. ``"auto"`` makes the minority class the boundary (boundaries are sparse; a tie goes
+    to white-on-black, the project's own convention).
+    """
+    if polarity not in POLARITIES:
+        raise InputError(f"unknown polarity {polarity!r}; choose one of {', '.join(POLARITIES)}")
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise InputError(f"a tracing must be a 2-D image, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        bright = array
+    else:
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise InputError("tracing contains NaN or infinite values")
+        bright = array > _split_level(array)
+    if polarity == "auto":
+        polarity = "white-on-black" if 2 * np.count_nonzero(bright) <= bright.size else "black-on-white"
+    mask = bright if polarity == "white-on-black" else ~bright
+    return np.ascontiguousarray(mask), polarity
+
+
+def _split_level(array: np.ndarray) -> float:
+    low, high = array.min(), array.max()
+    if low == high:  # a blank tracing: no boundary at all (nothing is brighter than the level)
+        return float(high)
+    levels = np.unique(array) if array.dtype.itemsize <= 2 else None
+    if levels is not None and levels.size == 2:
+        return (float(levels[0]) + float(levels[1])) / 2.0
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(array))
+
+
+def read_trace(path: str | os.PathLike, polarity: Polarity | str = "auto") -> tuple[np.ndarray, str]:
+    """Read a tracing file as a boolean boundary mask; see :func:`as_trace`."""
+    image = read_image(path)
+    try:
+        return as_trace(image, polarity)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+def check_writable(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> None:
+    """Refuse up front when any target exists, so a run that would stop halfway writes nothing."""
+    if overwrite:
+        return
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(f"{existing[0]}: already exists{more}; pass overwrite to replace")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A cancelled or failed write leaves no half-written file, and without ``overwrite`` an
+    existing file is never replaced (the final link fails instead of clobbering a file that
+    appeared in the meantime).
+    """
+    path = Path(path)
+    check_writable([path], overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic "create if absent"
+            except FileExistsError:
+                raise InputError(f"{path}: already exists; pass overwrite to replace") from None
+            except OSError:  # filesystems without hard links
+                check_writable([path], overwrite)
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:
+    """Write a grey (uint8/uint16/float32) or RGB(A) uint8 image atomically; PNG or TIFF by suffix."""
+    path = Path(path)
+    array = np.asarray(array)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * np.uint8(255)
+    with atomic_path(path, overwrite) as tmp:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            import tifffile
+
+            tifffile.imwrite(tmp, array)
+        else:
+            from PIL import Image
+
+            if array.dtype not in (np.uint8, np.uint16) or (array.dtype == np.uint16 and array.ndim != 2):
+                raise InputError(f"{path}: PNG needs 8-bit (or 16-bit grey) data, got {array.dtype}")
+            Image.fromarray(array).save(tmp, format="PNG")
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
+    """Write a text file (CSV, JSON) atomically."""
+    path = Path(path)
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def unit_float_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Probability map -> 8-bit image (round to nearest), the lab's file format for predictions."""
+    return np.clip(np.rint(np.asarray(array, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)

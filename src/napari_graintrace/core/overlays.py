@@ -1,0 +1,47 @@
+"""RGB pictures that show where a score comes from (uint8, shape (H, W, 3)).
+
+Colours are part of the public contract (``shared/design.md``):
+
+* BCE overlay: white = hit (trace and p >= 0.5), black = true background, red = missed trace,
+  blue = false prediction.
+* Reward map R in [-1, 1]: green for R > 0, black at 0, red for R < 0, brightness |R|.
+* Composite p x R: the same colours, so a pixel is bright only where the prediction put mass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scores import check_pair
+
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+
+
+def bce_overlay(pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Hits white, true background black, misses red, false predictions blue."""
+    pred, trace = check_pair(pred, trace)
+    predicted = pred >= threshold
+    rgb = np.zeros((*pred.shape, 3), dtype=np.uint8)
+    rgb[trace & predicted] = WHITE
+    rgb[trace & ~predicted] = RED
+    rgb[~trace & predicted] = BLUE
+    return rgb
+
+
+def reward_rgb(reward: np.ndarray) -> np.ndarray:
+    """Signed map in [-1, 1] -> green (positive) / red (negative), brightness |value|."""
+    reward = np.asarray(reward, dtype=np.float32)
+    level = np.rint(np.clip(np.abs(reward), 0, 1) * 255).astype(np.uint8)
+    rgb = np.zeros((*reward.shape, 3), dtype=np.uint8)
+    rgb[..., 0] = np.where(reward < 0, level, 0)
+    rgb[..., 1] = np.where(reward > 0, level, 0)
+    return rgb
+
+
+def composite_rgb(pred: np.ndarray, reward: np.ndarray) -> np.ndarray:
+    """The prediction times the reward in reward colours: where the score is earned and lost."""
+    return reward_rgb(np.asarray(pred, dtype=np.float32) * np.asarray(reward, dtype=np.float32))

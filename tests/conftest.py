@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _shared(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared test data not found: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nist_trace_path() -> Path:
+    return _shared("nist_steel/steel_trace.tif")
+
+
+@pytest.fixture(scope="session")
+def nist_micrograph_path() -> Path:
+    return _shared("nist_steel/steel_micrograph.tif")
+
+
+@pytest.fixture(scope="session")
+def al_film_trace_path() -> Path:
+    """A real Al-film tracing, BLACK boundaries on white (GPL: a test fixture only)."""
+    return _shared("grain_unet/al_film_tracing_256.png")
+
+
+@pytest.fixture(scope="session")
+def nist_trace(nist_trace_path) -> np.ndarray:
+    from napari_graintrace.core.io import read_trace
+
+    return read_trace(nist_trace_path)[0]
+
+
+@pytest.fixture(scope="session")
+def al_film_trace(al_film_trace_path) -> np.ndarray:
+    from napari_graintrace.core.io import read_trace
+
+    return read_trace(al_film_trace_path)[0]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261124)
