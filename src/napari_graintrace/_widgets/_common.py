@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_error
 
 from ..core.errors import InputError
 
@@ -38,25 +38,45 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def set_layer_data(viewer, name: str, data, kind: str = "image", **kwargs: Any):
-    """Update the layer ``name`` in place or add it, so that re-runs never duplicate layers.
+OWNER_KEY = "napari-graintrace output"
 
-    ``kind`` is ``"image"``, ``"labels"`` or ``"shapes"``. A user's layer of that name but another
-    kind (or RGB-ness) is left untouched: the output goes to ``"NAME (graintrace)"`` instead.
+
+def is_output_layer(layer) -> bool:
+    """Layers this plugin made (and may update); everything else belongs to the user."""
+    return bool(layer.metadata.get(OWNER_KEY))
+
+
+def set_layer_data(viewer, name: str, data, kind: str = "image", **kwargs: Any):
+    """Update our output layer ``name`` in place, or add it: re-runs never duplicate layers.
+
+    ``kind`` is ``"image"``, ``"labels"`` or ``"shapes"``. Only layers this plugin made are updated;
+    a user's layer with that name is never touched (the output goes to ``"NAME (graintrace)"``).
     """
     from napari import layers
 
     layer_type = {"image": layers.Image, "labels": layers.Labels, "shapes": layers.Shapes}[kind]
+    kwargs["metadata"] = {**kwargs.get("metadata", {}), OWNER_KEY: True}
     if name in viewer.layers:
         layer = viewer.layers[name]
-        if type(layer) is layer_type and getattr(layer, "rgb", False) == kwargs.get("rgb", False):
-            layer.data = data
-            for key in ("scale", "translate", "metadata", "colormap", "contrast_limits"):
-                if key in kwargs:
-                    setattr(layer, key, kwargs[key])
-            return layer
-        return set_layer_data(viewer, f"{name} (graintrace)", data, kind, **kwargs)
+        same_kind = type(layer) is layer_type and getattr(layer, "rgb", False) == kwargs.get("rgb", False)
+        if not (same_kind and is_output_layer(layer)):
+            return set_layer_data(viewer, f"{name} (graintrace)", data, kind, **kwargs)
+        layer.data = data
+        for key in ("scale", "translate", "metadata", "colormap", "contrast_limits"):
+            if key in kwargs:
+                setattr(layer, key, kwargs[key])
+        return layer
     return getattr(viewer, f"add_{kind}")(data, name=name, **kwargs)
 
 
-__all__ = ["notify_error", "reports_errors", "set_layer_data", "show_warning"]
+def layer_choices(viewer, kinds: tuple[type, ...]):
+    """A magicgui ``choices`` callable: the user's layers of these kinds (not our outputs)."""
+
+    def choices(_widget=None) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in viewer.layers
+                if isinstance(layer, kinds) and not is_output_layer(layer)]
+
+    return choices
+
+
+__all__ = ["is_output_layer", "layer_choices", "notify_error", "reports_errors", "set_layer_data"]

@@ -1,0 +1,107 @@
+"""One prediction judged against one tracing: the path shared by the inspect widget and sweeps.
+
+A prediction is often at a lower resolution than the micrograph (the lab predicts at 256 or 1024
+px squares). The tracing is then brought to the prediction's grid the lab's way (bilinear resize,
+re-binarized at 0.5) and the overlays carry a ``scale``/``translate`` that puts them back on the
+micrograph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import overlays, scores
+from .errors import InputError
+
+
+def resize_trace(trace: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a boolean tracing to ``shape`` (bilinear, no anti-aliasing) and re-binarize at 0.5.
+
+    Without anti-aliasing a thin line keeps full strength where it is sampled, so it is not
+    averaged away when the prediction grid is coarser than the tracing.
+    """
+    trace = scores.check_trace(trace)
+    if trace.shape == tuple(shape):
+        return trace
+    from skimage.transform import resize
+
+    resized = resize(trace.astype(np.float32), shape, order=1, anti_aliasing=False, preserve_range=True)
+    return resized >= 0.5
+
+
+def grid_transform(source_shape: tuple[int, int], target_shape: tuple[int, int]) -> tuple[tuple, tuple]:
+    """napari ``(scale, translate)`` that lays an image of ``target_shape`` over ``source_shape``.
+
+    Pixel centres line up: pixel 0 of the coarse grid covers [-0.5, -0.5 + s) of the fine one.
+    """
+    scale = tuple(s / t for s, t in zip(source_shape, target_shape, strict=True))
+    translate = tuple((s - 1.0) / 2.0 for s in scale)
+    return scale, translate
+
+
+@dataclass
+class Evaluation:
+    """A prediction, its tracing on the same grid, and everything needed to redraw its scores."""
+
+    pred: np.ndarray
+    trace: np.ndarray
+    sigma: float = 3.0
+    window: int = 15
+    kernel: int = 3
+    scorer: scores.GaussianScorer = field(init=False, repr=False)
+    bce: float = field(init=False)
+    tophat: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pred, self.trace = scores.check_pair(self.pred, self.trace)
+        if not self.trace.any():
+            raise InputError("the tracing has no boundary pixels")
+        self.bce = scores.bce(self.pred, self.trace)
+        self.set_window(self.window)
+        self.set_kernel(self.kernel)
+        scores.check_sigma(self.sigma)
+
+    @classmethod
+    def of(cls, pred: np.ndarray, trace: np.ndarray, **params) -> Evaluation:
+        """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid)."""
+        pred = scores.check_prediction(pred)
+        return cls(pred, resize_trace(trace, pred.shape), **params)
+
+    # parameters -------------------------------------------------------------------------------
+    def set_window(self, window: int) -> None:
+        self.window = scores.check_odd(window, "window")
+        self.scorer = scores.GaussianScorer(self.pred, self.trace, self.window)
+
+    def set_kernel(self, kernel: int) -> None:
+        self.kernel = scores.check_odd(kernel, "kernel")
+        self.tophat = scores.tophat_loss(self.pred, self.trace, self.kernel)
+
+    # scores -----------------------------------------------------------------------------------
+    def gaussian(self, sigma: float | None = None) -> float:
+        return self.scorer.loss(self.sigma if sigma is None else sigma)
+
+    def tolerant_prf(self, sigma: float | None = None) -> tuple[float, float, float]:
+        return scores.tolerant_prf(self.pred, self.trace, self.sigma if sigma is None else sigma, self.window)
+
+    def scores(self, with_prf: bool = True) -> dict[str, float]:
+        """The ``graintrace score --json`` keys at the current parameters."""
+        row = {"bce": self.bce, "tophat": self.tophat, "gaussian": self.gaussian()}
+        if with_prf:
+            row.update(zip(("precision", "recall", "f"), self.tolerant_prf(), strict=True))
+        return row
+
+    # pictures ---------------------------------------------------------------------------------
+    def bce_overlay(self) -> np.ndarray:
+        return overlays.bce_overlay(self.pred, self.trace)
+
+    def tophat_reward_rgb(self) -> np.ndarray:
+        return overlays.reward_rgb(scores.tophat_reward(self.trace, self.kernel))
+
+    def gaussian_reward_rgb(self) -> np.ndarray:
+        return overlays.reward_rgb(self.scorer.reward_map(self.sigma))
+
+    def composite_rgb(self) -> np.ndarray:
+        """Prediction x Gaussian reward (the report's Figures 13d / 19d)."""
+        return overlays.composite_rgb(self.pred, self.scorer.reward_map(self.sigma))
