@@ -39,6 +39,7 @@ __all__ = [
     "soft_dilation",
     "tolerant_prf",
     "GaussianScorer",
+    "loss_from_summary",
     "score_all",
 ]
 
@@ -204,10 +205,14 @@ class GaussianScorer:
     def _table(self, sigma: float) -> np.ndarray:
         return _gaussian_of_sq_distance(self._sq_values, check_sigma(sigma))
 
+    @property
+    def summary(self) -> tuple[np.ndarray, float, int]:
+        """(sum of p per squared distance, sum of p, number of pixels): all that :meth:`loss` needs."""
+        return self._pred_mass, self._pred_total, self._size
+
     def loss(self, sigma: float) -> float:
         """-mean(p (2G - 1)) for this sigma, from the per-distance summary only."""
-        covered = float(self._pred_mass @ self._table(sigma))
-        return -(2.0 * covered - self._pred_total) / self._size
+        return float(loss_from_summary(*self.summary, sigma))
 
     def precision(self, sigma: float) -> float:
         """Tolerant precision sum(p G) / sum(p), also from the summary (0 for an empty prediction)."""
@@ -224,6 +229,15 @@ class GaussianScorer:
         """R = 2G - 1 for this sigma (float32), one look-up per pixel."""
         table = np.append(2.0 * self._table(sigma) - 1.0, -1.0).astype(np.float32)
         return table[self._index]
+
+
+def loss_from_summary(pred_mass: np.ndarray, pred_total, size, sigma: float):
+    """The Gaussian loss from :attr:`GaussianScorer.summary`; rows of ``pred_mass`` give one loss each.
+
+    This is what makes a whole loss-vs-epoch curve for a new sigma one small matrix product.
+    """
+    table = _gaussian_of_sq_distance(np.arange(np.shape(pred_mass)[-1], dtype=np.float64), check_sigma(sigma))
+    return -(2.0 * (np.asarray(pred_mass) @ table) - np.asarray(pred_total)) / np.asarray(size)
 
 
 # --------------------------------------------------------------------------------------------
