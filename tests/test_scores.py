@@ -200,3 +200,15 @@ def test_bad_pairs_rejected():
         scores.gaussian_loss(np.full((4, 5), 1.5), trace)
     with pytest.raises(InputError, match="boolean or 0/1"):
         scores.bce(np.zeros((4, 5)), np.full((4, 5), 255))
+
+
+@pytest.mark.parametrize("fixture", ["nist_trace", "al_film_trace"])
+def test_tophat_summary_gives_every_kernel(fixture, request, rng):
+    trace = request.getfixturevalue(fixture)
+    pred = rng.random(trace.shape)
+    summary = scores.tophat_summary(pred, trace, max_kernel=11)
+    for kernel in (1, 3, 5, 7, 11):
+        assert scores.tophat_loss_from_summary(summary, pred.sum(), pred.size, kernel) == pytest.approx(
+            ref.tophat_loss(pred, trace, kernel), abs=1e-9)
+    with pytest.raises(InputError, match="larger than the summary"):
+        scores.tophat_loss_from_summary(summary, pred.sum(), pred.size, 13)

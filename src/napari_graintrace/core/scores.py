@@ -32,6 +32,8 @@ __all__ = [
     "tophat_mask",
     "tophat_reward",
     "tophat_loss",
+    "tophat_summary",
+    "tophat_loss_from_summary",
     "windowed_sq_distance",
     "gaussian_map",
     "gaussian_reward",
@@ -124,6 +126,30 @@ def tophat_mask(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
 def tophat_reward(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
     """R = +1 inside the dilated tracing, -1 elsewhere (float32)."""
     return np.where(tophat_mask(trace, kernel), np.float32(1), np.float32(-1))
+
+
+def tophat_summary(pred: np.ndarray, trace: np.ndarray, max_kernel: int = 31) -> np.ndarray:
+    """Sum of p per Chebyshev distance to the tracing (0 .. max_kernel // 2): top-hat for any kernel.
+
+    The k x k dilation is exactly "Chebyshev distance <= k // 2", so
+    ``tophat_loss_from_summary(summary, sum(p), N, k)`` equals ``tophat_loss(p, t, k)``.
+    """
+    pred, trace = check_pair(pred, trace)
+    radius = check_odd(max_kernel, "max_kernel") // 2
+    if not trace.any():
+        return np.zeros(radius + 1)
+    distance = ndi.distance_transform_cdt(~trace, metric="chessboard")
+    near = distance <= radius
+    return np.bincount(distance[near], weights=pred[near].astype(np.float64), minlength=radius + 1)
+
+
+def tophat_loss_from_summary(chebyshev_mass: np.ndarray, pred_total, size, kernel: int):
+    """Top-hat loss from :func:`tophat_summary` (rows of ``chebyshev_mass`` give one loss each)."""
+    reach = check_odd(kernel, "kernel") // 2 + 1
+    if reach > np.shape(chebyshev_mass)[-1]:
+        raise InputError(f"kernel {kernel} is larger than the summary's {2 * np.shape(chebyshev_mass)[-1] - 1}")
+    inside = np.asarray(chebyshev_mass)[..., :reach].sum(axis=-1)
+    return -(2.0 * inside - np.asarray(pred_total)) / np.asarray(size)
 
 
 def tophat_loss(pred: np.ndarray, trace: np.ndarray, kernel: int = 3) -> float:
