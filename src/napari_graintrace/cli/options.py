@@ -39,3 +39,41 @@ def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     if not trace.any():
         raise InputError(f"{args.trace}: the tracing has no boundary pixels")
     return pred, trace, polarity
+
+
+def parse_resolution(value: str) -> int | None:
+    """``"1024"`` -> 1024 (the lab's square resize); ``"native"`` -> None (full size, tiled)."""
+    from ..core.errors import InputError
+
+    if str(value).lower() == "native":
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise InputError(f"--resolution must be a number of pixels or 'native', got {value!r}") from None
+    if size < 16 or size % 16:
+        raise InputError(f"--resolution must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
+    return size
+
+
+def progress_printer(label: str):
+    """A ``progress(done, total, text)`` callback drawing a bar on stderr (plain lines when not a TTY)."""
+    import sys
+    import time
+
+    interactive = sys.stderr.isatty()
+    state = {"last": -1.0, "start": time.perf_counter()}
+
+    def progress(done: int, total: int, text: str = "") -> None:
+        fraction = done / total if total else 1.0
+        elapsed = time.perf_counter() - state["start"]
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
+        bar = "#" * int(fraction * 30)
+        line = f"{label} [{bar:<30}] {done}/{total} {text}  ({elapsed:.0f} s, ~{eta:.0f} s left)"
+        if interactive:
+            print("\r" + line, end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        elif fraction - state["last"] >= 0.1 or done >= total:
+            print(line, file=sys.stderr, flush=True)
+            state["last"] = fraction
+
+    return progress

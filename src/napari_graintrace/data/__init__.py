@@ -14,6 +14,8 @@ NIST_DIR = DATA_DIR / "nist_steel"
 NIST_MICROGRAPH = NIST_DIR / "steel_micrograph.png"
 NIST_TRACE = NIST_DIR / "steel_trace.png"
 NIST_TRACED_ON_MICROGRAPH = NIST_DIR / "steel_traced_on_micrograph.png"
+# demo U-Net series (base width 6) trained on the left 3/4 of the NIST pair; see its README.md
+DEMO_CHECKPOINTS = DATA_DIR / "demo_checkpoints"
 NIST_NOTICE = (
     "NIST steel micrograph and tracing: courtesy of the National Institute of Standards and "
     "Technology (Grain Size Analysis Tools); see nist_steel/NIST_LICENSE.md."

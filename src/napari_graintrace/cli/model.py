@@ -1,0 +1,151 @@
+"""``graintrace predict`` and ``graintrace train``: the lab's checkpoints from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+def _resolution(text: str) -> int | None:
+    if text.strip().lower() == "native":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"must be at least 16 pixels, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    predict = subparsers.add_parser(
+        "predict",
+        help="run a U-Net checkpoint on micrographs and write probability maps as 8-bit PNG",
+        description=(
+            "Run a lab-format U-Net checkpoint (NAME_EPOCH.pth) on each IMAGE and write DIR/predict_<stem>.png, "
+            "the probability map x 255 as the lab's scripts do. By default the image is resized to "
+            "1024 x 1024 like the lab's inference; --resolution native keeps its size and runs in tiles."
+        ),
+    )
+    predict.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a NAME_EPOCH.pth state_dict")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
+    predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
+    predict.add_argument("--resolution", type=_resolution, default=1024, metavar="PX|native",
+                         help="square size the image is resized to, or 'native' (default 1024)")
+    predict.add_argument("--tile", type=int, default=1024, metavar="PX",
+                         help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
+    predict.add_argument("--overlap", type=int, default=112, metavar="PX",
+                         help="context kept around each tile, a multiple of 16 (default 112: exact)")
+    predict.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                         help="auto = bf16 where the CPU has native bf16 (checked to match fp32), else fp32")
+    predict.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps")
+    predict.add_argument("--input-size", action="store_true",
+                         help="resize each map back to its micrograph's size (the lab keeps the square)")
+    predict.add_argument("--overwrite", action="store_true", help="replace existing files")
+    predict.set_defaults(run=run_predict)
+
+    train = subparsers.add_parser(
+        "train",
+        help="train the U-Net on an image/ + label/ folder, writing NAME_EPOCH.pth checkpoints",
+        description=(
+            "Train the lab's U-Net on DATASET/image and DATASET/label (paired by file name) with BCE on "
+            "logits, Adam and random flips. NAME_e.pth holds the weights after epoch e (counting from 0), "
+            "written every --save-every epochs and after the last; a rerun resumes after the last file."
+        ),
+    )
+    train.add_argument("dataset", type=Path, metavar="DATASET", help="folder with image/ and label/")
+    train.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="checkpoint folder")
+    train.add_argument("--epochs", type=int, default=10, help="total epochs, counting resumed ones (default 10)")
+    train.add_argument("--width", type=int, default=64, help="base width; the lab's is 64 (default 64)")
+    train.add_argument("--save-every", type=int, default=1, metavar="N", help="save every N epochs (default 1)")
+    train.add_argument("--name", default="unet", help="checkpoint name prefix (default unet)")
+    train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    train.add_argument("--batch-size", type=int, default=1, help="pairs per step (default 1)")
+    train.add_argument("--size", type=_resolution, default=256, metavar="PX|native",
+                       help="square training size, or 'native' (default 256, the lab's)")
+    train.add_argument("--loss", default="bce", help="training loss (default bce)")
+    train.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.set_defaults(run=run_train)
+
+
+class ProgressBar:
+    """A one-line bar on stderr; on a non-terminal it prints only occasional lines."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width = label, width
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self._last_line = -1.0
+
+    def update(self, done: int, total: int, extra: str = "") -> None:
+        fraction = done / total if total else 1.0
+        elapsed = time.perf_counter() - self.start
+        filled = int(round(self.width * fraction))
+        text = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {elapsed:5.1f}s {extra}"
+        if self.tty:
+            print("\r" + text, end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        elif done >= total or elapsed - self._last_line >= 10:
+            self._last_line = elapsed
+            print(text, file=sys.stderr, flush=True)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..core.checkpoints import load_checkpoint
+    from ..core.errors import InputError
+    from ..core.inference import choose_device, predict, resolve_precision
+    from ..core.io import check_writable, read_micrograph, unit_float_to_uint8, write_image
+
+    missing = [str(p) for p in args.images if not p.is_file()]
+    if missing:
+        raise InputError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    targets = [args.output / f"predict_{image.stem}.png" for image in args.images]
+    seen: dict[Path, Path] = {}
+    for image, target in zip(args.images, targets, strict=True):
+        if target in seen:
+            raise InputError(f"{seen[target]} and {image} would both be written to {target}")
+        seen[target] = image
+    check_writable(targets, args.overwrite)
+    device = choose_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    model = load_checkpoint(args.checkpoint)
+    size = "native size" if args.resolution is None else f"{args.resolution} x {args.resolution}"
+    print(f"{args.checkpoint.name}: base width {model.base_width}, {device.type}, {precision}, {size}",
+          file=sys.stderr)
+    for index, (image_path, target) in enumerate(zip(args.images, targets, strict=True), start=1):
+        image = read_micrograph(image_path)
+        bar = ProgressBar(f"[{index}/{len(targets)}] {image_path.name}")
+        prob = predict(model, image, resolution=args.resolution, tile=args.tile or None, precision=precision,
+                       device=device, overlap=args.overlap if args.tile else 0, restore_shape=args.input_size,
+                       progress=bar.update)
+        write_image(target, unit_float_to_uint8(prob), overwrite=args.overwrite)
+        print(f"wrote {target}  ({prob.shape[0]} x {prob.shape[1]})")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..core.inference import choose_device
+    from ..core.training import TrainProgress, train
+
+    device = choose_device(args.device)
+    bar: list[ProgressBar] = []
+
+    def report(step: TrainProgress) -> None:
+        if step.batch == 1 or not bar:
+            bar[:] = [ProgressBar(f"epoch {step.epoch}/{step.epochs - 1}")]
+        bar[0].update(step.batch, step.batches, f"loss {step.loss:.4f}")
+        if step.batch == step.batches:
+            saved = f"  -> {step.saved}" if step.saved else ""
+            print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}")
+
+    losses = train(args.dataset, args.output, name=args.name, epochs=args.epochs, base_width=args.width,
+                   lr=args.lr, batch_size=args.batch_size, save_every=args.save_every, size=args.size,
+                   device=device, loss=args.loss, seed=args.seed, progress=report)
+    if not losses:
+        print(f"{args.output}: {args.name} already has {args.epochs} epochs; nothing to do")
+    return 0
