@@ -1,0 +1,378 @@
+"""The "Aligned crops" dock widget: draw boxes once, cut every micrograph and the tracing alike.
+
+The set of boxes *is* a Shapes layer named "crop boxes" (rectangles, each labelled with its crop
+number m), so the user edits boxes with napari's own tools. Everything else is thin over
+``core.crops`` and ``core.dataset``; "Write dataset" calls the same ``write_aligned`` as
+``graintrace crop``, so both write the same bytes.
+
+Coordinates: a rectangle's vertices go shapes-data -> world -> each selected layer's data with
+``data_to_world`` / ``world_to_data``, so scaled or translated layers stay aligned. Pixel ``i``
+covers ``[i - 0.5, i + 0.5]`` in napari's data coordinates, so a box's edges sit on pixel edges
+and are rounded to the nearest one. **Rotated rectangles are refused** (a notification, nothing
+written) rather than silently replaced by their axis-aligned bounding box: the lab's crops are
+axis-aligned windows, and a silently enlarged box would put pixels the user excluded into the
+training set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.layers import Image, Labels, Shapes
+from napari.utils.notifications import show_info
+
+from ..core import dataset
+from ..core.crops import CropBox, check_boxes, corners_and_centre, grid_boxes, read_boxes, write_boxes
+from ..core.errors import InputError
+from ..core.io import read_image
+from ._common import layer_choices, reports_errors
+
+if TYPE_CHECKING:
+    import napari
+
+BOXES_LAYER = "crop boxes"
+LAYOUTS = ("corners + centre", "grid")
+_TOLERANCE = 1e-3  # pixels: vertices closer than this count as one row/column (float transforms)
+
+
+def _layer_source(layer) -> str:
+    """What the manifest records for a layer: its file when napari opened one, else its name."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return str(path) if path else f"napari layer {layer.name!r}"
+
+
+def _layer_array(layer, what: str) -> np.ndarray:
+    """A layer's 2-D data (RGB kept for the core to convert); stacks and pyramids refused."""
+    if getattr(layer, "multiscale", False):
+        raise InputError(f"{what} {layer.name!r} is multiscale; open the full-resolution image instead")
+    data = np.asarray(layer.data)
+    spatial = data.ndim - (1 if getattr(layer, "rgb", False) else 0)
+    if spatial != 2:
+        raise InputError(f"{what} {layer.name!r} has shape {data.shape}; crops need a 2-D image")
+    return data
+
+
+def _spatial_shape(layer) -> tuple[int, int]:
+    shape = np.shape(layer.data)
+    if getattr(layer, "rgb", False):
+        shape = shape[:-1]
+    if len(shape) != 2:
+        raise InputError(f"layer {layer.name!r} has shape {tuple(shape)}; crops need a 2-D image")
+    return int(shape[0]), int(shape[1])
+
+
+def _edge(coordinate: float) -> int:
+    """Data coordinate -> nearest pixel edge index (edge ``k`` sits at ``k - 0.5``); halves round up,
+    so the same drawn rectangle always gives the same box."""
+    return int(np.floor(coordinate + 0.5 + 0.5))
+
+
+class CropWidget(Container):
+    """Pick micrographs and their tracing, lay out crop boxes, write the lab's aligned dataset."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
+        self.images = Select(label="micrographs", choices=layer_choices(viewer, (Image,)),
+                             tooltip="fields of view of one area, all of one shape: NAME_1 ... NAME_n in this order")
+        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
+        self.layout_kind = ComboBox(label="layout", choices=LAYOUTS, value=LAYOUTS[0])
+        self.box_size = SpinBox(label="box size (px)", min=1, max=100_000, value=256)
+        self.rows = SpinBox(label="rows", min=1, max=50, value=2)
+        self.cols = SpinBox(label="columns", min=1, max=50, value=2)
+        self.overlap = SpinBox(label="overlap (px)", min=0, max=100_000, value=32)
+        self.suggest_button = PushButton(text="Suggest layout")
+        self.boxes_file = FileEdit(label="boxes file", mode="w", filter="*.json")
+        self.load_button = PushButton(text="Load boxes")
+        self.save_button = PushButton(text="Save boxes")
+        self.crop_count = Label(label="crops", value="")
+        self.dataset_name = LineEdit(label="name", value="", tooltip="dataset name XXXX (no path separators)")
+        self.out_dir = FileEdit(label="output folder", mode="d", tooltip="ROOT: writes ROOT/NAME_validation/aligned")
+        self.overwrite = CheckBox(text="overwrite existing files", value=False)
+        self.write_button = PushButton(text="Write dataset")
+        self.dataset_dir = FileEdit(label="dataset folder", mode="d", tooltip="an aligned folder written earlier")
+        self.open_button = PushButton(text="Open dataset (originals + boxes)")
+        self.status = Label(label="status", value="")
+        super().__init__(widgets=[
+            self.images, self.trace_layer, self.layout_kind, self.box_size, self.rows, self.cols, self.overlap,
+            self.suggest_button, self.boxes_file, self.load_button, self.save_button, self.crop_count,
+            self.dataset_name, self.out_dir, self.overwrite, self.write_button, self.dataset_dir,
+            self.open_button, self.status,
+        ])
+        self._watched: Shapes | None = None
+
+        self.layout_kind.changed.connect(self._on_layout_changed)
+        self.suggest_button.changed.connect(self.suggest)
+        self.load_button.changed.connect(self.load_boxes)
+        self.save_button.changed.connect(self.save_boxes)
+        self.write_button.changed.connect(self.write)
+        self.open_button.changed.connect(self.open_dataset)
+        self.images.changed.connect(self._update_count)
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
+        self._on_layout_changed(self.layout_kind.value)
+        self._on_layers_changed()
+
+    def _disconnect(self, *_: Any) -> None:
+        self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
+        self.viewer.layers.events.removed.disconnect(self._on_layers_changed)
+        self._watch(None)
+
+    # ------------------------------------------------------------------------------------------
+    # layers
+    # ------------------------------------------------------------------------------------------
+    def _on_layers_changed(self, event: Any = None) -> None:
+        self.reset_choices()
+        self._watch(self._find_boxes_layer())
+        self._update_count()
+
+    def _on_layout_changed(self, layout: str) -> None:
+        grid = layout == "grid"
+        for widget in (self.rows, self.cols, self.overlap):
+            widget.visible = grid
+        self.box_size.visible = not grid
+
+    def _find_boxes_layer(self) -> Shapes | None:
+        layer = self.viewer.layers[BOXES_LAYER] if BOXES_LAYER in self.viewer.layers else None
+        return layer if isinstance(layer, Shapes) else None
+
+    def boxes_layer(self) -> Shapes:
+        """The Shapes layer that holds the boxes (an error, not None, when there is none)."""
+        if BOXES_LAYER in self.viewer.layers and not isinstance(self.viewer.layers[BOXES_LAYER], Shapes):
+            raise InputError(f"layer {BOXES_LAYER!r} is not a Shapes layer; rename it so the boxes can use the name")
+        layer = self._find_boxes_layer()
+        if layer is None:
+            raise InputError(f"no {BOXES_LAYER!r} layer: suggest a layout, load boxes, or add a Shapes layer "
+                             f"named {BOXES_LAYER!r} and draw rectangles")
+        return layer
+
+    def _watch(self, layer: Shapes | None) -> None:
+        """Follow one boxes layer's edits (renumber new rectangles, live count); drop the old hook."""
+        if layer is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._on_boxes_edited)
+        self._watched = layer
+        if layer is not None:
+            layer.events.data.connect(self._on_boxes_edited)
+            self._on_boxes_edited()  # a layer drawn before the widget opened gets its numbers now
+
+    def _reference_layer(self):
+        """The layer whose pixel grid the boxes are in: the first micrograph, else the tracing."""
+        layers = list(self.images.value or [])
+        if layers:
+            return layers[0]
+        if self.trace_layer.value is not None:
+            return self.trace_layer.value
+        raise InputError("choose the micrographs first: boxes are in their pixels")
+
+    # ------------------------------------------------------------------------------------------
+    # boxes <-> the Shapes layer
+    # ------------------------------------------------------------------------------------------
+    def _on_boxes_edited(self, event: Any = None) -> None:
+        """A drawn rectangle gets the next free crop number; duplicates are renumbered."""
+        action = str(getattr(event, "action", "added"))
+        if action.lower().endswith(("adding", "removing", "changing")):
+            return
+        layer = self._watched
+        if layer is not None and len(layer.data):
+            index = np.asarray(layer.features["index"] if "index" in layer.features else np.zeros(len(layer.data)))
+            index = np.nan_to_num(index.astype(float), nan=0).astype(int)
+            seen: set[int] = set()
+            changed = False
+            for i, value in enumerate(index):
+                if value < 1 or value in seen:
+                    index[i] = max([*index, 0]) + 1
+                    changed = True
+                seen.add(int(index[i]))
+            if changed or "index" not in layer.features:
+                self._set_index(layer, index)
+        self._update_count()
+
+    @staticmethod
+    def _set_index(layer: Shapes, index: np.ndarray) -> None:
+        features = layer.features.copy()
+        features["index"] = np.asarray(index, dtype=int)
+        layer.features = features
+        layer.feature_defaults = {**layer.feature_defaults.iloc[0].to_dict(), "index": 0}
+        layer.text = _TEXT
+        layer.refresh_text()
+
+    def show_boxes(self, boxes: list[CropBox]) -> Shapes:
+        """Put boxes into the "crop boxes" layer (made if missing), in the reference layer's pixels."""
+        boxes = check_boxes(boxes, _spatial_shape(self._reference_layer()))
+        reference = self._reference_layer()
+        layer = self._find_boxes_layer()
+        if layer is None:
+            if BOXES_LAYER in self.viewer.layers:
+                self.boxes_layer()  # raises: the name is taken by a layer that is not Shapes
+            layer = self.viewer.add_shapes(
+                name=BOXES_LAYER, ndim=2, edge_color="yellow", face_color="transparent", edge_width=2,
+                features={"index": np.zeros(0, dtype=int)}, text=_TEXT,
+            )
+        rectangles = []
+        for box in boxes:
+            corners = [(box.top, box.left), (box.top, box.right), (box.bottom, box.right), (box.bottom, box.left)]
+            world = [reference.data_to_world(np.array(c, dtype=float) - 0.5) for c in corners]
+            rectangles.append(np.array([layer.world_to_data(np.asarray(w, dtype=float)) for w in world]))
+        self._watch(None)  # no renumbering while the whole set is replaced
+        layer.data = rectangles
+        layer.shape_type = ["rectangle"] * len(rectangles)
+        self._set_index(layer, np.array([box.index for box in boxes], dtype=int))
+        self._watch(layer)
+        self._update_count()
+        return layer
+
+    def current_boxes(self) -> list[CropBox]:
+        """The boxes in the pixels of every selected layer (which must agree), checked to fit."""
+        layer = self.boxes_layer()
+        targets = list(self.images.value or []) + ([self.trace_layer.value] if self.trace_layer.value else [])
+        if not targets:
+            targets = [self._reference_layer()]
+        if not len(layer.data):
+            raise InputError(f"the {BOXES_LAYER!r} layer has no rectangles")
+        indices = (np.asarray(layer.features["index"], dtype=int) if "index" in layer.features
+                   else np.arange(1, len(layer.data) + 1))
+        reference = self._boxes_in(layer, indices, targets[0])
+        for target in targets[1:]:
+            try:
+                boxes = self._boxes_in(layer, indices, target)
+            except InputError:
+                boxes = None
+            if boxes != reference:
+                raise InputError(f"layers {targets[0].name!r} and {target.name!r} are not on one pixel grid "
+                                 "(different scale or translate); the boxes would cut different windows")
+        return check_boxes(reference, _spatial_shape(targets[0]))
+
+    @staticmethod
+    def _boxes_in(layer: Shapes, indices: np.ndarray, target) -> list[CropBox]:
+        boxes = []
+        for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
+            m = int(indices[i])
+            if kind != "rectangle":
+                raise InputError(f"shape {i + 1} (box {m}) is a {kind}; only rectangles are crop boxes")
+            points = np.array([target.world_to_data(np.asarray(layer.data_to_world(v), dtype=float))[-2:]
+                               for v in np.asarray(vertices, dtype=float)])
+            rows, cols = points[:, 0], points[:, 1]
+            axis_aligned = all(
+                np.all(np.minimum(np.abs(values - values.min()), np.abs(values - values.max())) < _TOLERANCE)
+                for values in (rows, cols)
+            )
+            if not axis_aligned:
+                raise InputError(
+                    f"box {m} is rotated in the pixels of {target.name!r}; crop boxes must be axis-aligned. "
+                    "Nothing was written: redraw it without rotation (its bounding box is not used silently)"
+                )
+            top, bottom = (_edge(v) for v in (rows.min(), rows.max()))
+            left, right = (_edge(v) for v in (cols.min(), cols.max()))
+            box = CropBox(m, max(top, 0), max(left, 0), bottom, right) if bottom > top and right > left else None
+            if box is None or top < 0 or left < 0:
+                raise InputError(
+                    f"box {m} (top {top}, left {left}, bottom {bottom}, right {right} in the pixels of "
+                    f"{target.name!r}) is empty or reaches outside the image"
+                )
+            boxes.append(box)
+        return boxes
+
+    def _update_count(self, *_: Any) -> None:
+        n = len(self.images.value or [])
+        layer = self._find_boxes_layer()
+        m = len(layer.data) if layer is not None else 0
+        self.crop_count.value = f"{n} micrograph(s) x {m} box(es) = {n * m} image/label pairs"
+
+    # ------------------------------------------------------------------------------------------
+    # buttons
+    # ------------------------------------------------------------------------------------------
+    @reports_errors
+    def suggest(self, *_: Any) -> None:
+        """Replace the boxes with a starting layout for the user to edit."""
+        shape = _spatial_shape(self._reference_layer())
+        if self.layout_kind.value == "grid":
+            boxes = grid_boxes(shape, self.rows.value, self.cols.value, self.overlap.value)
+        else:
+            boxes = corners_and_centre(shape, min(self.box_size.value, *shape))
+        self.show_boxes(boxes)
+        self.status.value = f"{len(boxes)} boxes suggested ({self.layout_kind.value}); edit them in {BOXES_LAYER!r}"
+
+    @reports_errors
+    def load_boxes(self, *_: Any) -> None:
+        path = Path(self.boxes_file.value)
+        self.show_boxes(read_boxes(path))
+        self.status.value = f"loaded {path.name}"
+
+    @reports_errors
+    def save_boxes(self, *_: Any) -> None:
+        path = Path(self.boxes_file.value)
+        if path.suffix.lower() != ".json":
+            raise InputError(f"{path}: choose a .json file for the boxes")
+        boxes = self.current_boxes()
+        extra: dict[str, Any] = {"name": self.dataset_name.value} if self.dataset_name.value else {}
+        extra["source_shape"] = list(_spatial_shape(self._reference_layer()))
+        write_boxes(path, boxes, overwrite=self.overwrite.value, **extra)
+        self.status.value = f"saved {len(boxes)} boxes to {path}"
+        show_info(f"saved {len(boxes)} crop boxes to {path}")
+
+    @reports_errors
+    def write(self, *_: Any) -> Path:
+        """Write ROOT/NAME_validation/aligned; all checks first, so bad input writes nothing."""
+        layers = list(self.images.value or [])
+        if not layers:
+            raise InputError("choose at least one micrograph layer")
+        trace_layer = self.trace_layer.value
+        if trace_layer is None:
+            raise InputError("choose the tracing layer")
+        name = dataset.check_name(self.dataset_name.value)
+        out = str(self.out_dir.value or "")
+        if out in ("", "."):
+            raise InputError("choose an output folder")
+        boxes = self.current_boxes()
+        images = [_layer_array(layer, "micrograph") for layer in layers]
+        trace = _layer_array(trace_layer, "tracing")
+        folder = dataset.write_aligned(
+            out, name, images, trace, boxes,
+            sources=[_layer_source(layer) for layer in layers], trace_source=_layer_source(trace_layer),
+            overwrite=self.overwrite.value,
+        )
+        message = f"wrote {folder} ({len(layers)} x {len(boxes)} image/label pairs)"
+        self.status.value = message
+        show_info(message)
+        return folder
+
+    @reports_errors
+    def open_dataset(self, *_: Any) -> None:
+        """Continue another day: add a written dataset's originals, tracing and boxes to the viewer."""
+        root = Path(self.dataset_dir.value)
+        folder = root / "aligned" if (root / "aligned" / "boxes.json").is_file() else root
+        if not (folder / "boxes.json").is_file():
+            raise InputError(f"{root}: no boxes.json here (choose a NAME_validation/aligned folder)")
+        boxes = read_boxes(folder / "boxes.json")
+        originals = sorted(folder.glob("*_[0-9]*.png"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        traces = sorted(folder.glob("*_trace.png"))
+        if not originals or len(traces) != 1:
+            raise InputError(f"{folder}: expected NAME_1.png ... and one NAME_trace.png")
+        name = traces[0].stem[: -len("_trace")]
+        arrays = [(path, read_image(path)) for path in originals]  # read all before adding anything
+        trace = read_image(traces[0])
+        added = [self.viewer.add_image(array, name=path.stem) for path, array in arrays]
+        self.viewer.add_labels((trace > 0).astype(np.uint8), name=traces[0].stem)
+        self.images.value = added
+        self.trace_layer.value = self.viewer.layers[traces[0].stem]
+        self.dataset_name.value = name
+        self.show_boxes(boxes)
+        self.status.value = f"opened {folder}"
+
+
+_TEXT = {"string": "{index}", "size": 14, "color": "yellow", "anchor": "upper_left"}

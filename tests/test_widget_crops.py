@@ -1,0 +1,191 @@
+"""The "Aligned crops" widget in a real napari viewer (Xvfb via pytest-xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_graintrace._widgets import _common
+from napari_graintrace._widgets.crops import BOXES_LAYER, CropWidget
+from napari_graintrace.cli import main
+from napari_graintrace.core.crops import CropBox, corners_and_centre, grid_boxes, read_boxes, write_boxes
+from napari_graintrace.core.io import read_image
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(_common, "show_error", shown.append)
+    return shown
+
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def make_widget(viewer, qtbot, images, trace) -> CropWidget:
+    widget = CropWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.images.value = images
+    widget.trace_layer.value = trace
+    return widget
+
+
+@pytest.fixture
+def nist_viewer(make_napari_viewer, nist_micrograph_path, nist_trace_path):
+    """The NIST pair opened from its files, as a user would (so the manifest names the files)."""
+    viewer = make_napari_viewer()
+    micrograph = viewer.open(nist_micrograph_path, plugin="napari")[0]
+    trace = viewer.open(nist_trace_path, plugin="napari")[0]
+    return viewer, micrograph, trace
+
+
+def test_suggest_layout_makes_numbered_rectangles(nist_viewer, qtbot, errors):
+    viewer, micrograph, trace = nist_viewer
+    widget = make_widget(viewer, qtbot, [micrograph], trace)
+    widget.box_size.value = 300
+    widget.suggest()
+    layer = viewer.layers[BOXES_LAYER]
+    assert list(layer.shape_type) == ["rectangle"] * 5
+    assert list(layer.features["index"]) == [1, 2, 3, 4, 5]
+    assert layer.text.string.format == "{index}"
+    assert widget.current_boxes() == corners_and_centre((600, 800), 300)
+    assert widget.crop_count.value == "1 micrograph(s) x 5 box(es) = 5 image/label pairs"
+
+    widget.layout_kind.value = "grid"
+    widget.rows.value, widget.cols.value, widget.overlap.value = 2, 3, 40
+    widget.suggest()
+    assert widget.current_boxes() == grid_boxes((600, 800), 2, 3, 40)
+    assert len(viewer.layers) == 3  # the boxes layer is reused, never duplicated
+
+    layer.add_rectangles(np.array([[10.0, 20.0], [110.0, 220.0]]))  # a box drawn by hand gets the next m
+    assert list(layer.features["index"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert widget.current_boxes()[-1] == CropBox(7, 11, 21, 111, 221)
+    assert errors == []
+    assert np.array_equal(micrograph.data, read_image(micrograph.source.path))  # user layers untouched
+
+
+def test_widget_writes_the_same_bytes_as_the_cli(nist_viewer, qtbot, errors, tmp_path,
+                                                 nist_micrograph_path, nist_trace_path):
+    viewer, micrograph, trace = nist_viewer
+    widget = make_widget(viewer, qtbot, [micrograph], trace)
+    widget.suggest()
+    widget.dataset_name.value = "S1"
+    widget.out_dir.value = tmp_path / "widget"
+    written = widget.write()
+    assert errors == []
+    assert written == tmp_path / "widget" / "S1_validation" / "aligned"
+    assert f"wrote {written}" in widget.status.value
+
+    widget.boxes_file.value = tmp_path / "boxes.json"
+    widget.save_boxes()
+    assert read_boxes(tmp_path / "boxes.json") == corners_and_centre((600, 800), 256)
+    assert main(["crop", "--boxes", str(tmp_path / "boxes.json"), "--images", str(nist_micrograph_path),
+                 "--trace", str(nist_trace_path), "--name", "S1", "--out", str(tmp_path / "cli")]) == 0
+    assert tree(written) == tree(tmp_path / "cli" / "S1_validation" / "aligned")  # manifest included
+
+    assert widget.write() is None  # the folder exists now: refused, as a notification
+    assert "already exists" in errors[-1]
+    widget.overwrite.value = True
+    assert widget.write() == written
+
+
+def test_scaled_and_translated_layers_give_pixel_boxes(make_napari_viewer, qtbot, errors, tmp_path):
+    viewer = make_napari_viewer()
+    image = np.arange(60 * 80, dtype=np.uint16).reshape(60, 80)
+    trace = np.zeros((60, 80), np.uint8)
+    trace[::7] = 1
+    scale, translate = (0.5, 2.0), (100.0, -30.0)
+    micrograph = viewer.add_image(image, name="micrograph", scale=scale, translate=translate)
+    tracing = viewer.add_labels(trace, name="trace", scale=scale, translate=translate)
+    # pixels rows 10..29, columns 5..44 have edges at data -0.5 offsets; world = data * scale + translate
+    top, left, bottom, right = 10, 5, 30, 45
+    world = [((r - 0.5) * scale[0] + translate[0], (c - 0.5) * scale[1] + translate[1])
+             for r, c in ((top, left), (bottom, right))]
+    viewer.add_shapes([np.array(world)], shape_type="rectangle", name=BOXES_LAYER)
+    widget = make_widget(viewer, qtbot, [micrograph], tracing)
+    assert widget.current_boxes() == [CropBox(1, top, left, bottom, right)]
+    assert list(viewer.layers[BOXES_LAYER].features["index"]) == [1]
+
+    widget.dataset_name.value = "scaled"
+    widget.out_dir.value = tmp_path
+    folder = widget.write()
+    assert errors == []
+    np.testing.assert_array_equal(read_image(folder / "image" / "scaled_1_1.png"), image[top:bottom, left:right])
+    np.testing.assert_array_equal(read_image(folder / "label" / "scaled_1_1.png") > 0,
+                                  trace[top:bottom, left:right] > 0)
+
+    # boxes loaded from JSON land on the same pixels of the scaled layer, and read back unchanged
+    boxes = [CropBox(3, 0, 0, 60, 80), CropBox(4, 7, 9, 21, 33)]
+    widget.boxes_file.value = write_boxes(tmp_path / "b.json", boxes)
+    widget.load_boxes()
+    assert widget.current_boxes() == boxes
+
+    # a layer on another pixel grid cannot share the boxes
+    other = viewer.add_image(image, name="unscaled")
+    widget.images.value = [micrograph, other]
+    assert widget.write() is None
+    assert "not on one pixel grid" in errors[-1]
+
+
+def test_rotated_rectangle_is_refused_and_writes_nothing(nist_viewer, qtbot, errors, tmp_path):
+    viewer, micrograph, trace = nist_viewer
+    widget = make_widget(viewer, qtbot, [micrograph], trace)
+    widget.suggest()
+    layer = viewer.layers[BOXES_LAYER]
+    vertices = layer.data[1]
+    centre = vertices.mean(axis=0)
+    angle = np.deg2rad(10)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    data = list(layer.data)
+    data[1] = (vertices - centre) @ rotation.T + centre
+    layer.data = data
+    layer.shape_type = ["rectangle"] * len(data)
+    widget.dataset_name.value = "rot"
+    widget.out_dir.value = tmp_path / "out"
+    assert widget.write() is None
+    assert len(errors) == 1 and "box 2 is rotated" in errors[0]
+    assert not (tmp_path / "out").exists()
+    widget.boxes_file.value = tmp_path / "b.json"
+    widget.save_boxes()
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_bad_input_becomes_a_notification(nist_viewer, qtbot, errors, tmp_path):
+    viewer, micrograph, trace = nist_viewer
+    widget = make_widget(viewer, qtbot, [micrograph], trace)
+    widget.out_dir.value = tmp_path / "out"
+    widget.dataset_name.value = "S1"
+    assert widget.write() is None
+    assert "no 'crop boxes' layer" in errors[-1]
+    widget.suggest()
+    widget.dataset_name.value = "a/b"
+    assert widget.write() is None
+    assert "path separator" in errors[-1]
+    viewer.layers[BOXES_LAYER].add_polygons(np.array([[0.0, 0.0], [10.0, 10.0], [0.0, 20.0]]))
+    widget.dataset_name.value = "S1"
+    assert widget.write() is None
+    assert "is a polygon; only rectangles" in errors[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_open_a_written_dataset_to_continue(nist_viewer, make_napari_viewer, qtbot, errors, tmp_path):
+    viewer, micrograph, trace = nist_viewer
+    widget = make_widget(viewer, qtbot, [micrograph], trace)
+    widget.layout_kind.value = "grid"
+    widget.suggest()
+    widget.dataset_name.value = "S1"
+    widget.out_dir.value = tmp_path
+    folder = widget.write()
+
+    fresh = make_napari_viewer()  # another day, another viewer
+    again = CropWidget(fresh)
+    qtbot.addWidget(again.native)
+    again.dataset_dir.value = folder.parent  # NAME_validation works as well as its aligned/
+    again.open_dataset()
+    assert errors == []
+    assert [layer.name for layer in fresh.layers] == ["S1_1", "S1_trace", BOXES_LAYER]
+    assert again.dataset_name.value == "S1"
+    assert again.images.value == [fresh.layers["S1_1"]]
+    assert again.current_boxes() == grid_boxes((600, 800), 2, 2, 32)
+
