@@ -79,4 +79,30 @@ def layer_choices(viewer, kinds: tuple[type, ...]):
     return choices
 
 
-__all__ = ["is_output_layer", "layer_choices", "notify_error", "reports_errors", "set_layer_data"]
+def placement_on(reference, shape: tuple[int, int]) -> dict[str, tuple]:
+    """``scale``/``translate`` that lay an array of ``shape`` exactly over the ``reference`` layer."""
+    from ..core.evaluation import grid_transform
+
+    ref_shape = reference.data.shape[:2]
+    scale, translate = grid_transform(ref_shape, shape)
+    ref_scale, ref_translate = reference.scale[-2:], reference.translate[-2:]
+    return {
+        "scale": tuple(s * r for s, r in zip(scale, ref_scale, strict=True)),
+        "translate": tuple(t * r + o for t, r, o in zip(translate, ref_scale, ref_translate, strict=True)),
+    }
+
+
+def show_evaluation(viewer, evaluation, reference) -> None:
+    """The five output layers of one evaluation, placed on ``reference`` (shared by inspect and sweep)."""
+    where = placement_on(reference, evaluation.pred.shape)
+    set_layer_data(viewer, "prediction", evaluation.pred, colormap="magma", contrast_limits=(0, 1), **where)
+    set_layer_data(viewer, "BCE overlay", evaluation.bce_overlay(), rgb=True, visible=False, **where)
+    set_layer_data(viewer, "top-hat reward", evaluation.tophat_reward_rgb(), rgb=True, visible=False, **where)
+    set_layer_data(viewer, "Gaussian reward", evaluation.gaussian_reward_rgb(), rgb=True, visible=False, **where)
+    set_layer_data(viewer, "score overlay", evaluation.composite_rgb(), rgb=True, **where)
+
+
+__all__ = [
+    "is_output_layer", "layer_choices", "notify_error", "placement_on", "reports_errors", "set_layer_data",
+    "show_evaluation",
+]

@@ -1,26 +1,122 @@
-"""``graintrace demo``: the report's finding on the bundled NIST pair, in one command."""
+"""``graintrace demo``: napari with the NIST sample, the shipped demo checkpoints and "Inspect prediction".
+
+Everything is embedded (no network). With a display it opens the viewer; without one it starts a
+private Xvfb (when installed), runs the same steps, writes a screenshot and exits. ``--headless``
+prints the report's finding as a table instead (no Qt at all).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
-        help="score a perfect, a 3-px-shifted and a blank prediction of the bundled NIST tracing",
+        help="open napari on the bundled NIST sample with the demo checkpoints and the inspect widget",
         description=(
-            "Scores three predictions of the bundled NIST steel tracing (the tracing itself, the tracing "
-            "shifted by 3 px, an all-zero map) and writes the shifted one's overlays into DIR."
+            "Opens napari with the NIST steel sample, the shipped demo checkpoints chosen in 'Inspect prediction', "
+            "and runs the latest epoch. Without a display it runs under a private Xvfb and writes a screenshot. "
+            "--headless scores a perfect, a 3-px-shifted and a blank prediction instead and writes their overlays."
         ),
     )
-    demo.add_argument("-o", "--output", type=Path, default=Path("graintrace-demo"), metavar="DIR")
+    demo.add_argument("-o", "--output", type=Path, default=Path("graintrace-demo"), metavar="DIR",
+                      help="where the screenshot / overlays go (default graintrace-demo)")
+    demo.add_argument("--headless", action="store_true", help="no viewer: print the score table, write overlays")
+    demo.add_argument("--screenshot", action="store_true", help="write a screenshot and exit (implied without a display)")
     demo.add_argument("--overwrite", action="store_true", help="replace files from an earlier demo run")
     demo.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.headless:
+        return run_headless(args)
+    from ..core.io import check_writable
+
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform != "linux"
+    screenshot = args.screenshot or not has_display
+    target = args.output / "demo_screenshot.png"
+    if screenshot:
+        check_writable([target], args.overwrite)
+    if has_display:
+        return run_viewer(target if screenshot else None, args.overwrite)
+    if shutil.which("Xvfb") is None:
+        print("graintrace demo: no display and no Xvfb (apt-get install xvfb); showing the headless demo",
+              file=sys.stderr)
+        return run_headless(args)
+    with virtual_display():
+        return run_viewer(target, args.overwrite)
+
+
+@contextlib.contextmanager
+def virtual_display() -> Iterator[str]:
+    """A private Xvfb server for the length of the block (DISPLAY set to it)."""
+    number = 90 + os.getpid() % 500
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError("Xvfb failed to start")
+            time.sleep(0.05)
+        yield os.environ["DISPLAY"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+
+
+def run_viewer(screenshot: Path | None, overwrite: bool) -> int:
+    """Open the viewer with the sample and the docked widget; predict the last demo epoch."""
+    import napari
+
+    from ..core.io import write_image
+    from ..data import DEMO_CHECKPOINTS, NIST_NOTICE
+
+    viewer = napari.Viewer(title="napari-graintrace demo")
+    viewer.open_sample("napari-graintrace", "nist_steel")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-graintrace", "Inspect prediction")
+    widget.image_layer.value = viewer.layers["steel micrograph"]
+    widget.trace_layer.value = viewer.layers["steel trace"]
+    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
+    widget.resolution.value = "native (tiles)"
+    print(NIST_NOTICE)
+    widget.run()
+    if screenshot is None:
+        napari.run()
+        return 0
+    from qtpy.QtWidgets import QApplication
+
+    viewer.window.resize(1500, 950)
+    deadline = time.monotonic() + 300
+    while widget._worker is not None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    QApplication.processEvents()
+    picture = viewer.screenshot(canvas_only=False, flash=False)
+    write_image(screenshot, picture[..., :3], overwrite=overwrite)
+    print(widget.score_panel.value)
+    print(f"wrote {screenshot}")
+    viewer.close()
+    return 0
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    """The report's finding on the bundled tracing as a table, plus overlays of the shifted map."""
     import numpy as np
 
     from ..core import overlays, scores
@@ -32,6 +128,14 @@ def run_demo(args: argparse.Namespace) -> int:
     shifted = np.zeros_like(perfect)
     shifted[:, 3:] = perfect[:, :-3]  # the tracing's lines are 3-5 px wide
     candidates = {"perfect": perfect, "shifted by 3 px": shifted, "blank": np.zeros_like(perfect)}
+    reward = scores.gaussian_reward(trace, 3.0, 15)
+    pictures = {
+        "shifted_bce_overlay.png": overlays.bce_overlay(shifted, trace),
+        "gaussian_reward.png": overlays.reward_rgb(reward),
+        "shifted_gaussian_composite.png": overlays.composite_rgb(shifted, reward),
+    }
+    targets = [args.output / name for name in pictures]
+    check_writable(targets, args.overwrite)
     print(NIST_NOTICE)
     print(f"{'prediction':<16} {'BCE':>9} {'top-hat k3':>11} {'Gauss s3':>9} {'tol. F s1':>9}")
     results = {}
@@ -43,15 +147,6 @@ def run_demo(args: argparse.Namespace) -> int:
         prefers_blank = results["blank"][metric] < results["shifted by 3 px"][metric]
         verdict = "prefers the blank map to" if prefers_blank else "prefers"
         print(f"{label} {verdict} the 3-px shift{'' if prefers_blank else ' to the blank map'}.")
-
-    reward = scores.gaussian_reward(trace, 3.0, 15)
-    pictures = {
-        "shifted_bce_overlay.png": overlays.bce_overlay(shifted, trace),
-        "gaussian_reward.png": overlays.reward_rgb(reward),
-        "shifted_gaussian_composite.png": overlays.composite_rgb(shifted, reward),
-    }
-    targets = [args.output / name for name in pictures]
-    check_writable(targets, args.overwrite)
     for target, picture in zip(targets, pictures.values(), strict=True):
         write_image(target, picture, overwrite=args.overwrite)
         print(f"wrote {target}")

@@ -1,0 +1,113 @@
+"""Real screenshots of the widgets for the docs and the README, from a real napari viewer.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [NAME ...]
+
+Each shot opens the NIST sample, docks one widget through napari's plugin manager (as a user
+would), drives it like a user and saves the whole window to docs/images/<name>.png.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import napari
+import numpy as np
+from qtpy.QtWidgets import QApplication
+
+from napari_graintrace.core.io import write_image
+from napari_graintrace.data import DEMO_CHECKPOINTS
+
+OUT = Path(__file__).parent / "images"
+SIZE = (1500, 950)
+
+
+def wait_for(widget, seconds: float = 600) -> None:
+    deadline = time.monotonic() + seconds
+    while getattr(widget, "_worker", None) is not None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):
+        QApplication.processEvents()
+
+
+def new_viewer(widget_name: str):
+    viewer = napari.Viewer(title="napari-graintrace")
+    viewer.open_sample("napari-graintrace", "nist_steel")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-graintrace", widget_name)
+    viewer.window.resize(*SIZE)
+    return viewer, widget
+
+
+def save(viewer, name: str) -> None:
+    for _ in range(20):
+        QApplication.processEvents()
+    picture = viewer.screenshot(canvas_only=False, flash=False)
+    write_image(OUT / f"{name}.png", picture[..., :3], overwrite=True)
+    print(f"wrote {OUT / name}.png")
+    viewer.close()
+
+
+def inspect() -> None:
+    viewer, widget = new_viewer("Inspect prediction")
+    widget.image_layer.value = viewer.layers["steel micrograph"]
+    widget.trace_layer.value = viewer.layers["steel trace"]
+    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
+    widget.resolution.value = "native (tiles)"
+    widget.run()
+    wait_for(widget)
+    widget.sigma.value = 2.0
+    viewer.layers["steel trace"].visible = False
+    viewer.camera.zoom *= 1.6
+    save(viewer, "inspect_prediction")
+
+
+def inspect_bce() -> None:
+    viewer, widget = new_viewer("Inspect prediction")
+    widget.image_layer.value = viewer.layers["steel micrograph"]
+    widget.trace_layer.value = viewer.layers["steel trace"]
+    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
+    widget.resolution.value = "native (tiles)"
+    widget.run()
+    wait_for(widget)
+    for layer in viewer.layers:
+        layer.visible = layer.name == "BCE overlay"
+    viewer.camera.zoom *= 1.6
+    save(viewer, "inspect_bce_overlay")
+
+
+def epoch_sweep() -> None:
+    from napari_graintrace.core.sweep import PredictionCache
+
+    viewer, widget = new_viewer("Epoch sweep")
+    widget.cache = PredictionCache(Path(tempfile.mkdtemp()) / "cache")
+    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
+    widget.image_layer.value = viewer.layers["steel micrograph"]
+    widget.trace_layer.value = viewer.layers["steel trace"]
+    widget.resolution.value = "native (tiles)"
+    widget.run()
+    wait_for(widget)
+    widget.show_epoch(max(widget.result.epochs))
+    viewer.layers["steel trace"].visible = False
+    save(viewer, "epoch_sweep")
+
+
+SHOTS: dict[str, Callable[[], None]] = {
+    "inspect_prediction": inspect,
+    "inspect_bce_overlay": inspect_bce,
+    "epoch_sweep": epoch_sweep,
+}
+
+
+def main(names: list[str]) -> None:
+    OUT.mkdir(exist_ok=True)
+    for name in names or list(SHOTS):
+        SHOTS[name]()
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main(sys.argv[1:])

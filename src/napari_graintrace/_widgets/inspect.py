@@ -1,0 +1,364 @@
+"""The "Inspect prediction" dock widget: run a checkpoint, see where its scores come from.
+
+Thin over ``core``: ``checkpoints`` finds and loads the series, ``inference`` predicts (in a
+``thread_worker``, one progress step per tile), ``evaluation.Evaluation`` holds the prediction,
+the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info
+from qtpy.QtCore import QTimer
+
+from ..core import checkpoints, inference
+from ..core.errors import InputError
+from ..core.evaluation import Evaluation
+from ..core.io import as_trace, read_prediction, to_unit_float
+from ._common import layer_choices, notify_error, reports_errors, show_evaluation
+
+if TYPE_CHECKING:
+    import napari
+
+RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
+SOURCES = ("checkpoint", "prediction layer", "prediction file")
+OUTPUT_LAYERS = ("prediction", "BCE overlay", "top-hat reward", "Gaussian reward", "score overlay")
+
+
+def _array_key(array: np.ndarray) -> str:
+    """A content hash of the input image, so the cache never serves a stale prediction."""
+    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest()
+
+
+def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None):
+    """Worker body: load the checkpoint once (kept in ``models``), then predict tile by tile.
+
+    Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect.
+    """
+    model_key = (str(item.path), item.path.stat().st_mtime_ns)
+    if model_key not in models:
+        yield ("loading checkpoint", 0, 1)
+        models[model_key] = checkpoints.load_checkpoint(item.path)
+    steps = inference.predict_steps(models[model_key], image, resolution=resolution)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        yield ("predicting", done, total)
+
+
+class InspectWidget(Container):
+    """Pick a micrograph, its tracing and an epoch; predict; read BCE, top-hat and Gaussian scores."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
+        self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
+        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
+        self.polarity = Label(label="polarity", value="-")
+        self.source = ComboBox(label="prediction from", choices=SOURCES, value="checkpoint")
+        self.checkpoint_folder = FileEdit(label="checkpoints", mode="d", tooltip="a folder of NAME_EPOCH.pth files")
+        self._series: list[tuple[str, checkpoints.Checkpoint]] = []
+        # a callable, so that napari's reset_choices (on every layer change) keeps the series
+        self.epoch = ComboBox(label="epoch", choices=lambda _widget: self._series, nullable=True)
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="1024")
+        self.prediction_layer = ComboBox(label="prediction layer", choices=layer_choices(viewer, (Image,)), nullable=True)
+        self.prediction_file = FileEdit(label="prediction file", mode="r", filter="*.png *.tif *.tiff")
+        self.run_button = PushButton(text="Run [predict and score]")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
+        self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
+        self.window = SpinBox(label="Gaussian window", min=1, max=99, step=2, value=15)
+        self.kernel = SpinBox(label="top-hat kernel", min=1, max=99, step=2, value=3)
+        self.score_panel = Label(label="scores", value="no prediction yet")
+        self.copy_button = PushButton(text="Copy scores as table")
+        super().__init__(
+            widgets=[
+                self.image_layer, self.trace_layer, self.polarity, self.source, self.checkpoint_folder,
+                self.epoch, self.resolution, self.prediction_layer, self.prediction_file, self.run_button,
+                self.cancel_button, self.progress, self.sigma, self.window, self.kernel, self.score_panel,
+                self.copy_button,
+            ],
+        )
+        self.evaluation: Evaluation | None = None
+        self.epoch_label = ""
+        self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
+        self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
+        self._worker = None
+        self._prf: tuple[float, float, float] | None = None
+        self._prf_timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
+        self._prf_timer.setSingleShot(True)
+        self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
+        self._prf_timer.timeout.connect(self._update_prf)
+
+        self.trace_layer.changed.connect(self._on_trace_changed)
+        self.source.changed.connect(self._on_source_changed)
+        self.checkpoint_folder.changed.connect(self._on_folder_changed)
+        self.epoch.changed.connect(self._on_epoch_changed)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.sigma.changed.connect(self._on_sigma_changed)
+        self.window.changed.connect(self._on_window_changed)
+        self.kernel.changed.connect(self._on_kernel_changed)
+        self.copy_button.changed.connect(self.copy_scores)
+        viewer.layers.events.inserted.connect(self.reset_choices)
+        viewer.layers.events.removed.connect(self.reset_choices)
+        self._on_source_changed(self.source.value)
+        self.reset_choices()
+
+    # ------------------------------------------------------------------------------------------
+    # inputs
+    # ------------------------------------------------------------------------------------------
+    def _on_source_changed(self, source: str) -> None:
+        from_model = source == "checkpoint"
+        for widget in (self.checkpoint_folder, self.epoch, self.resolution):
+            widget.visible = from_model
+        self.prediction_layer.visible = source == "prediction layer"
+        self.prediction_file.visible = source == "prediction file"
+
+    @reports_errors
+    def _on_folder_changed(self, folder: Path) -> None:
+        folder = Path(folder)
+        if folder.is_file():  # a single .pth typed into the box
+            series = [checkpoints.parse_checkpoint_name(folder) or checkpoints.Checkpoint(0, folder, folder.stem)]
+        elif folder.is_dir():
+            series = checkpoints.find_checkpoints(folder)
+        else:
+            self._series = []
+            self.epoch.reset_choices()
+            return
+        if not series:
+            raise InputError(f"{folder}: no NAME_EPOCH.pth checkpoints in this folder")
+        self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
+        self.epoch.reset_choices()
+        self.epoch.value = series[-1]
+
+    @reports_errors
+    def _on_epoch_changed(self, item) -> None:
+        """An epoch already predicted is shown at once, from the cache."""
+        if item is None or self.image_layer.value is None:
+            return
+        key = self._cache_key(item, self.image_layer.value.data)
+        if key in self._predictions:
+            self._show(self._predictions[key], f"epoch {item.epoch}")
+
+    def _on_trace_changed(self, layer) -> None:
+        if layer is None:
+            self.polarity.value = "-"
+            return
+        try:
+            _, polarity = self._trace_array(layer)
+        except InputError as exc:
+            self.polarity.value = f"unusable: {exc}"
+            return
+        self.polarity.value = polarity if isinstance(layer, Image) else "labels: non-zero = boundary"
+
+    def _trace_array(self, layer) -> tuple[np.ndarray, str]:
+        data = np.asarray(layer.data)
+        if isinstance(layer, Labels):
+            return data != 0, "white-on-black"
+        return as_trace(data[..., :3].mean(axis=-1) if layer.rgb else data, "auto")
+
+    def _micrograph(self) -> np.ndarray:
+        layer = self.image_layer.value
+        if layer is None:
+            raise InputError("choose a micrograph layer")
+        data = np.asarray(layer.data)
+        if layer.rgb or data.ndim != 2:
+            from ..core.io import to_grey
+
+            data = to_grey(data)
+        if np.issubdtype(data.dtype, np.floating) and data.size and data.max() > 1:
+            raise InputError(f"{layer.name}: float images must lie in [0, 1]")
+        return to_unit_float(data, layer.name)
+
+    def _resolution(self) -> int | None:
+        value = self.resolution.value
+        return None if value.startswith("native") else int(value)
+
+    def _cache_key(self, item, image: np.ndarray) -> tuple:
+        return (str(item.path), item.path.stat().st_mtime_ns, _array_key(np.asarray(image)), self.resolution.value)
+
+    # ------------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------------
+    @reports_errors
+    def run(self) -> None:
+        """Predict (off the GUI thread) or take an existing prediction, then score and draw."""
+        if self.trace_layer.value is None:
+            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
+        if self.source.value == "prediction layer":
+            layer = self.prediction_layer.value
+            if layer is None:
+                raise InputError("choose a prediction layer")
+            self._show(to_unit_float(np.asarray(layer.data), layer.name), layer.name)
+            return
+        if self.source.value == "prediction file":
+            path = Path(self.prediction_file.value)
+            self._show(read_prediction(path), path.name)
+            return
+        item = self.epoch.value
+        if item is None:
+            raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
+        image = self._micrograph()
+        key = self._cache_key(item, image)
+        if key in self._predictions:
+            self._show(self._predictions[key], f"epoch {item.epoch}")
+            return
+        self._start_worker(item, image, key)
+
+    def _start_worker(self, item, image: np.ndarray, key: tuple) -> None:
+        label = f"epoch {item.epoch}"
+        self._worker = create_worker(
+            _predict_in_background, self._models, item, image, self._resolution(),
+            _connect={
+                "yielded": self._on_progress,
+                "returned": lambda pred: self._on_prediction(pred, key, label),
+                "errored": notify_error,
+                "finished": self._on_worker_finished,
+            },
+        )
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress.visible = True
+        self.progress.value = 0
+
+    def _on_progress(self, update: tuple[str, int, int]) -> None:
+        label, done, total = update
+        self.progress.label = label
+        self.progress.max = max(total, 1)
+        self.progress.value = done
+
+    @reports_errors
+    def _on_prediction(self, pred: np.ndarray, key: tuple, label: str) -> None:
+        self._predictions[key] = pred
+        self._show(pred, label)
+
+    def _on_worker_finished(self) -> None:
+        if self._worker is not None and self._worker.abort_requested:
+            show_info("prediction cancelled; no layer was changed")
+        self._worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress.visible = False
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+
+    # ------------------------------------------------------------------------------------------
+    # drawing
+    # ------------------------------------------------------------------------------------------
+    def _show(self, pred: np.ndarray, label: str) -> None:
+        layer = self.trace_layer.value
+        if layer is None:
+            raise InputError("choose a tracing layer")
+        trace, _ = self._trace_array(layer)
+        evaluation = Evaluation.of(
+            pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
+        )
+        self.evaluation, self.epoch_label = evaluation, label
+        if pred.shape != trace.shape:
+            show_info(f"tracing resized from {trace.shape[0]} x {trace.shape[1]} to the prediction's "
+                      f"{pred.shape[0]} x {pred.shape[1]} grid and re-binarized")
+        show_evaluation(self.viewer, evaluation, self.image_layer.value or layer)
+        self._prf = None
+        self._update_scores()
+        self._prf_timer.start()
+
+    def _update_scores(self) -> None:
+        ev = self.evaluation
+        if ev is None:
+            return
+        lines = [
+            f"{self.epoch_label}: {ev.pred.shape[0]} x {ev.pred.shape[1]}",
+            f"BCE  {ev.bce:.4f}",
+            f"top-hat (k={ev.kernel})  {ev.tophat:.4f}",
+            f"Gaussian (sigma={ev.sigma:g}, w={ev.window})  {ev.gaussian():.4f}",
+        ]
+        if self._prf is not None:
+            lines.append("tolerant P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*self._prf))
+        self.score_panel.value = "\n".join(lines)
+
+    def _update_prf(self) -> None:
+        if self.evaluation is not None:
+            self._prf = self.evaluation.tolerant_prf()
+            self._update_scores()
+
+    def _redraw_gaussian(self) -> None:
+        ev = self.evaluation
+        reward = ev.scorer.reward_map(ev.sigma)
+        from ..core.overlays import composite_rgb, reward_rgb
+
+        for name, picture in (("Gaussian reward", reward_rgb(reward)), ("score overlay", composite_rgb(ev.pred, reward))):
+            if name in self.viewer.layers:
+                self.viewer.layers[name].data = picture
+
+    def _on_sigma_changed(self, sigma: float) -> None:
+        """Every slider move: the loss from the scorer's summary, then the two reward layers."""
+        if self.evaluation is None:
+            return
+        self.evaluation.sigma = float(sigma)
+        self._update_scores()
+        self._redraw_gaussian()
+        self._prf_timer.start()
+
+    @reports_errors
+    def _on_window_changed(self, window: int) -> None:
+        if self.evaluation is None:
+            return
+        self.evaluation.set_window(window)
+        self._update_scores()
+        self._redraw_gaussian()
+        self._prf_timer.start()
+
+    @reports_errors
+    def _on_kernel_changed(self, kernel: int) -> None:
+        if self.evaluation is None:
+            return
+        self.evaluation.set_kernel(kernel)
+        if "top-hat reward" in self.viewer.layers:
+            self.viewer.layers["top-hat reward"].data = self.evaluation.tophat_reward_rgb()
+        self._update_scores()
+
+    # ------------------------------------------------------------------------------------------
+    # export
+    # ------------------------------------------------------------------------------------------
+    def score_table(self) -> str:
+        """Tab-separated scores (paste into a spreadsheet): metric, parameters, value."""
+        ev = self.evaluation
+        if ev is None:
+            return ""
+        prf = self._prf or ev.tolerant_prf()
+        rows = [
+            ("prediction", self.epoch_label, ""),
+            ("BCE", "", f"{ev.bce:.6f}"),
+            ("top-hat", f"kernel={ev.kernel}", f"{ev.tophat:.6f}"),
+            ("Gaussian", f"sigma={ev.sigma:g} window={ev.window}", f"{ev.gaussian():.6f}"),
+            ("tolerant precision", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[0]:.6f}"),
+            ("tolerant recall", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[1]:.6f}"),
+            ("tolerant F", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[2]:.6f}"),
+        ]
+        return "\n".join("\t".join(row) for row in [("metric", "parameters", "value"), *rows])
+
+    def copy_scores(self) -> None:
+        from qtpy.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(self.score_table())
+        show_info("scores copied as a tab-separated table")
