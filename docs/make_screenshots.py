@@ -27,7 +27,7 @@ SIZE = (1500, 950)
 
 def wait_for(widget, seconds: float = 600) -> None:
     deadline = time.monotonic() + seconds
-    while getattr(widget, "_worker", None) is not None and time.monotonic() < deadline:
+    while widget.busy and time.monotonic() < deadline:
         QApplication.processEvents()
         time.sleep(0.02)
     for _ in range(20):
@@ -61,7 +61,7 @@ def inspect() -> None:
     wait_for(widget)
     widget.sigma.value = 2.0
     viewer.layers["steel trace"].visible = False
-    viewer.camera.zoom *= 1.6
+    viewer.scene.camera.zoom *= 1.6
     save(viewer, "inspect_prediction")
 
 
@@ -75,7 +75,7 @@ def inspect_bce() -> None:
     wait_for(widget)
     for layer in viewer.layers:
         layer.visible = layer.name == "BCE overlay"
-    viewer.camera.zoom *= 1.6
+    viewer.scene.camera.zoom *= 1.6
     save(viewer, "inspect_bce_overlay")
 
 

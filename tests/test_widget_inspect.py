@@ -57,10 +57,14 @@ def test_existing_prediction_layer_scores_and_live_sigma(nist_viewer, qtbot, err
 
     widget.sigma.value = 1.2
     assert f"Gaussian (sigma=1.2, w=15)  {scores.gaussian_loss(pred, trace, 1.2, 15):.4f}" in widget.score_panel.value
-    from napari_graintrace.core.overlays import reward_rgb
+    from napari_graintrace.core.overlays import composite_rgb, reward_rgb
 
-    np.testing.assert_array_equal(viewer.layers["Gaussian reward"].data,
-                                  reward_rgb(scores.gaussian_reward(trace, 1.2, 15)))
+    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
+                                  composite_rgb(pred, scores.gaussian_reward(trace, 1.2, 15)))
+    hidden = viewer.layers["Gaussian reward"]  # hidden layers are redrawn when shown
+    assert not hidden.visible
+    hidden.visible = True
+    np.testing.assert_array_equal(hidden.data, reward_rgb(scores.gaussian_reward(trace, 1.2, 15)))
     widget.kernel.value = 5
     assert f"top-hat (k=5)  {scores.tophat_loss(pred, trace, 5):.4f}" in widget.score_panel.value
     table = widget.score_table()
@@ -95,7 +99,7 @@ def test_bad_input_becomes_a_notification(nist_viewer, qtbot, errors, tmp_path):
     assert widget.epoch.value.epoch == 3
     widget.resolution.value = "256"
     widget.run()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert "unet_3.pth" in errors[-1]
     assert [layer.name for layer in viewer.layers] == ["micrograph", "trace"]
 
@@ -112,7 +116,7 @@ def test_checkpoint_run_through_the_worker(nist_viewer, qtbot, errors):
     widget.resolution.value = "256"
     widget.run()
     assert widget._worker is not None
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
     assert errors == []
     assert widget.epoch.value == series[-1]  # new layers reset the pickers, not the epoch
     layer = viewer.layers["prediction"]

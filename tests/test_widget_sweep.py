@@ -43,7 +43,7 @@ def test_sweep_widget_runs_and_redraws_live(make_napari_viewer, qtbot, series, t
     widget.trace_layer.value = viewer.layers["trace"]
     widget.resolution.value = "256"
     widget.run()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
     assert errors == [] and widget.result is not None and widget.result.epochs == [0, 5]
 
     widget.sigma.value = 1.3

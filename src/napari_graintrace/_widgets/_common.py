@@ -92,17 +92,58 @@ def placement_on(reference, shape: tuple[int, int]) -> dict[str, tuple]:
     }
 
 
-def show_evaluation(viewer, evaluation, reference) -> None:
-    """The five output layers of one evaluation, placed on ``reference`` (shared by inspect and sweep)."""
+OUTPUT_LAYERS = {  # layer name -> key of Evaluation.pictures()
+    "BCE overlay": "bce_overlay",
+    "top-hat reward": "tophat_reward",
+    "Gaussian reward": "gaussian_reward",
+    "score overlay": "composite",
+}
+
+
+def evaluation_layer_updates(viewer, evaluation, reference, pictures: dict | None = None):
+    """One callable per output layer of an evaluation, placed on ``reference``.
+
+    Run them all at once (:func:`show_evaluation`), or one per event-loop turn
+    (:func:`show_evaluation_gradually`) so that adding five large layers never freezes the viewer.
+    """
+    pictures = pictures or evaluation.pictures()
     where = placement_on(reference, evaluation.pred.shape)
-    set_layer_data(viewer, "prediction", evaluation.pred, colormap="magma", contrast_limits=(0, 1), **where)
-    set_layer_data(viewer, "BCE overlay", evaluation.bce_overlay(), rgb=True, visible=False, **where)
-    set_layer_data(viewer, "top-hat reward", evaluation.tophat_reward_rgb(), rgb=True, visible=False, **where)
-    set_layer_data(viewer, "Gaussian reward", evaluation.gaussian_reward_rgb(), rgb=True, visible=False, **where)
-    set_layer_data(viewer, "score overlay", evaluation.composite_rgb(), rgb=True, **where)
+    updates = [lambda: set_layer_data(viewer, "prediction", evaluation.pred, colormap="magma",
+                                      contrast_limits=(0, 1), **where)]
+    for name, key in OUTPUT_LAYERS.items():
+        # only the composite is shown at first; later runs keep the user's visibility choices
+        updates.append(lambda name=name, key=key: set_layer_data(
+            viewer, name, pictures[key], rgb=True, visible=name == "score overlay", **where))
+    return updates
+
+
+def show_evaluation(viewer, evaluation, reference, pictures: dict | None = None) -> None:
+    """The output layers of one evaluation, now (shared by the inspect and sweep widgets)."""
+    for update in evaluation_layer_updates(viewer, evaluation, reference, pictures):
+        update()
+
+
+def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | None = None, done=None) -> None:
+    """Like :func:`show_evaluation`, one layer per event-loop turn; then call ``done()``."""
+    from qtpy.QtCore import QTimer
+
+    updates = evaluation_layer_updates(viewer, evaluation, reference, pictures)
+
+    def step() -> None:
+        try:
+            updates.pop(0)()
+        except Exception as exc:  # noqa: BLE001 - reported, never raised into Qt
+            notify_error(exc)
+            updates.clear()
+        if updates:
+            QTimer.singleShot(0, step)
+        elif done is not None:
+            done()
+
+    step()
 
 
 __all__ = [
     "is_output_layer", "layer_choices", "notify_error", "placement_on", "reports_errors", "set_layer_data",
-    "show_evaluation",
+    "show_evaluation", "show_evaluation_gradually", "evaluation_layer_updates",
 ]

@@ -31,14 +31,14 @@ from ..core import checkpoints, inference
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.io import as_trace, read_prediction, to_unit_float
-from ._common import layer_choices, notify_error, reports_errors, show_evaluation
+from ._common import layer_choices, notify_error, reports_errors, show_evaluation, show_evaluation_gradually
 
 if TYPE_CHECKING:
     import napari
 
 RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
-OUTPUT_LAYERS = ("prediction", "BCE overlay", "top-hat reward", "Gaussian reward", "score overlay")
+STALE_KEY = "graintrace: needs redraw"
 
 
 def _array_key(array: np.ndarray) -> str:
@@ -46,10 +46,12 @@ def _array_key(array: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest()
 
 
-def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None):
-    """Worker body: load the checkpoint once (kept in ``models``), then predict tile by tile.
+def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None, trace: np.ndarray,
+                           params: dict):
+    """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect.
+    The scores and pictures are computed here too, so the GUI thread only swaps layer data.
     """
     model_key = (str(item.path), item.path.stat().st_mtime_ns)
     if model_key not in models:
@@ -60,8 +62,12 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
         try:
             done, total = next(steps)
         except StopIteration as finished:
-            return finished.value
+            pred = finished.value
+            break
         yield ("predicting", done, total)
+    yield ("scoring", total, total)
+    evaluation = Evaluation.of(pred, trace, **params)
+    return evaluation, evaluation.pictures(), evaluation.tolerant_prf()
 
 
 class InspectWidget(Container):
@@ -101,6 +107,8 @@ class InspectWidget(Container):
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
         self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
         self._worker = None
+        self._drawing = False
+        self._note = ""
         self._prf: tuple[float, float, float] | None = None
         self._prf_timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
         self._prf_timer.setSingleShot(True)
@@ -225,11 +233,13 @@ class InspectWidget(Container):
 
     def _start_worker(self, item, image: np.ndarray, key: tuple) -> None:
         label = f"epoch {item.epoch}"
+        trace, _ = self._trace_array(self.trace_layer.value)
+        params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._resolution(),
+            _predict_in_background, self._models, item, image, self._resolution(), trace, params,
             _connect={
                 "yielded": self._on_progress,
-                "returned": lambda pred: self._on_prediction(pred, key, label),
+                "returned": lambda done: self._on_prediction(key, label, *done),
                 "errored": notify_error,
                 "finished": self._on_worker_finished,
             },
@@ -246,9 +256,14 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, pred: np.ndarray, key: tuple, label: str) -> None:
-        self._predictions[key] = pred
-        self._show(pred, label)
+    def _on_prediction(self, key: tuple, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
+        self._predictions[key] = evaluation.pred
+        if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
+            self.sigma.value, self.window.value, self.kernel.value
+        ):  # the controls moved while it ran: score at the current values
+            self._show(evaluation.pred, label)
+            return
+        self._present(evaluation, label, pictures, prf)
 
     def _on_worker_finished(self) -> None:
         if self._worker is not None and self._worker.abort_requested:
@@ -266,6 +281,7 @@ class InspectWidget(Container):
     # drawing
     # ------------------------------------------------------------------------------------------
     def _show(self, pred: np.ndarray, label: str) -> None:
+        """Score ``pred`` here (cached epochs, prediction layers and files) and draw it."""
         layer = self.trace_layer.value
         if layer is None:
             raise InputError("choose a tracing layer")
@@ -273,14 +289,32 @@ class InspectWidget(Container):
         evaluation = Evaluation.of(
             pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
         )
+        self._present(evaluation, label)
+
+    def _present(self, evaluation: Evaluation, label: str, pictures: dict | None = None,
+                 prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
-        if pred.shape != trace.shape:
-            show_info(f"tracing resized from {trace.shape[0]} x {trace.shape[1]} to the prediction's "
-                      f"{pred.shape[0]} x {pred.shape[1]} grid and re-binarized")
-        show_evaluation(self.viewer, evaluation, self.image_layer.value or layer)
-        self._prf = None
+        trace_shape = np.shape(self.trace_layer.value.data)[:2]
+        self._note = "" if evaluation.pred.shape == trace_shape else (
+            f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the prediction's grid, re-binarized")
+        self._prf = prf
         self._update_scores()
-        self._prf_timer.start()
+        if prf is None:
+            self._prf_timer.start()
+        reference = self.image_layer.value or self.trace_layer.value
+        if pictures is None:
+            show_evaluation(self.viewer, evaluation, reference)
+            return
+        self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
+        show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
+
+    def _drawn(self) -> None:
+        self._drawing = False
+
+    @property
+    def busy(self) -> bool:
+        """True while a prediction runs or its layers are being drawn."""
+        return self._worker is not None or self._drawing
 
     def _update_scores(self) -> None:
         ev = self.evaluation
@@ -294,6 +328,8 @@ class InspectWidget(Container):
         ]
         if self._prf is not None:
             lines.append("tolerant P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*self._prf))
+        if self._note:
+            lines.append(self._note)
         self.score_panel.value = "\n".join(lines)
 
     def _update_prf(self) -> None:
@@ -302,13 +338,30 @@ class InspectWidget(Container):
             self._update_scores()
 
     def _redraw_gaussian(self) -> None:
-        ev = self.evaluation
-        reward = ev.scorer.reward_map(ev.sigma)
-        from ..core.overlays import composite_rgb, reward_rgb
+        """Redraw the visible Gaussian layers now; a hidden one is redrawn when it is shown.
 
-        for name, picture in (("Gaussian reward", reward_rgb(reward)), ("score overlay", composite_rgb(ev.pred, reward))):
-            if name in self.viewer.layers:
-                self.viewer.layers[name].data = picture
+        Uploading a 1024 x 1024 layer costs tens of ms, so hidden layers are not paid for on every
+        slider move.
+        """
+        for name in ("Gaussian reward", "score overlay"):
+            if name not in self.viewer.layers:
+                continue
+            layer = self.viewer.layers[name]
+            if layer.visible:
+                layer.data = self._gaussian_picture(name)
+                layer.metadata.pop(STALE_KEY, None)
+            else:
+                layer.metadata[STALE_KEY] = True
+                layer.events.visible.connect(self._refresh_if_stale)
+
+    def _gaussian_picture(self, name: str) -> np.ndarray:
+        ev = self.evaluation
+        return ev.gaussian_reward_rgb() if name == "Gaussian reward" else ev.composite_rgb()
+
+    def _refresh_if_stale(self, event) -> None:
+        layer = event.source
+        if layer.visible and layer.metadata.pop(STALE_KEY, False) and self.evaluation is not None:
+            layer.data = self._gaussian_picture(layer.name)
 
     def _on_sigma_changed(self, sigma: float) -> None:
         """Every slider move: the loss from the scorer's summary, then the two reward layers."""

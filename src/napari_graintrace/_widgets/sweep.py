@@ -166,6 +166,11 @@ class SweepWidget(Container):
         self.cancel_button.enabled = False
         self.progress.visible = False
 
+    @property
+    def busy(self) -> bool:
+        """True while a sweep runs."""
+        return self._worker is not None
+
     def cancel(self) -> None:
         if self._worker is not None:
             self._worker.quit()

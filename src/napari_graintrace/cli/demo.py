@@ -103,7 +103,7 @@ def run_viewer(screenshot: Path | None, overwrite: bool) -> int:
 
     viewer.window.resize(1500, 950)
     deadline = time.monotonic() + 300
-    while widget._worker is not None and time.monotonic() < deadline:
+    while widget.busy and time.monotonic() < deadline:
         QApplication.processEvents()
         time.sleep(0.02)
     QApplication.processEvents()

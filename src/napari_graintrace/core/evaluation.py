@@ -102,6 +102,16 @@ class Evaluation:
     def gaussian_reward_rgb(self) -> np.ndarray:
         return overlays.reward_rgb(self.scorer.reward_map(self.sigma))
 
+    def pictures(self) -> dict[str, np.ndarray]:
+        """Every overlay at the current parameters (computed together, e.g. in a worker thread)."""
+        reward = self.scorer.reward_map(self.sigma)
+        return {
+            "bce_overlay": self.bce_overlay(),
+            "tophat_reward": self.tophat_reward_rgb(),
+            "gaussian_reward": overlays.reward_rgb(reward),
+            "composite": overlays.composite_rgb(self.pred, reward),
+        }
+
     def composite_rgb(self) -> np.ndarray:
         """Prediction x Gaussian reward (the report's Figures 13d / 19d)."""
         return overlays.composite_rgb(self.pred, self.scorer.reward_map(self.sigma))
