@@ -51,7 +51,8 @@ def save(viewer, name: str) -> None:
     viewer.close()
 
 
-def inspect() -> None:
+def predicted_demo_epoch():
+    """The inspect widget docked and run on the last demo epoch, as `graintrace demo` does."""
     viewer, widget = new_viewer("Inspect prediction")
     widget.image_layer.value = viewer.layers["steel micrograph"]
     widget.trace_layer.value = viewer.layers["steel trace"]
@@ -59,23 +60,21 @@ def inspect() -> None:
     widget.resolution.value = "native (tiles)"
     widget.run()
     wait_for(widget)
+    viewer.scene.camera.zoom *= 1.6
+    return viewer, widget
+
+
+def inspect() -> None:
+    viewer, widget = predicted_demo_epoch()
     widget.sigma.value = 2.0
     viewer.layers["steel trace"].visible = False
-    viewer.scene.camera.zoom *= 1.6
     save(viewer, "inspect_prediction")
 
 
 def inspect_bce() -> None:
-    viewer, widget = new_viewer("Inspect prediction")
-    widget.image_layer.value = viewer.layers["steel micrograph"]
-    widget.trace_layer.value = viewer.layers["steel trace"]
-    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
-    widget.resolution.value = "native (tiles)"
-    widget.run()
-    wait_for(widget)
+    viewer, _ = predicted_demo_epoch()
     for layer in viewer.layers:
         layer.visible = layer.name == "BCE overlay"
-    viewer.scene.camera.zoom *= 1.6
     save(viewer, "inspect_bce_overlay")
 
 
