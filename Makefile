@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv xvfb clean
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed xvfb
 	$(BIN)/graintrace demo -o graintrace-demo --overwrite
 
 test: $(VENV)/.installed xvfb
