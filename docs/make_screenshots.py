@@ -94,10 +94,70 @@ def epoch_sweep() -> None:
     save(viewer, "epoch_sweep")
 
 
+def narrow_dock(viewer, width: int = 460) -> None:
+    """Give the canvas the room: the dock as narrow as its controls allow."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QDockWidget
+
+    for _ in range(20):
+        QApplication.processEvents()
+    window = viewer.window._qt_window
+    docks = [dock for dock in window.findChildren(QDockWidget) if dock.isVisible()
+             and window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea]
+    window.resizeDocks(docks, [width] * len(docks), Qt.Orientation.Horizontal)
+    for _ in range(20):
+        QApplication.processEvents()
+
+
+def clean_tracing() -> None:
+    """The NIST tracing painted over the micrograph, extracted from their difference as a 1-px skeleton."""
+    from napari_graintrace.core.io import read_image
+    from napari_graintrace.data import NIST_TRACED_ON_MICROGRAPH
+
+    viewer, widget = new_viewer("Clean tracing")
+    viewer.add_image(read_image(NIST_TRACED_ON_MICROGRAPH), name="steel traced on micrograph", visible=False)
+    viewer.layers["steel trace"].visible = False
+    widget.trace_layer.value = viewer.layers["steel traced on micrograph"]
+    widget.original_layer.value = viewer.layers["steel micrograph"]
+    widget.min_size.value = 10
+    widget.thickness.value = "1"
+    widget.update_preview()
+    preview = viewer.layers["cleaned tracing"]
+    preview.opacity = 1.0
+    viewer.layers["steel micrograph"].opacity = 0.5  # light boundaries under the 1-px lines
+    viewer.layers.selection.active = preview
+    narrow_dock(viewer)
+    viewer.reset_view()
+    viewer.scene.camera.center = (200, 250)
+    viewer.scene.camera.zoom *= 3.0
+    save(viewer, "clean_tracing")
+
+
+def aligned_crops() -> None:
+    """The report's "four corners and a centre" layout over the NIST micrograph, box 5 selected."""
+    viewer, widget = new_viewer("Aligned crops")
+    widget.images.value = [viewer.layers["steel micrograph"]]
+    widget.trace_layer.value = viewer.layers["steel trace"]
+    widget.layout_kind.value = "corners + centre"
+    widget.box_size.value = 320
+    widget.suggest()
+    viewer.layers["steel trace"].visible = False
+    widget.dataset_name.value = "steel"
+    boxes = viewer.layers["crop boxes"]
+    boxes.edge_width = 5  # the layer's "edge width" slider: edges that stay visible at this zoom
+    viewer.layers["steel micrograph"].opacity = 0.6  # its "opacity" slider: yellow numbers on grey, not white
+    boxes.mode = "select"
+    boxes.selected_data = {4}  # the centre box, ready to be dragged or resized
+    narrow_dock(viewer)
+    viewer.reset_view()
+    save(viewer, "aligned_crops")
+
 SHOTS: dict[str, Callable[[], None]] = {
     "inspect_prediction": inspect,
     "inspect_bce_overlay": inspect_bce,
     "epoch_sweep": epoch_sweep,
+    "clean_tracing": clean_tracing,
+    "aligned_crops": aligned_crops,
 }
 
 

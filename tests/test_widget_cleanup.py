@@ -161,3 +161,22 @@ def test_labels_tracing_layer(make_napari_viewer, qtbot, errors):
     expected = clean_trace(trace, CleanupParams(thickness=5, footprint="gaussian"))[0]
     np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
     assert errors == []
+
+
+def test_closing_the_dock_with_a_preview_pending_is_quiet(make_napari_viewer, qtbot, errors):
+    """A control moved just before the dock (or the viewer) closes must not fire the debounced
+    preview on deleted Qt widgets, and a closed dock must stop listening to layer events."""
+    viewer = make_napari_viewer()
+    viewer.add_image(read_image(NIST_TRACE), name="export")
+    widget = CleanupWidget(viewer)
+    widget.trace_layer.value = viewer.layers["export"]
+    widget.thickness.value = "3"  # schedules the preview
+    assert widget._timer.isActive()
+    with qtbot.waitSignal(widget.native.destroyed, timeout=3000):
+        widget.native.deleteLater()
+    qtbot.wait(200)  # longer than the debounce
+    viewer.add_image(np.zeros((8, 8)), name="later")  # layer events reach no deleted widget
+    viewer.layers.remove("later")
+    qtbot.wait(200)
+    assert errors == []
+    assert PREVIEW_NAME not in viewer.layers

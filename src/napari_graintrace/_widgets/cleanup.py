@@ -84,7 +84,7 @@ class CleanupWidget(Container):
         )
         self.result: tuple[np.ndarray, dict[str, Any], CleanupParams] | None = None
         self.applied_layer: Labels | None = None
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # dies with the dock: a pending preview never fires after close
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_preview)
@@ -99,8 +99,13 @@ class CleanupWidget(Container):
         self.save_button.changed.connect(self._save_clicked)
         viewer.layers.events.inserted.connect(self.reset_choices)
         viewer.layers.events.removed.connect(self.reset_choices)
+        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
         self._on_thickness_changed(self.thickness.value)
         self.reset_choices()
+
+    def _disconnect(self, *_: Any) -> None:
+        self.viewer.layers.events.inserted.disconnect(self.reset_choices)
+        self.viewer.layers.events.removed.disconnect(self.reset_choices)
 
     # ------------------------------------------------------------------------------------------
     # controls
