@@ -34,6 +34,8 @@ def test_evaluation_matches_core_scores(rng, nist_trace):
     assert ev.gaussian() == pytest.approx(scores.gaussian_loss(pred, nist_trace, 1.0, 9))
     ev.set_window(5)
     assert ev.gaussian() == pytest.approx(scores.gaussian_loss(pred, nist_trace, 1.0, 5))
+    assert ev.tolerant_prf() == pytest.approx(scores.tolerant_prf(pred, nist_trace, 1.0, 5))  # D_p cache follows
+    assert ev.pictures()["recall"].shape == (*nist_trace.shape, 3)
     with pytest.raises(InputError, match="window must be an odd"):
         ev.set_window(4)
     with pytest.raises(InputError, match="no boundary pixels"):

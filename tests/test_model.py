@@ -340,8 +340,8 @@ def test_training_input_errors(tmp_path):
     with pytest.raises(InputError, match="unpaired: crop_1.png, other.png"):
         training.train(data, tmp_path / "out", epochs=1, base_width=2, size=None)
     (data / "label" / "other.png").rename(data / "label" / "crop_1.png")
-    with pytest.raises(InputError, match="unknown loss 'tolerant'"):
-        training.train(data, tmp_path / "out", epochs=1, base_width=2, loss="tolerant")
+    with pytest.raises(InputError, match="unknown loss 'dice'"):
+        training.train(data, tmp_path / "out", epochs=1, base_width=2, loss="dice")
     with pytest.raises(InputError, match="no image/ folder"):
         training.train(tmp_path, tmp_path / "out", epochs=1)
 

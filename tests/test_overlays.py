@@ -35,3 +35,16 @@ def test_composite_is_prediction_times_reward():
     reward = scores.tophat_reward(trace, kernel=1)
     rgb = overlays.composite_rgb(pred, reward)
     assert rgb[0].tolist() == [[0, 128, 0], [255, 0, 0], [0, 0, 0]]
+
+
+def test_recall_colours_missed_trace_pixels_red_and_found_green():
+    trace = np.array([[True, True, True, False]])
+    found = np.array([[0.0, 0.5, 1.0, 1.0]])  # D_p: missed, half found, found; off the trace: black
+    rgb = overlays.recall_rgb(trace, found)
+    assert rgb.dtype == np.uint8
+    assert rgb[0].tolist() == [[255, 0, 0], [255, 255, 0], [0, 255, 0], [0, 0, 0]]
+    pred = np.zeros((1, 9))
+    pred[0, 0] = 1.0
+    line = np.ones((1, 9), bool)
+    rgb = overlays.recall_rgb(line, scores.soft_dilation(pred, sigma=2.0, window=9))
+    assert rgb[0, 0].tolist() == [0, 255, 0] and rgb[0, -1, 0] == 255  # far from the prediction: missed

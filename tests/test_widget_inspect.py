@@ -48,8 +48,9 @@ def test_existing_prediction_layer_scores_and_live_sigma(nist_viewer, qtbot, err
     assert widget.polarity.value.startswith("labels")
     widget.run()
     assert errors == []
-    for name in ("prediction", "BCE overlay", "top-hat reward", "Gaussian reward", "score overlay"):
+    for name in ("prediction", "BCE overlay", "top-hat reward", "Gaussian reward", "score overlay", "missed trace"):
         assert viewer.layers[name].data.shape[:2] == trace.shape
+    assert not viewer.layers["missed trace"].visible
     panel = widget.score_panel.value
     assert f"BCE  {scores.bce(pred, trace):.4f}" in panel
     assert f"{scores.gaussian_loss(pred, trace, 3.0, 15):.4f}" in panel
@@ -65,13 +66,24 @@ def test_existing_prediction_layer_scores_and_live_sigma(nist_viewer, qtbot, err
     assert not hidden.visible
     hidden.visible = True
     np.testing.assert_array_equal(hidden.data, reward_rgb(scores.gaussian_reward(trace, 1.2, 15)))
+    from napari_graintrace.core.overlays import recall_rgb
+
+    missed = viewer.layers["missed trace"]  # follows sigma after the debounce, like the P/R/F
+    qtbot.waitUntil(lambda: "tolerant P / R / F" in widget.score_panel.value, timeout=5_000)
+    prf = scores.tolerant_prf(pred, trace, 1.2, 15)
+    qtbot.waitUntil(lambda: "{:.3f} / {:.3f} / {:.3f}".format(*prf) in widget.score_panel.value, timeout=5_000)
+    missed.visible = True
+    np.testing.assert_array_equal(missed.data, recall_rgb(trace, scores.soft_dilation(pred, 1.2, 15)))
+    widget.sigma.value = 2.0
+    qtbot.waitUntil(lambda: np.array_equal(
+        missed.data, recall_rgb(trace, scores.soft_dilation(pred, 2.0, 15))), timeout=5_000)
     widget.kernel.value = 5
     assert f"top-hat (k=5)  {scores.tophat_loss(pred, trace, 5):.4f}" in widget.score_panel.value
     table = widget.score_table()
     assert table.splitlines()[0] == "metric\tparameters\tvalue" and "tolerant F" in table
 
     widget.run()  # re-run: layers are updated in place, not duplicated
-    assert len(viewer.layers) == 3 + 5
+    assert len(viewer.layers) == 3 + 6
     assert np.array_equal(viewer.layers["my prediction"].data, pred)  # the user's layer is untouched
 
 

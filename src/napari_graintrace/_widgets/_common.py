@@ -97,6 +97,7 @@ OUTPUT_LAYERS = {  # layer name -> key of Evaluation.pictures()
     "top-hat reward": "tophat_reward",
     "Gaussian reward": "gaussian_reward",
     "score overlay": "composite",
+    "missed trace": "recall",  # trace pixels red (missed) .. green (found): where tolerant recall is lost
 }
 
 

@@ -333,35 +333,42 @@ class InspectWidget(Container):
         self.score_panel.value = "\n".join(lines)
 
     def _update_prf(self) -> None:
+        """Debounced: the tolerant P/R/F and the "missed trace" layer (both need D_p, one pass)."""
         if self.evaluation is not None:
             self._prf = self.evaluation.tolerant_prf()
             self._update_scores()
+            self._redraw(("missed trace",))
 
     def _redraw_gaussian(self) -> None:
-        """Redraw the visible Gaussian layers now; a hidden one is redrawn when it is shown.
+        self._redraw(("Gaussian reward", "score overlay"))
+
+    def _redraw(self, names: tuple[str, ...]) -> None:
+        """Redraw these layers now if visible; a hidden one is redrawn when it is shown.
 
         Uploading a 1024 x 1024 layer costs tens of ms, so hidden layers are not paid for on every
         slider move.
         """
-        for name in ("Gaussian reward", "score overlay"):
+        for name in names:
             if name not in self.viewer.layers:
                 continue
             layer = self.viewer.layers[name]
             if layer.visible:
-                layer.data = self._gaussian_picture(name)
+                layer.data = self._picture(name)
                 layer.metadata.pop(STALE_KEY, None)
             else:
                 layer.metadata[STALE_KEY] = True
                 layer.events.visible.connect(self._refresh_if_stale)
 
-    def _gaussian_picture(self, name: str) -> np.ndarray:
+    def _picture(self, name: str) -> np.ndarray:
         ev = self.evaluation
+        if name == "missed trace":
+            return ev.recall_rgb()
         return ev.gaussian_reward_rgb() if name == "Gaussian reward" else ev.composite_rgb()
 
     def _refresh_if_stale(self, event) -> None:
         layer = event.source
         if layer.visible and layer.metadata.pop(STALE_KEY, False) and self.evaluation is not None:
-            layer.data = self._gaussian_picture(layer.name)
+            layer.data = self._picture(layer.name)
 
     def _on_sigma_changed(self, sigma: float) -> None:
         """Every slider move: the loss from the scorer's summary, then the two reward layers."""

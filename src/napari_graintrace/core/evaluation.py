@@ -53,6 +53,7 @@ class Evaluation:
     scorer: scores.GaussianScorer = field(init=False, repr=False)
     bce: float = field(init=False)
     tophat: float = field(init=False)
+    _dilation: tuple = field(init=False, repr=False, default=(None, None))  # ((sigma, window), D_p)
 
     def __post_init__(self) -> None:
         self.pred, self.trace = scores.check_pair(self.pred, self.trace)
@@ -82,8 +83,21 @@ class Evaluation:
     def gaussian(self, sigma: float | None = None) -> float:
         return self.scorer.loss(self.sigma if sigma is None else sigma)
 
+    def soft_dilation(self, sigma: float | None = None) -> np.ndarray:
+        """D_p at ``sigma`` (default the current one); the last one is kept, as the PRF and the
+        "missed trace" picture both need it and it costs a full pass over the image."""
+        key = (float(self.sigma if sigma is None else sigma), self.window)
+        if self._dilation[0] != key:
+            self._dilation = (key, scores.soft_dilation(self.pred, *key))
+        return self._dilation[1]
+
     def tolerant_prf(self, sigma: float | None = None) -> tuple[float, float, float]:
-        return scores.tolerant_prf(self.pred, self.trace, self.sigma if sigma is None else sigma, self.window)
+        """``scores.tolerant_prf`` from the scorer's summary and the cached D_p (same arithmetic)."""
+        sigma = self.sigma if sigma is None else sigma
+        precision = self.scorer.precision(sigma)
+        recall = float(self.soft_dilation(sigma)[self.trace].sum()) / int(np.count_nonzero(self.trace))
+        f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        return precision, recall, f
 
     def scores(self, with_prf: bool = True) -> dict[str, float]:
         """The ``graintrace score --json`` keys at the current parameters."""
@@ -102,6 +116,10 @@ class Evaluation:
     def gaussian_reward_rgb(self) -> np.ndarray:
         return overlays.reward_rgb(self.scorer.reward_map(self.sigma))
 
+    def recall_rgb(self) -> np.ndarray:
+        """The "missed trace" picture: trace pixels red (missed) to green (found) at the current sigma."""
+        return overlays.recall_rgb(self.trace, self.soft_dilation())
+
     def pictures(self) -> dict[str, np.ndarray]:
         """Every overlay at the current parameters (computed together, e.g. in a worker thread)."""
         reward = self.scorer.reward_map(self.sigma)
@@ -110,6 +128,7 @@ class Evaluation:
             "tophat_reward": self.tophat_reward_rgb(),
             "gaussian_reward": overlays.reward_rgb(reward),
             "composite": overlays.composite_rgb(self.pred, reward),
+            "recall": self.recall_rgb(),
         }
 
     def composite_rgb(self) -> np.ndarray:

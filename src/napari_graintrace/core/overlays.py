@@ -6,12 +6,15 @@ Colours are part of the public contract (``shared/design.md``):
   blue = false prediction.
 * Reward map R in [-1, 1]: green for R > 0, black at 0, red for R < 0, brightness |R|.
 * Composite p x R: the same colours, so a pixel is bright only where the prediction put mass.
+* Missed trace (tolerant recall): trace pixels only, coloured by their soft dilation D_p in
+  [0, 1]: red = missed (D_p = 0), yellow = half found, green = found (D_p = 1); black elsewhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
 from .scores import check_pair
 
 WHITE = (255, 255, 255)
@@ -39,6 +42,22 @@ def reward_rgb(reward: np.ndarray) -> np.ndarray:
     rgb = np.zeros((*reward.shape, 3), dtype=np.uint8)
     rgb[..., 0] = np.where(reward < 0, level, 0)
     rgb[..., 1] = np.where(reward > 0, level, 0)
+    return rgb
+
+
+def recall_rgb(trace: np.ndarray, soft_dilation: np.ndarray) -> np.ndarray:
+    """Trace pixels red (missed) -> yellow -> green (found) by D_p: where tolerant recall is lost.
+
+    ``soft_dilation`` is ``scores.soft_dilation(pred, sigma, window)``; the mean of D_p over the
+    trace pixels is the tolerant recall, so the red pixels are exactly what pulls it down.
+    """
+    found = np.clip(np.asarray(soft_dilation, dtype=np.float32), 0, 1)
+    trace = np.asarray(trace, dtype=bool)
+    if found.shape != trace.shape:
+        raise InputError(f"shape mismatch: soft dilation {found.shape} vs tracing {trace.shape}")
+    rgb = np.zeros((*trace.shape, 3), dtype=np.uint8)
+    rgb[..., 0] = np.where(trace, np.rint(np.minimum(1, 2 * (1 - found)) * 255), 0)
+    rgb[..., 1] = np.where(trace, np.rint(np.minimum(1, 2 * found) * 255), 0)
     return rgb
 
 

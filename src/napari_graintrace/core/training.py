@@ -12,8 +12,10 @@ weights *after* epoch ``e`` (so after ``e + 1`` passes over the data); a file is
 complete checkpoints, and a later run with the same output folder and name resumes after the
 last one (Adam's moments come from a hidden ``.NAME.train_state.pth`` beside it when present).
 
-Losses are looked up in :data:`LOSSES` by name; the differentiable tolerant loss of the design
-joins it there (its own issue): a loss is ``f(logits, target) -> scalar tensor``.
+Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) -> scalar tensor``.
+``"tolerant"`` is 1 - the mean tolerant F of ``sigmoid(logits)`` (the differentiable twin of
+``scores.tolerant_prf``, in ``core.tolerant``), ``"bce+tolerant"`` is BCE + W (1 - F);
+:func:`make_loss` sets sigma, window and the weight W.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from .errors import InputError
 from .inference import GRID, choose_device
 from .io import as_trace, atomic_path, read_image, to_unit_float
 from .model import UNet
+from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
 
-__all__ = ["LOSSES", "TrainProgress", "bce_with_logits", "find_pairs", "load_dataset", "train_steps", "train"]
+__all__ = ["LOSSES", "TrainProgress", "TolerantPRFLoss", "bce_with_logits", "find_pairs", "load_dataset",
+           "make_loss", "tolerant_loss", "tolerant_prf", "train_steps", "train"]
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -44,8 +48,26 @@ def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-# name -> loss on (logits, target in [0, 1]); "tolerant" and "bce+tolerant" will be added here
-LOSSES: dict[str, LossFunction] = {"bce": bce_with_logits}
+# name -> loss on (logits, target in [0, 1]) at the default sigma 3, window 15, weight 1
+LOSSES: dict[str, LossFunction] = {
+    "bce": bce_with_logits,
+    "tolerant": TolerantPRFLoss(),
+    "bce+tolerant": TolerantPRFLoss(bce_weight=1.0),
+}
+
+
+def make_loss(name: str, tolerant_weight: float = 1.0, sigma: float = 3.0, window: int = 15) -> LossFunction:
+    """The loss called ``name`` with these tolerant-loss parameters (ignored by ``"bce"``).
+
+    ``"tolerant"`` = W (1 - F), ``"bce+tolerant"`` = BCE + W (1 - F), F the mean tolerant F.
+    """
+    if name not in LOSSES:
+        raise InputError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
+    if name == "bce":
+        return bce_with_logits
+    _check_positive(tolerant_weight, "tolerant weight", float)
+    return TolerantPRFLoss(sigma, window, tolerant_weight=float(tolerant_weight),
+                           bce_weight=1.0 if name == "bce+tolerant" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,10 @@ def train_steps(
     loss: str = "bce",
     seed: int = 0,
     resume: bool = True,
+    *,
+    tolerant_weight: float = 1.0,
+    sigma: float = 3.0,
+    window: int = 15,
 ) -> Generator[TrainProgress, None, list[float]]:
     """Generator form of :func:`train`: yields a :class:`TrainProgress` per batch, returns the losses."""
     for value, label in ((epochs, "epochs"), (base_width, "width"), (batch_size, "batch size"),
@@ -174,7 +200,7 @@ def train_steps(
         raise InputError(f"unknown loss {loss!r}; available: {', '.join(LOSSES)}")
     if not name or "/" in name or os.sep in name or name.startswith("."):
         raise InputError(f"invalid checkpoint name {name!r}")
-    loss_fn = LOSSES[loss]
+    loss_fn = make_loss(loss, tolerant_weight, sigma, window)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise InputError(f"{output_dir}: exists and is not a folder")
@@ -268,14 +294,20 @@ def train(
     seed: int = 0,
     resume: bool = True,
     progress: Callable[[TrainProgress], object] | None = None,
+    *,
+    tolerant_weight: float = 1.0,
+    sigma: float = 3.0,
+    window: int = 15,
 ) -> list[float]:
     """Train and write ``NAME_EPOCH.pth`` into ``output_dir``; return each epoch's mean training loss.
 
     Resumes after the last ``NAME_*.pth`` already in ``output_dir`` (only the epochs run now are
     returned). ``progress`` is called with a :class:`TrainProgress` after every batch.
+    ``tolerant_weight``, ``sigma`` and ``window`` configure the tolerant losses (:func:`make_loss`).
     """
     steps = train_steps(dataset_dir, output_dir, name, epochs, base_width, lr, batch_size, save_every,
-                        size, device, loss, seed, resume)
+                        size, device, loss, seed, resume, tolerant_weight=tolerant_weight, sigma=sigma,
+                        window=window)
     return _drain(steps, progress)
 
 
