@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+LOSS_CHOICES = ("bce", "tolerant", "bce+tolerant")  # core.training.LOSSES (not imported: --help stays fast)
 
 
 def _resolution(text: str) -> int | None:
@@ -47,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--input-size", action="store_true",
                          help="resize each map back to its micrograph's size (the lab keeps the square)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing files")
+    predict.add_argument("--scheduler", metavar="ADDRESS",
+                         help="one task per image on a Dask cluster: tcp://HOST:PORT, or local:N for N worker "
+                              "processes here (needs the [dask] extra; see docs/scale-out.md)")
+    predict.add_argument("--worker-threads", type=int, metavar="N",
+                         help="with --scheduler: torch threads per task (default: cores / N for local:N)")
     predict.set_defaults(run=run_predict)
 
     train = subparsers.add_parser(
@@ -54,8 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the U-Net on an image/ + label/ folder, writing NAME_EPOCH.pth checkpoints",
         description=(
             "Train the lab's U-Net on DATASET/image and DATASET/label (paired by file name) with BCE on "
-            "logits, Adam and random flips. NAME_e.pth holds the weights after epoch e (counting from 0), "
-            "written every --save-every epochs and after the last; a rerun resumes after the last file."
+            "logits (or a tolerant loss, see --loss), Adam and random flips. NAME_e.pth holds the weights "
+            "after epoch e (counting from 0), written every --save-every epochs and after the last; a rerun "
+            "resumes after the last file."
         ),
     )
     train.add_argument("dataset", type=Path, metavar="DATASET", help="folder with image/ and label/")
@@ -68,7 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=1, help="pairs per step (default 1)")
     train.add_argument("--size", type=_resolution, default=256, metavar="PX|native",
                        help="square training size, or 'native' (default 256, the lab's)")
-    train.add_argument("--loss", default="bce", help="training loss (default bce)")
+    train.add_argument("--loss", default="bce", choices=LOSS_CHOICES,
+                       help="bce (the lab's), tolerant = W (1 - tolerant F), bce+tolerant = BCE + W (1 - F); "
+                            "tolerant F is the balanced spatially tolerant score of `graintrace score` (default bce)")
+    train.add_argument("--tolerant-weight", type=float, default=1.0, metavar="W",
+                       help="weight W of the tolerant term (default 1)")
+    train.add_argument("--sigma", type=float, default=3.0,
+                       help="Gaussian sigma of the tolerant term, in training pixels (default 3)")
+    train.add_argument("--window", type=int, default=15, help="window of the tolerant term, odd (default 15)")
     train.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.set_defaults(run=run_train)
@@ -111,6 +125,8 @@ def run_predict(args: argparse.Namespace) -> int:
             raise InputError(f"{seen[target]} and {image} would both be written to {target}")
         seen[target] = image
     check_writable(targets, args.overwrite)
+    if args.scheduler is not None:
+        return _predict_on_cluster(args, targets)
     device = choose_device(args.device)
     precision = resolve_precision(args.precision, device)
     model = load_checkpoint(args.checkpoint)
@@ -126,6 +142,36 @@ def run_predict(args: argparse.Namespace) -> int:
         write_image(target, unit_float_to_uint8(prob), overwrite=args.overwrite)
         print(f"wrote {target}  ({prob.shape[0]} x {prob.shape[1]})")
     return 0
+
+
+def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
+    """``predict --scheduler``: each image is a Dask task; the maps come back and are written here."""
+    from ..core import distributed
+    from ..core.checkpoints import load_checkpoint
+    from ..core.io import read_micrograph, write_image
+    from .options import progress_printer
+
+    model = load_checkpoint(args.checkpoint)  # refuse a bad file here, before any task is sent
+    print(f"{args.checkpoint.name}: base width {model.base_width}, on {args.scheduler} (device {args.device} "
+          f"on each worker)", file=sys.stderr)
+    images = [read_micrograph(path) for path in args.images]
+    options = dict(resolution=args.resolution, tile=args.tile or None, precision=args.precision,
+                   device=args.device, overlap=args.overlap if args.tile else 0, restore_shape=args.input_size)
+
+    def write(outcome: distributed.PredictOutcome) -> None:  # as each map arrives: Ctrl-C keeps those done
+        if outcome.image is not None:
+            target = targets[outcome.index]
+            write_image(target, outcome.image, overwrite=args.overwrite)
+            print(f"wrote {target}  ({outcome.image.shape[0]} x {outcome.image.shape[1]})")
+
+    outcomes = distributed.predict_many(args.scheduler, args.checkpoint, images, options,
+                                        progress=progress_printer("predict"), on_done=write,
+                                        names=[path.name for path in args.images],
+                                        torch_threads=args.worker_threads)
+    failed = [(args.images[o.index], o.failure) for o in outcomes if o.failure]
+    for image, failure in failed:
+        print(f"graintrace predict: skipped {image}: {failure}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -145,7 +191,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     losses = train(args.dataset, args.output, name=args.name, epochs=args.epochs, base_width=args.width,
                    lr=args.lr, batch_size=args.batch_size, save_every=args.save_every, size=args.size,
-                   device=device, loss=args.loss, seed=args.seed, progress=report)
+                   device=device, loss=args.loss, seed=args.seed, progress=report,
+                   tolerant_weight=args.tolerant_weight, sigma=args.sigma, window=args.window)
     if not losses:
         print(f"{args.output}: {args.name} already has {args.epochs} epochs; nothing to do")
     return 0

@@ -29,6 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--window", type=int, default=15)
     sweep.add_argument("--cache", type=Path, help="prediction cache folder (default: the user's cache directory)")
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "for N worker processes here (needs the [dask] extra; see docs/scale-out.md)")
+    sweep.add_argument("--retries", type=int, default=2, metavar="N",
+                       help="with --scheduler: re-run a failing task up to N times (default 2)")
+    sweep.add_argument("--worker-threads", type=int, metavar="N",
+                       help="with --scheduler: torch threads per task (default: cores / N for local:N, else "
+                            "the workers' own setting, which Dask makes 1)")
     sweep.set_defaults(run=run_sweep)
 
 
@@ -42,17 +50,16 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite)
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]
-    result = sweep.run_sweep(
-        args.checkpoints,
-        pairs,
-        resolution=parse_resolution(args.resolution),
-        precision=args.precision,
-        sigmas=args.sigma,
-        kernels=args.kernel,
-        window=args.window,
-        cache=sweep.PredictionCache(args.cache),
-        progress=progress_printer("sweep"),
-    )
+    options = dict(resolution=parse_resolution(args.resolution), precision=args.precision, sigmas=args.sigma,
+                   kernels=args.kernel, window=args.window, cache=sweep.PredictionCache(args.cache),
+                   progress=progress_printer("sweep"))
+    if args.scheduler is None:
+        result = sweep.run_sweep(args.checkpoints, pairs, **options)
+    else:  # Dask is imported only here
+        from ..core import distributed
+
+        result = distributed.run_sweep(args.scheduler, args.checkpoints, pairs, retries=args.retries,
+                                           torch_threads=args.worker_threads, **options)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:

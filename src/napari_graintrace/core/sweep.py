@@ -10,6 +10,7 @@ distances), so a whole curve for a new sigma is one small matrix product.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io as _io
 import os
@@ -24,6 +25,7 @@ from .checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from .errors import InputError
 from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
+from .model import UNet
 
 CSV_FIELDS = ("epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -183,6 +185,117 @@ def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int]) 
     return rows
 
 
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything a unit of work needs besides the checkpoint and the pair (small, picklable)."""
+
+    resolution: int | None
+    precision: str
+    sigmas: tuple[float, ...]
+    kernels: tuple[int, ...]
+    window: int
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """What one (checkpoint, pair) adds to the table: small, so a Dask worker sends it back cheaply.
+
+    ``failure`` is set (and the rest empty) when the checkpoint could not be read or loaded.
+    """
+
+    epoch: int
+    checkpoint: str
+    image: str
+    entry: Path | None = None
+    summary: Summary | None = None
+    rows: tuple[tuple[str, str, float], ...] = ()
+    failure: str = ""
+
+
+@dataclass(frozen=True)
+class PreparedSweep:
+    """Checked inputs of a sweep: the series, the pairs in memory with their hashes, the settings."""
+
+    series: list[Checkpoint]
+    pairs: list[LoadedPair]
+    image_hashes: list[str]
+    settings: SweepSettings
+
+
+def prepare_sweep(
+    checkpoint_series: Iterable[Checkpoint] | str | os.PathLike,
+    pairs: Sequence[Pair | LoadedPair],
+    resolution: int | None = 256,
+    precision: str = "fp32",
+    sigmas: Sequence[float] = (1.0, 3.0),
+    kernels: Sequence[int] = (3, 5),
+    window: int = 15,
+) -> PreparedSweep:
+    """Check the inputs once, up front, for both the in-process and the Dask sweep."""
+    series = (find_checkpoints(checkpoint_series) if isinstance(checkpoint_series, str | os.PathLike)
+              else list(checkpoint_series))
+    if not series:
+        raise InputError(f"{checkpoint_series}: no NAME_EPOCH.pth checkpoints found")
+    if not pairs:
+        raise InputError("give at least one (image, tracing) pair")
+    settings = SweepSettings(
+        resolution=resolution,
+        precision=precision,
+        sigmas=tuple(scores.check_sigma(s) for s in sigmas),
+        kernels=tuple(scores.check_odd(k, "kernel") for k in kernels),
+        window=scores.check_odd(window, "window"),
+    )
+    names = [pair.name for pair in pairs]
+    if len(set(names)) != len(names):
+        raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
+    loaded = [pair.load() if isinstance(pair, Pair) else pair for pair in pairs]
+    return PreparedSweep(series, loaded, [array_hash(pair.image) for pair in loaded], settings)
+
+
+def evaluate_pair(
+    item: Checkpoint,
+    checkpoint_hash: str,
+    pair: LoadedPair,
+    image_hash: str,
+    settings: SweepSettings,
+    cache: PredictionCache,
+    model: Callable[[], UNet],
+) -> PairOutcome:
+    """The sweep's unit of work: predict (or take from the cache) and score one checkpoint on one pair.
+
+    Runs in-process and as a Dask task alike, so both give the same table. ``model()`` is only
+    called on a cache miss, which lets the caller load each checkpoint at most once.
+    """
+    from .inference import predict
+
+    entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
+    pred = cache.load(entry)
+    if pred is None:
+        try:
+            network = model()
+        except InputError as exc:
+            return PairOutcome(item.epoch, item.path.name, pair.name, failure=str(exc))
+        pred = predict(network, pair.image, resolution=settings.resolution, precision=settings.precision)
+        cache.store(entry, pred)
+    ev = Evaluation.of(pred, pair.trace, window=settings.window)
+    gaussian_mass, pred_total, size = ev.scorer.summary
+    tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
+    rows = tuple((metric, params, float(value)) for metric, params, value
+                 in score_rows(ev, settings.sigmas, settings.kernels))
+    return PairOutcome(item.epoch, item.path.name, pair.name, entry,
+                       Summary(gaussian_mass, tophat_mass, pred_total, size), rows)
+
+
+def add_outcome(result: SweepResult, outcome: PairOutcome) -> None:
+    """Put one unit's rows and summary into the table (failures are collected by the caller)."""
+    key = (outcome.epoch, outcome.image)
+    result.summaries[key] = outcome.summary
+    result.predictions[key] = outcome.entry
+    for metric, params, value in outcome.rows:
+        result.rows.append({"epoch": outcome.epoch, "checkpoint": outcome.checkpoint, "image": outcome.image,
+                            "metric": metric, "parameters": params, "value": value})
+
+
 def sweep_steps(
     checkpoint_series: Iterable[Checkpoint] | str | os.PathLike,
     pairs: Sequence[Pair | LoadedPair],
@@ -197,56 +310,30 @@ def sweep_steps(
 
     Closing the generator stops the sweep between predictions; the cache keeps what was done, so
     the next sweep resumes there. A checkpoint that fails to load is reported in
-    ``result.failures`` and skipped; the rest go on.
+    ``result.failures`` and skipped; the rest go on. (``core.distributed`` runs the same units of
+    work on a Dask cluster.)
     """
-    from .inference import predict
-
-    series = (find_checkpoints(checkpoint_series) if isinstance(checkpoint_series, str | os.PathLike)
-              else list(checkpoint_series))
-    if not series:
-        raise InputError(f"{checkpoint_series}: no NAME_EPOCH.pth checkpoints found")
-    if not pairs:
-        raise InputError("give at least one (image, tracing) pair")
-    sigmas = tuple(scores.check_sigma(s) for s in sigmas)
-    kernels = tuple(scores.check_odd(k, "kernel") for k in kernels)
-    window = scores.check_odd(window, "window")
-    names = [pair.name for pair in pairs]
-    if len(set(names)) != len(names):
-        raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
-    loaded = [pair.load() if isinstance(pair, Pair) else pair for pair in pairs]
-    image_hashes = [array_hash(pair.image) for pair in loaded]
+    prepared = prepare_sweep(checkpoint_series, pairs, resolution, precision, sigmas, kernels, window)
+    settings = prepared.settings
     cache = cache or PredictionCache()
-    result = SweepResult(sigmas=sigmas, kernels=kernels, window=window)
-    total, done = len(series) * len(loaded), 0
-    for item in series:
+    result = SweepResult(sigmas=settings.sigmas, kernels=settings.kernels, window=settings.window)
+    count = len(prepared.pairs)
+    total, done = len(prepared.series) * count, 0
+    for item in prepared.series:
         try:
             checkpoint_hash = file_hash(item.path)
         except OSError as exc:
             result.failures.append(f"{item.path}: {exc}")
-            done += len(loaded)
+            done += count
             continue
-        model = None
-        for pair, image_hash in zip(loaded, image_hashes, strict=True):
-            entry = cache.path(checkpoint_hash, image_hash, resolution, precision)
-            pred = cache.load(entry)
-            if pred is None:
-                if model is None:
-                    try:
-                        model = load_checkpoint(item.path)
-                    except InputError as exc:
-                        result.failures.append(str(exc))
-                        done += len(loaded)
-                        break
-                pred = predict(model, pair.image, resolution=resolution, precision=precision)
-                cache.store(entry, pred)
-            ev = Evaluation.of(pred, pair.trace, window=window)
-            gaussian_mass, pred_total, size = ev.scorer.summary
-            tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
-            result.summaries[(item.epoch, pair.name)] = Summary(gaussian_mass, tophat_mass, pred_total, size)
-            result.predictions[(item.epoch, pair.name)] = entry
-            for metric, params, value in score_rows(ev, sigmas, kernels):
-                result.rows.append({"epoch": item.epoch, "checkpoint": item.path.name, "image": pair.name,
-                                    "metric": metric, "parameters": params, "value": float(value)})
+        model = functools.cache(functools.partial(load_checkpoint, item.path))  # loaded on the first miss
+        for index, (pair, image_hash) in enumerate(zip(prepared.pairs, prepared.image_hashes, strict=True)):
+            outcome = evaluate_pair(item, checkpoint_hash, pair, image_hash, settings, cache, model)
+            if outcome.failure:
+                result.failures.append(outcome.failure)
+                done += count - index
+                break
+            add_outcome(result, outcome)
             done += 1
             yield done, total, f"epoch {item.epoch} / {pair.name}"
     return result
