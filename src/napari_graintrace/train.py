@@ -9,7 +9,6 @@ that theirs agree. Without torchrun (no ``RANK`` in the environment) this is pla
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -45,9 +44,7 @@ def _run(args) -> int:
 
     context = ddp.init_from_env(args.device)
     try:
-        factory = getattr(training, "make_loss", None)
-        accepted = set(inspect.signature(factory).parameters) - {"name"} if factory else set()
-        loss_options = {key: value for key, value in vars(args).items() if key in accepted}
+        loss_options = {"tolerant_weight": args.tolerant_weight, "sigma": args.sigma, "window": args.window}
         if context.rank == 0:
             print(f"DDP training on {context.world_size} processes ({context.backend}, {context.device.type}); "
                   f"batch size {args.batch_size} per process", flush=True)

@@ -16,7 +16,6 @@ the batch: ``batch_size`` is per process, so one optimiser step sees ``N x batch
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -81,17 +80,6 @@ def parameter_hash(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _loss_function(loss: str, loss_options: dict) -> training.LossFunction:
-    """The named loss through training's own factory (with its options) where it has one."""
-    factory = getattr(training, "make_loss", None)
-    if factory is None:
-        if loss not in training.LOSSES:
-            raise InputError(f"unknown loss {loss!r}; available: {', '.join(training.LOSSES)}")
-        return training.LOSSES[loss]
-    accepted = set(inspect.signature(factory).parameters) - {"name"}
-    return factory(loss, **{k: v for k, v in loss_options.items() if k in accepted})
-
-
 def train_ddp_steps(
     context: DistributedContext,
     dataset_dir: str | os.PathLike,
@@ -124,7 +112,7 @@ def train_ddp_steps(
         raise InputError(f"size must be a positive multiple of {GRID}, got {size}")
     if not name or "/" in name or os.sep in name or name.startswith("."):
         raise InputError(f"invalid checkpoint name {name!r}")
-    loss_fn = _loss_function(loss, loss_options)
+    loss_fn = training.make_loss(loss, **loss_options)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise InputError(f"{output_dir}: exists and is not a folder")
