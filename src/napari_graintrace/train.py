@@ -64,9 +64,11 @@ def _run(args) -> int:
         sys.stdout.flush()
         if context.rank == 0 and not losses:
             print(f"{args.output}: {args.name} already has {args.epochs} epochs; nothing to do")
+        dist.barrier()  # every rank is done before any tears the group down
         return 0
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ the batch: ``batch_size`` is per process, so one optimiser step sees ``N x batch
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections.abc import Callable, Generator
@@ -173,6 +174,11 @@ def train_ddp_steps(
         dist.barrier()  # nobody runs ahead of (or exits before) rank 0's write
         yield training.TrainProgress(epoch, epochs, batches, batches, losses[-1], saved)
     model.eval()
+    # drop DDP's reducer (and its communication hooks) while the process group is still alive:
+    # leaving it to the interpreter's exit can abort the process after the work is done
+    del ddp_model, optimizer
+    gc.collect()
+    dist.barrier()
     return losses, parameter_hash(model)
 
 
