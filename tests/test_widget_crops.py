@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from napari_graintrace._widgets import _common
-from napari_graintrace._widgets.crops import BOXES_LAYER, CropWidget
+from napari_graintrace._widgets.crops import BOXES_LAYER, PREVIEW_LAYER, CropWidget
 from napari_graintrace.cli import main
-from napari_graintrace.core.crops import CropBox, corners_and_centre, grid_boxes, read_boxes, write_boxes
+from napari_graintrace.core.crops import CropBox, apply_boxes, corners_and_centre, grid_boxes, read_boxes, write_boxes
 from napari_graintrace.core.io import read_image
 
 
@@ -29,6 +29,13 @@ def make_widget(viewer, qtbot, images, trace) -> CropWidget:
     widget.images.value = images
     widget.trace_layer.value = trace
     return widget
+
+
+def write_and_wait(widget, qtbot):
+    """Start "Write dataset" and wait for its background worker; returns what ``write`` returned."""
+    folder = widget.write()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    return folder
 
 
 @pytest.fixture
@@ -56,7 +63,7 @@ def test_suggest_layout_makes_numbered_rectangles(nist_viewer, qtbot, errors):
     widget.rows.value, widget.cols.value, widget.overlap.value = 2, 3, 40
     widget.suggest()
     assert widget.current_boxes() == grid_boxes((600, 800), 2, 3, 40)
-    assert len(viewer.layers) == 3  # the boxes layer is reused, never duplicated
+    assert len(viewer.layers) == 4  # the boxes and preview layers are reused, never duplicated
 
     layer.add_rectangles(np.array([[10.0, 20.0], [110.0, 220.0]]))  # a box drawn by hand gets the next m
     assert list(layer.features["index"]) == [1, 2, 3, 4, 5, 6, 7]
@@ -65,17 +72,23 @@ def test_suggest_layout_makes_numbered_rectangles(nist_viewer, qtbot, errors):
     assert np.array_equal(micrograph.data, read_image(micrograph.source.path))  # user layers untouched
 
 
-def test_widget_writes_the_same_bytes_as_the_cli(nist_viewer, qtbot, errors, tmp_path,
+def test_widget_writes_the_same_bytes_as_the_cli(nist_viewer, qtbot, errors, tmp_path, monkeypatch,
                                                  nist_micrograph_path, nist_trace_path):
     viewer, micrograph, trace = nist_viewer
     widget = make_widget(viewer, qtbot, [micrograph], trace)
     widget.suggest()
     widget.dataset_name.value = "S1"
     widget.out_dir.value = tmp_path / "widget"
+    infos = []
+    monkeypatch.setattr("napari_graintrace._widgets.crops.show_info", infos.append)
     written = widget.write()
+    assert widget.busy and not widget.progress.native.isHidden()  # off the GUI thread, with a progress bar
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert widget.progress.native.isHidden()
     assert errors == []
     assert written == tmp_path / "widget" / "S1_validation" / "aligned"
     assert f"wrote {written}" in widget.status.value
+    assert infos and f"wrote {written}" in infos[-1]
 
     widget.boxes_file.value = tmp_path / "boxes.json"
     widget.save_boxes()
@@ -87,7 +100,9 @@ def test_widget_writes_the_same_bytes_as_the_cli(nist_viewer, qtbot, errors, tmp
     assert widget.write() is None  # the folder exists now: refused, as a notification
     assert "already exists" in errors[-1]
     widget.overwrite.value = True
-    assert widget.write() == written
+    assert write_and_wait(widget, qtbot) == written
+    assert len(errors) == 1  # the refusal above, nothing new
+    assert tree(written) == tree(tmp_path / "cli" / "S1_validation" / "aligned")
 
 
 def test_scaled_and_translated_layers_give_pixel_boxes(make_napari_viewer, qtbot, errors, tmp_path):
@@ -109,7 +124,7 @@ def test_scaled_and_translated_layers_give_pixel_boxes(make_napari_viewer, qtbot
 
     widget.dataset_name.value = "scaled"
     widget.out_dir.value = tmp_path
-    folder = widget.write()
+    folder = write_and_wait(widget, qtbot)
     assert errors == []
     np.testing.assert_array_equal(read_image(folder / "image" / "scaled_1_1.png"), image[top:bottom, left:right])
     np.testing.assert_array_equal(read_image(folder / "label" / "scaled_1_1.png") > 0,
@@ -176,7 +191,7 @@ def test_open_a_written_dataset_to_continue(nist_viewer, make_napari_viewer, qtb
     widget.suggest()
     widget.dataset_name.value = "S1"
     widget.out_dir.value = tmp_path
-    folder = widget.write()
+    folder = write_and_wait(widget, qtbot)
 
     fresh = make_napari_viewer()  # another day, another viewer
     again = CropWidget(fresh)
@@ -184,8 +199,41 @@ def test_open_a_written_dataset_to_continue(nist_viewer, make_napari_viewer, qtb
     again.dataset_dir.value = folder.parent  # NAME_validation works as well as its aligned/
     again.open_dataset()
     assert errors == []
-    assert [layer.name for layer in fresh.layers] == ["S1_1", "S1_trace", BOXES_LAYER]
+    assert [layer.name for layer in fresh.layers] == ["S1_1", "S1_trace", BOXES_LAYER, PREVIEW_LAYER]
     assert again.dataset_name.value == "S1"
     assert again.images.value == [fresh.layers["S1_1"]]
     assert again.current_boxes() == grid_boxes((600, 800), 2, 2, 32)
 
+
+
+def test_preview_shows_the_crops_of_one_box(nist_viewer, qtbot, errors):
+    viewer, micrograph, trace = nist_viewer
+    second = viewer.add_image(255 - np.asarray(micrograph.data), name="second field")
+    widget = make_widget(viewer, qtbot, [micrograph, second], trace)
+    assert widget.preview_index.native.isHidden() and PREVIEW_LAYER not in viewer.layers
+    widget.box_size.value = 200
+    widget.suggest()
+    assert not widget.preview_index.native.isHidden() and widget.preview_index.max == 5
+    widget.preview_index.value = 5
+    preview = viewer.layers[PREVIEW_LAYER]
+    assert _common.is_output_layer(preview)
+    box = next(b for b in corners_and_centre((600, 800), 200) if b.index == 5)
+    assert (box.top, box.left) == (200, 300)  # the centre box
+    trace_crop, first, other = apply_boxes([box], trace.data, micrograph.data, second.data)[0]
+    assert preview.data.shape == (3, box.bottom - box.top, box.right - box.left)
+    np.testing.assert_array_equal(preview.data[0], first)
+    np.testing.assert_array_equal(preview.data[1], other)
+    np.testing.assert_array_equal(preview.data[2] > 0, trace_crop > 0)  # the tracing is the last slice
+    np.testing.assert_allclose(preview.translate[-2:], (box.top, box.left))  # over the box it shows
+
+    # editing a box updates the same layer in place
+    layer = viewer.layers[BOXES_LAYER]
+    data = list(layer.data)
+    data[4] = data[4] + np.array([10.0, -20.0])
+    layer.data = data
+    moved = widget.current_boxes()[4]
+    assert moved == CropBox(5, box.top + 10, box.left - 20, box.bottom + 10, box.right - 20)
+    assert viewer.layers[PREVIEW_LAYER] is preview
+    np.testing.assert_array_equal(preview.data[0], apply_boxes([moved], micrograph.data)[0][0])
+    assert [layer.name for layer in viewer.layers].count(PREVIEW_LAYER) == 1
+    assert errors == []

@@ -27,23 +27,26 @@ from magicgui.widgets import (
     FileEdit,
     Label,
     LineEdit,
+    ProgressBar,
     PushButton,
     Select,
     SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 
 from ..core import dataset
-from ..core.crops import CropBox, check_boxes, corners_and_centre, grid_boxes, read_boxes, write_boxes
+from ..core.crops import CropBox, apply_boxes, check_boxes, corners_and_centre, grid_boxes, read_boxes, write_boxes
 from ..core.errors import InputError
-from ..core.io import read_image
-from ._common import layer_choices, reports_errors
+from ..core.io import read_image, to_grey
+from ._common import layer_choices, notify_error, reports_errors, set_layer_data
 
 if TYPE_CHECKING:
     import napari
 
 BOXES_LAYER = "crop boxes"
+PREVIEW_LAYER = "crop preview"
 LAYOUTS = ("corners + centre", "grid")
 _TOLERANCE = 1e-3  # pixels: vertices closer than this count as one row/column (float transforms)
 
@@ -98,20 +101,27 @@ class CropWidget(Container):
         self.load_button = PushButton(text="Load boxes")
         self.save_button = PushButton(text="Save boxes")
         self.crop_count = Label(label="crops", value="")
+        self.preview_index = SpinBox(label="preview box", min=1, max=1, value=1, visible=False,
+                                     tooltip=f"crop number m shown in the {PREVIEW_LAYER!r} layer: "
+                                             "each micrograph's crop, then the tracing's (last slice)")
         self.dataset_name = LineEdit(label="name", value="", tooltip="dataset name XXXX (no path separators)")
         self.out_dir = FileEdit(label="output folder", mode="d", tooltip="ROOT: writes ROOT/NAME_validation/aligned")
         self.overwrite = CheckBox(text="overwrite existing files", value=False)
         self.write_button = PushButton(text="Write dataset")
+        self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.dataset_dir = FileEdit(label="dataset folder", mode="d", tooltip="an aligned folder written earlier")
         self.open_button = PushButton(text="Open dataset (originals + boxes)")
         self.status = Label(label="status", value="")
         super().__init__(widgets=[
             self.images, self.trace_layer, self.layout_kind, self.box_size, self.rows, self.cols, self.overlap,
             self.suggest_button, self.boxes_file, self.load_button, self.save_button, self.crop_count,
-            self.dataset_name, self.out_dir, self.overwrite, self.write_button, self.dataset_dir,
+            self.preview_index, self.dataset_name, self.out_dir, self.overwrite, self.write_button,
+            self.progress, self.dataset_dir,
             self.open_button, self.status,
         ])
         self._watched: Shapes | None = None
+        self._worker = None
+        self._previewing = False
 
         self.layout_kind.changed.connect(self._on_layout_changed)
         self.suggest_button.changed.connect(self.suggest)
@@ -120,6 +130,9 @@ class CropWidget(Container):
         self.write_button.changed.connect(self.write)
         self.open_button.changed.connect(self.open_dataset)
         self.images.changed.connect(self._update_count)
+        self.images.changed.connect(self.update_preview)
+        self.trace_layer.changed.connect(self.update_preview)
+        self.preview_index.changed.connect(self.update_preview)
         viewer.layers.events.inserted.connect(self._on_layers_changed)
         viewer.layers.events.removed.connect(self._on_layers_changed)
         self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
@@ -201,6 +214,7 @@ class CropWidget(Container):
             if changed or "index" not in layer.features:
                 self._set_index(layer, index)
         self._update_count()
+        self.update_preview()
 
     @staticmethod
     def _set_index(layer: Shapes, index: np.ndarray) -> None:
@@ -233,7 +247,7 @@ class CropWidget(Container):
         layer.shape_type = ["rectangle"] * len(rectangles)
         self._set_index(layer, np.array([box.index for box in boxes], dtype=int))
         self._watch(layer)
-        self._update_count()
+        self._update_count()  # (re-watching the layer above has refreshed the preview)
         return layer
 
     def current_boxes(self) -> list[CropBox]:
@@ -292,6 +306,62 @@ class CropWidget(Container):
         layer = self._find_boxes_layer()
         m = len(layer.data) if layer is not None else 0
         self.crop_count.value = f"{n} micrograph(s) x {m} box(es) = {n * m} image/label pairs"
+        self.preview_index.visible = m > 0
+
+    # ------------------------------------------------------------------------------------------
+    # preview
+    # ------------------------------------------------------------------------------------------
+    def preview_stack(self, m: int) -> tuple[np.ndarray, CropBox]:
+        """Box ``m`` cut from every selected micrograph (grey), then from the tracing: one stack.
+
+        Only slicing (``core.crops.apply_boxes``), so it is cheap enough to redo on every edit. The
+        tracing slice is scaled so that its highest value shows as bright as the micrographs' highest.
+        """
+        boxes = self.current_boxes()
+        chosen = [box for box in boxes if box.index == m]
+        if not chosen:
+            raise InputError(f"there is no box {m}; the boxes are {', '.join(str(b.index) for b in boxes)}")
+        layers = list(self.images.value or [])
+        trace_layer = self.trace_layer.value
+        arrays = [_layer_array(layer, "micrograph") for layer in layers]
+        if trace_layer is not None:
+            arrays.append(_layer_array(trace_layer, "tracing"))
+        if not arrays:
+            raise InputError("choose the micrographs and the tracing to preview a box")
+        crops = list(apply_boxes(chosen, *arrays)[0])
+        slices = [to_grey(crop).astype(np.float32) for crop in crops[: len(layers)]]
+        if trace_layer is not None:
+            trace = to_grey(crops[-1]).astype(np.float32)
+            top = max((float(s.max()) for s in slices), default=1.0) or 1.0
+            slices.append(trace * np.float32(top / (float(trace.max()) or 1.0)))
+        return np.stack(slices), chosen[0]
+
+    def update_preview(self, *_: Any) -> None:
+        """Refresh the "crop preview" layer (made when boxes first exist); quiet while input is incomplete."""
+        if self._previewing or self._find_boxes_layer() is None or not len(self._find_boxes_layer().data):
+            return
+        self._previewing = True
+        try:
+            layer = self._find_boxes_layer()
+            if "index" in layer.features and len(layer.features["index"]):
+                indices = sorted(int(i) for i in layer.features["index"] if int(i) >= 1)
+                if indices:
+                    self.preview_index.max = indices[-1]
+                    if self.preview_index.value not in indices:  # a gap in the numbers: the next box
+                        self.preview_index.value = next(i for i in indices if i >= self.preview_index.value)
+            stack, box = self.preview_stack(self.preview_index.value)
+            reference = self._reference_layer()
+            scale = np.asarray(reference.scale[-2:], dtype=float)
+            translate = np.asarray(reference.translate[-2:], dtype=float) + scale * (box.top, box.left)
+            top = float(stack.max()) or 1.0
+            set_layer_data(self.viewer, PREVIEW_LAYER, stack, scale=(1.0, *scale), translate=(0.0, *translate),
+                           contrast_limits=(float(stack.min()), top), colormap="gray")
+        except InputError:
+            pass  # mid-edit (a rotated box, no layers chosen yet): the preview waits for valid input
+        except Exception as exc:  # noqa: BLE001 - a GUI callback must never raise into Qt
+            notify_error(exc)
+        finally:
+            self._previewing = False
 
     # ------------------------------------------------------------------------------------------
     # buttons
@@ -325,9 +395,21 @@ class CropWidget(Container):
         self.status.value = f"saved {len(boxes)} boxes to {path}"
         show_info(f"saved {len(boxes)} crop boxes to {path}")
 
+    @property
+    def busy(self) -> bool:
+        """True while a dataset is being written in the background."""
+        return self._worker is not None
+
     @reports_errors
     def write(self, *_: Any) -> Path:
-        """Write ROOT/NAME_validation/aligned; all checks first, so bad input writes nothing."""
+        """Write ROOT/NAME_validation/aligned in a background worker; returns the folder it writes.
+
+        Every check (layers, name, boxes, shapes, an existing folder) runs here, on the GUI thread,
+        before the worker starts, so bad input is a notification and writes nothing. The worker only
+        writes files; its progress shows in the bar, its errors as notifications.
+        """
+        if self._worker is not None:
+            raise InputError("a dataset is being written; wait for it to finish")
         layers = list(self.images.value or [])
         if not layers:
             raise InputError("choose at least one micrograph layer")
@@ -341,15 +423,44 @@ class CropWidget(Container):
         boxes = self.current_boxes()
         images = [_layer_array(layer, "micrograph") for layer in layers]
         trace = _layer_array(trace_layer, "tracing")
-        folder = dataset.write_aligned(
+        steps = dataset.write_aligned_steps(  # checks everything and computes every crop now
             out, name, images, trace, boxes,
             sources=[_layer_source(layer) for layer in layers], trace_source=_layer_source(trace_layer),
             overwrite=self.overwrite.value,
         )
-        message = f"wrote {folder} ({len(layers)} x {len(boxes)} image/label pairs)"
+        message = f"({len(layers)} x {len(boxes)} image/label pairs)"
+        self._worker = create_worker(
+            _drain, steps,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": lambda folder: self._on_written(folder, message),
+                "errored": notify_error,
+                "finished": self._on_worker_finished,
+            },
+        )
+        self.write_button.enabled = False
+        self.progress.value = 0
+        self.progress.visible = True
+        folder = dataset.aligned_folder(out, name)
+        self.status.value = f"writing {folder} ..."
+        return folder
+
+    def _on_progress(self, update: tuple[int, int, str]) -> None:
+        done, total, _ = update
+        self.progress.max = max(total, 1)
+        self.progress.value = done
+
+    def _on_written(self, folder: Path, what: str) -> None:
+        message = f"wrote {folder} {what}"
         self.status.value = message
         show_info(message)
-        return folder
+
+    def _on_worker_finished(self) -> None:
+        self._worker = None
+        self.write_button.enabled = True
+        self.progress.visible = False
+        if self.status.value.startswith("writing "):
+            self.status.value = "writing failed; nothing was written"
 
     @reports_errors
     def open_dataset(self, *_: Any) -> None:
@@ -373,6 +484,11 @@ class CropWidget(Container):
         self.dataset_name.value = name
         self.show_boxes(boxes)
         self.status.value = f"opened {folder}"
+
+
+def _drain(steps):
+    """Worker body: write file by file; each yield is a progress update, the return the folder."""
+    return (yield from steps)
 
 
 _TEXT = {"string": "{index}", "size": 14, "color": "yellow", "anchor": "upper_left"}

@@ -25,7 +25,7 @@ import io as _stdio
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,7 @@ __all__ = [
     "merge",
     "prepare_image",
     "write_aligned",
+    "write_aligned_steps",
 ]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -192,7 +193,38 @@ def write_aligned(
     ``trace`` is their tracing (either polarity, or boolean); ``sources`` and ``trace_source`` are
     recorded in the manifest. ``thickness`` (odd px) re-thickens the tracing with the cleanup core
     first. Every check runs and every crop is computed before anything is written; the CLI and the
-    widget both call this, so they write the same bytes. Returns the ``aligned`` folder.
+    widget both call this (the widget through :func:`write_aligned_steps`), so they write the same
+    bytes. ``progress(done, total, file)`` is called before each file. Returns the ``aligned`` folder.
+    """
+    steps = write_aligned_steps(root, name, images, trace, boxes, sources=sources, trace_source=trace_source,
+                                polarity=polarity, thickness=thickness, overwrite=overwrite)
+    while True:
+        try:
+            done, total, relative = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(done, total, relative)
+
+
+def write_aligned_steps(
+    root: str | os.PathLike,
+    name: str,
+    images: Sequence[np.ndarray],
+    trace: np.ndarray,
+    boxes: Sequence[CropBox],
+    *,
+    sources: Sequence[str] | None = None,
+    trace_source: str = "",
+    polarity: str = "auto",
+    thickness: int | None = None,
+    overwrite: bool = False,
+) -> Generator[tuple[int, int, str], None, Path]:
+    """:func:`write_aligned` one file at a time, for a progress bar or a background worker.
+
+    Every check runs and every crop is computed *now*, in the caller (bad input raises here and
+    nothing is written); the returned generator then writes, yielding ``(done, total, file)``
+    before each file and ``(total, total, "manifest.csv")`` at the end, and returns the folder.
     """
     final = aligned_folder(root, name)
     if final.exists() and not overwrite:
@@ -240,14 +272,18 @@ def write_aligned(
     plan.append(("boxes.json", boxes_to_json(boxes, name=name, source_shape=list(shape)),
                  {"kind": "boxes", "source": ""}))
 
+    return _write_plan(final, plan, overwrite)
+
+
+def _write_plan(final: Path, plan: list[tuple[str, np.ndarray | str, dict]],
+                overwrite: bool) -> Generator[tuple[int, int, str], None, Path]:
     total = len(plan) + 1
     with _folder_into_place(final, overwrite) as tmp:
         (tmp / "image").mkdir()
         (tmp / "label").mkdir()
         rows = []
         for done, (relative, content, row) in enumerate(plan):
-            if progress is not None:
-                progress(done, total, relative)
+            yield done, total, relative
             target = tmp / relative
             if isinstance(content, str):
                 write_text(target, content)
@@ -255,8 +291,7 @@ def write_aligned(
                 write_image(target, content)
             rows.append({"file": relative, **row, "sha256": sha256_file(target)})
         write_text(tmp / "manifest.csv", _csv_text(MANIFEST_FIELDS, rows))
-    if progress is not None:
-        progress(total, total, "manifest.csv")
+    yield total, total, "manifest.csv"
     return final
 
 
