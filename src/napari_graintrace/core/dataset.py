@@ -36,6 +36,7 @@ import numpy as np
 from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes
 from .errors import InputError
 from .io import as_trace, read_image, to_grey, write_image, write_text
+from .steps import run_steps
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -198,13 +199,7 @@ def write_aligned(
     """
     steps = write_aligned_steps(root, name, images, trace, boxes, sources=sources, trace_source=trace_source,
                                 polarity=polarity, thickness=thickness, overwrite=overwrite)
-    while True:
-        try:
-            done, total, relative = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(done, total, relative)
+    return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
 def write_aligned_steps(

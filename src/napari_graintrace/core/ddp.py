@@ -30,6 +30,7 @@ from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
 from .model import UNet
+from .steps import run_steps
 
 __all__ = ["DistributedContext", "init_from_env", "parameter_hash", "train_ddp_steps", "train_ddp"]
 
@@ -195,7 +196,7 @@ def train_ddp(
     raise ``RuntimeError`` on every rank rather than leaving a silently wrong checkpoint.
     """
     steps = train_ddp_steps(context, dataset_dir, output_dir, **options)
-    losses, model_hash = training._drain(steps, progress)
+    losses, model_hash = run_steps(steps, progress)
     hashes: list[str | None] = [None] * context.world_size
     dist.all_gather_object(hashes, model_hash)
     if len(set(hashes)) != 1:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from .errors import InputError
 from .io import to_grey, to_unit_float
 from .model import DEPTH, UNet
+from .steps import run_steps
 
 __all__ = [
     "PRECISIONS",
@@ -288,14 +289,4 @@ def predict(
     to the input's shape (the lab keeps ``resolution x resolution``).
     """
     steps = predict_steps(model, image, resolution, tile, precision, device, overlap, restore_shape)
-    return _drain(steps, progress)
-
-
-def _drain(steps: Iterator[tuple[int, int]], progress: ProgressCallback | None) -> np.ndarray:
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(done, total)
+    return run_steps(steps, None if progress is None else lambda step: progress(*step))

@@ -26,6 +26,7 @@ from .errors import InputError
 from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
 from .model import UNet
+from .steps import run_steps
 
 CSV_FIELDS = ("epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -352,13 +353,7 @@ def run_sweep(
 ) -> SweepResult:
     """Predict (or take from the cache) and score every checkpoint on every pair; see :func:`sweep_steps`."""
     steps = sweep_steps(checkpoint_series, pairs, resolution, precision, sigmas, kernels, window, cache)
-    while True:
-        try:
-            update = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(*update)
+    return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
 def write_csv(result: SweepResult, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -21,7 +21,7 @@ Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) ->
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from .errors import InputError
 from .inference import GRID, choose_device
 from .io import as_trace, atomic_path, read_image, to_unit_float
 from .model import UNet
+from .steps import run_steps
 from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
 
 __all__ = ["LOSSES", "TrainProgress", "TolerantPRFLoss", "bce_with_logits", "find_pairs", "load_dataset",
@@ -308,15 +309,4 @@ def train(
     steps = train_steps(dataset_dir, output_dir, name, epochs, base_width, lr, batch_size, save_every,
                         size, device, loss, seed, resume, tolerant_weight=tolerant_weight, sigma=sigma,
                         window=window)
-    return _drain(steps, progress)
-
-
-def _drain(steps: Iterator[TrainProgress], progress: Callable[[TrainProgress], object] | None) -> list[float]:
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(step)
-
+    return run_steps(steps, progress)
