@@ -295,7 +295,8 @@ def test_a_raising_task_is_retried_then_reported(client, series, pairs, referenc
 
 def test_cancelled_sweep_leaves_only_complete_entries(client, series, pairs, tmp_path):
     def stop(done: int, total: int, what: str) -> None:
-        raise KeyboardInterrupt
+        if done >= 3:  # the series has one damaged file (2 failing tasks): 3 done include a prediction
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         dist_sweep.run_sweep(client, series, pairs, resolution=128, cache=sweep.PredictionCache(tmp_path / "c"),
