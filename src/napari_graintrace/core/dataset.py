@@ -125,7 +125,7 @@ def _folder_into_place(final: Path, overwrite: bool) -> Iterator[Path]:
     with nothing), and only once the new folder is complete.
     """
     if final.exists() and not overwrite:
-        raise InputError(f"{final}: already exists; pass overwrite to replace it")
+        raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
     if final.exists() and not final.is_dir():
         raise InputError(f"{final}: exists and is not a folder")
     created = [parent for parent in [final.parent, *final.parent.parents] if not parent.exists()]
@@ -135,7 +135,7 @@ def _folder_into_place(final: Path, overwrite: bool) -> Iterator[Path]:
         yield tmp
         if final.exists():
             if not overwrite:
-                raise InputError(f"{final}: already exists; pass overwrite to replace it")
+                raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
             os.rename(final, old / final.name)
             os.rename(tmp, final)
@@ -223,7 +223,7 @@ def write_aligned_steps(
     """
     final = aligned_folder(root, name)
     if final.exists() and not overwrite:
-        raise InputError(f"{final}: already exists; pass overwrite to replace it")
+        raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
     images = list(images)
     if not images:
         raise InputError("no micrographs to crop")
@@ -402,7 +402,7 @@ def merge(
         raise InputError("no source datasets to merge")
     dest = Path(dest)
     if dest.exists() and not overwrite:
-        raise InputError(f"{dest}: already exists; pass overwrite to replace it")
+        raise InputError(f"{dest}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
     resolved: list[tuple[Path, dict[str, Path], dict[str, Path]]] = []
     seen: dict[Path, int] = {}
     for k, source in enumerate(sources, 1):
@@ -444,7 +444,7 @@ def merge(
     if clashes:
         more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
         raise InputError(f"name clash: {clashes[0]}{more} already comes from an earlier source; "
-                         "nothing was written (use on-clash rename to keep both)")
+                         "nothing was written (use --on-clash rename to keep both)")
 
     with _folder_into_place(dest, overwrite) as tmp:
         (tmp / "image").mkdir()

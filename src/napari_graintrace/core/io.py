@@ -194,7 +194,7 @@ def check_writable(paths: Iterable[str | os.PathLike], overwrite: bool = False) 
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(f"{existing[0]}: already exists{more}; pass overwrite to replace")
+        raise InputError(f"{existing[0]}: already exists{more}; choose overwrite (--overwrite, or the overwrite checkbox) to replace")
 
 
 @contextmanager
@@ -220,7 +220,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
             try:
                 os.link(tmp, path)  # atomic "create if absent"
             except FileExistsError:
-                raise InputError(f"{path}: already exists; pass overwrite to replace") from None
+                raise InputError(f"{path}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace") from None
             except OSError:  # filesystems without hard links
                 check_writable([path], overwrite)
                 os.replace(tmp, path)
