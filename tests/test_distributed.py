@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError, checkpoints, sweep
@@ -26,6 +25,7 @@ from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 distributed = pytest.importorskip("distributed")  # the [dask] extra; `make test` installs it
 from napari_graintrace.core import distributed as dist_sweep  # noqa: E402
+from synthetic import tiny_dataset
 
 RESOLUTION = 64
 WORKERS = 2
@@ -314,19 +314,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tiny_dataset(root: Path, count: int = 6, size: int = 32) -> Path:
-    rng = np.random.default_rng(0)
-    for folder in ("image", "label"):
-        (root / folder).mkdir(parents=True)
-    for i in range(count):
-        label = np.zeros((size, size), np.uint8)
-        label[:, rng.integers(2, size - 2, 3)] = 255
-        image = np.clip(rng.normal(60, 20, (size, size)) + (label > 0) * 120, 0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / "image" / f"crop_{i}.png")
-        Image.fromarray(label).save(root / "label" / f"crop_{i}.png")
-    return root
-
-
 def _parameter_hash(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for key, value in sorted(model.state_dict().items()):
@@ -336,7 +323,7 @@ def _parameter_hash(model: torch.nn.Module) -> str:
 
 
 def test_torchrun_two_process_gloo_training_writes_one_set_of_checkpoints(tmp_path):
-    data = _tiny_dataset(tmp_path / "data")
+    data = tiny_dataset(tmp_path / "data", 6)
     out = tmp_path / "ckpt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--nnodes", "1",

@@ -19,6 +19,7 @@ from napari_graintrace.core.io import read_image, read_micrograph, read_trace
 from napari_graintrace.core.model import UNet
 from napari_graintrace.core.scores import bce, gaussian_loss
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
+from synthetic import tiny_dataset
 
 
 def _model(width: int, seed: int = 0) -> UNet:
@@ -289,22 +290,10 @@ def test_bf16_fast_path_scores_match_fp32(demo_model, nist, resolution):
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
-def _tiny_dataset(root: Path, count: int = 8, size: int = 32) -> Path:
-    """Bright vertical lines on a noisy background, traced white-on-black."""
-    rng = np.random.default_rng(0)
-    for folder in ("image", "label"):
-        (root / folder).mkdir(parents=True)
-    for i in range(count):
-        label = np.zeros((size, size), np.uint8)
-        label[:, rng.integers(2, size - 2, 3)] = 255
-        image = np.clip(rng.normal(60, 20, (size, size)) + (label > 0) * 120, 0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / "image" / f"crop_{i}.png")
-        Image.fromarray(label).save(root / "label" / f"crop_{i}.png")
-    return root
 
 
 def test_training_two_epochs_writes_loadable_checkpoints_and_lowers_the_loss(tmp_path):
-    data = _tiny_dataset(tmp_path / "data")
+    data = tiny_dataset(tmp_path / "data", 8)
     out = tmp_path / "ckpt"
     losses = training.train(data, out, name="tiny", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None)
     assert len(losses) == 2 and losses[1] < losses[0]
@@ -320,7 +309,7 @@ def test_training_two_epochs_writes_loadable_checkpoints_and_lowers_the_loss(tmp
 
 
 def test_interrupted_training_leaves_only_complete_checkpoints(tmp_path):
-    data = _tiny_dataset(tmp_path / "data", count=4)
+    data = tiny_dataset(tmp_path / "data", count=4)
     out = tmp_path / "ckpt"
 
     def stop(step: training.TrainProgress) -> None:
@@ -335,7 +324,7 @@ def test_interrupted_training_leaves_only_complete_checkpoints(tmp_path):
 
 
 def test_training_input_errors(tmp_path):
-    data = _tiny_dataset(tmp_path / "data", count=2)
+    data = tiny_dataset(tmp_path / "data", count=2)
     (data / "label" / "crop_1.png").rename(data / "label" / "other.png")
     with pytest.raises(InputError, match="unpaired: crop_1.png, other.png"):
         training.train(data, tmp_path / "out", epochs=1, base_width=2, size=None)
@@ -383,7 +372,7 @@ def test_cli_predict_bad_input_exits_2(tmp_path, capsys):
 
 
 def test_cli_train(tmp_path, capsys):
-    data = _tiny_dataset(tmp_path / "data", count=4)
+    data = tiny_dataset(tmp_path / "data", count=4)
     out = tmp_path / "ckpt"
     args = ["train", str(data), "-o", str(out), "--epochs", "2", "--width", "2", "--size", "native",
             "--batch-size", "2", "--name", "lab", "--lr", "0.01"]

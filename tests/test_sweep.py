@@ -7,13 +7,12 @@ import io
 
 import numpy as np
 import pytest
-import torch
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError, scores, sweep
 from napari_graintrace.core.checkpoints import find_checkpoints
 from napari_graintrace.core.evaluation import resize_trace
-from napari_graintrace.core.model import UNet
+from synthetic import tiny_series
 
 EPOCHS = (0, 2, 10)
 
@@ -21,10 +20,7 @@ EPOCHS = (0, 2, 10)
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
     """A tiny random series: same architecture, base width 4, three 'epochs'."""
-    folder = tmp_path_factory.mktemp("series")
-    for epoch in EPOCHS:
-        torch.manual_seed(epoch)
-        torch.save(UNet(base_width=4).state_dict(), folder / f"tiny_{epoch}.pth")
+    folder = tiny_series(tmp_path_factory.mktemp("series"), EPOCHS)
     (folder / "notes.txt").write_text("ignored")
     return folder
 

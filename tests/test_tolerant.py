@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import brute_force as ref
 from napari_graintrace.cli import main
 from napari_graintrace.core import checkpoints, scores, tolerant, training
 from napari_graintrace.core.errors import InputError
+from synthetic import tiny_dataset
 
 
 def _as_tensor(array: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -121,17 +120,6 @@ def test_cuda_matches_cpu(rng, nist_trace):
 
 
 # -- training ----------------------------------------------------------------------------------
-def _tiny_dataset(root: Path, count: int = 4, size: int = 32) -> Path:
-    rng = np.random.default_rng(0)
-    for folder in ("image", "label"):
-        (root / folder).mkdir(parents=True)
-    for i in range(count):
-        label = np.zeros((size, size), np.uint8)
-        label[:, rng.integers(2, size - 2, 3)] = 255
-        image = np.clip(rng.normal(60, 20, (size, size)) + (label > 0) * 120, 0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / "image" / f"crop_{i}.png")
-        Image.fromarray(label).save(root / "label" / f"crop_{i}.png")
-    return root
 
 
 def test_losses_registry_and_make_loss():
@@ -148,7 +136,7 @@ def test_losses_registry_and_make_loss():
 
 @pytest.mark.parametrize("loss", ["tolerant", "bce+tolerant"])
 def test_training_with_the_tolerant_loss_writes_loadable_checkpoints(tmp_path, loss):
-    data = _tiny_dataset(tmp_path / "data")
+    data = tiny_dataset(tmp_path / "data", 4)
     out = tmp_path / "ckpt"
     losses = training.train(data, out, name="tol", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None,
                             loss=loss, tolerant_weight=0.5, sigma=2.0, window=7)
@@ -160,7 +148,7 @@ def test_training_with_the_tolerant_loss_writes_loadable_checkpoints(tmp_path, l
 
 
 def test_cli_train_tolerant_options(tmp_path, capsys):
-    data = _tiny_dataset(tmp_path / "data", count=2)
+    data = tiny_dataset(tmp_path / "data", count=2)
     out = tmp_path / "ckpt"
     args = ["train", str(data), "-o", str(out), "--epochs", "1", "--width", "2", "--size", "native",
             "--batch-size", "2", "--loss", "bce+tolerant", "--tolerant-weight", "0.5", "--sigma", "2"]

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.sweep import SweepWidget
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
-from napari_graintrace.core.model import UNet
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
+from synthetic import tiny_series
 
 
 @pytest.fixture
 def series(tmp_path):
-    folder = tmp_path / "series"
-    folder.mkdir()
-    for epoch in (0, 5):
-        torch.manual_seed(epoch)
-        torch.save(UNet(base_width=4).state_dict(), folder / f"tiny_{epoch}.pth")
-    return folder
+    return tiny_series(tmp_path / "series", (0, 5))
 
 
 @pytest.fixture
