@@ -39,7 +39,7 @@ from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 SIGMA, WINDOW, KERNEL = 3.0, 15, 3
 TRAIN_COLUMNS = 600  # as benchmarks/make_demo_checkpoints.py: columns [600, 800) are held out
-AL_FILM = Path(__file__).resolve().parents[2] / "shared" / "data" / "grain_unet" / "al_film_tracing_256.png"
+AL_FILM = Path(__file__).resolve().parents[1] / "tests" / "data" / "grain_unet" / "al_film_tracing_256.png"
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def training_experiment(epochs: int, crop: int, stride: int, batch_size: int, lr
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--al-film", type=Path, default=AL_FILM if AL_FILM.exists() else None,
-                        help="also score the (GPL) Al-film tracing, read where it lies; default: the shared copy")
+                        help="also score the (GPL) Al-film tracing, read where it lies; default: the copy in tests/data")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--crop", type=int, default=160)

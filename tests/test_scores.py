@@ -12,7 +12,7 @@ import torch
 import brute_force as ref
 from napari_graintrace.core import InputError, scores
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "scores.json"
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference_scores.json"
 
 
 def random_pair(rng, shape=(40, 52), density=0.08):
@@ -113,9 +113,7 @@ def test_tolerant_prf_random_and_extremes(rng):
 
 
 def test_shared_reference_cases():
-    """Three cases computed by an independent implementation (shared/reference/scores.json)."""
-    if not REFERENCE.exists():
-        pytest.skip("shared/reference/scores.json not found")
+    """Three cases computed by an independent implementation (tests/data/reference_scores.json)."""
     for case in json.loads(REFERENCE.read_text())["cases"]:
         pred, trace = np.array(case["p"]), np.array(case["t"]).astype(bool)
         got = scores.score_all(pred, trace, case["sigma"], case["window"], case["kernel"])
