@@ -268,7 +268,7 @@ def prune_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:
     A spur is the chain of pixels from a line end (one 8-neighbour) up to, not including, the first
     pixel with three or more neighbours (a junction), or to its other end for a free line. Pixels on
     the image edge count the outside as neighbours, so a boundary that runs out of the image is not a
-    spur. Afterwards, junction pixels left as one-pixel stubs are removed too.
+    spur. Afterwards, a junction pixel that the removal left as a line end (a stub) is removed too.
     """
     skeleton = np.asarray(skeleton, dtype=bool)
     if length <= 0 or not skeleton.any():
