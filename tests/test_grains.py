@@ -7,12 +7,12 @@ synthetic Voronoi tessellation whose grains are known by construction.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage import filters, measure, morphology
 
@@ -131,7 +131,7 @@ def brute_intercepts(labels: np.ndarray) -> list[float]:
             if i + 1 < len(line) and line[i + 1] > 0 and line[i + 1] != line[i]:
                 crossings.append(i + 0.5)
             i += 1
-        lengths += [(b - a) * step for a, b in zip(crossings, crossings[1:])]
+        lengths += [(b - a) * step for a, b in itertools.pairwise(crossings)]
     return lengths
 
 
@@ -278,7 +278,7 @@ def test_grain_table_matches_regionprops(nist_labels):
 
 
 def test_intercepts_match_a_walk_along_every_line():
-    cells, boundary = voronoi((40, 56), 12, seed=5, spacing=8)
+    _cells, boundary = voronoi((40, 56), 12, seed=5, spacing=8)
     labels = grains.label_grains(morphology.skeletonize(boundary))
     expected = np.sort(brute_intercepts(labels))
     np.testing.assert_allclose(np.sort(grains.intercept_lengths(labels)), expected)
@@ -373,7 +373,7 @@ def test_gaps_show_as_merges_not_splits(nist_labels):
 
 
 def test_vi_arand_and_matches_against_references(rng):
-    cells, boundary = voronoi((48, 64), 14, seed=2, spacing=9)
+    _cells, boundary = voronoi((48, 64), 14, seed=2, spacing=9)
     truth = grains.label_grains(boundary)
     noisy = boundary.copy()
     noisy[rng.integers(0, 48, 40), rng.integers(0, 64, 40)] ^= True
@@ -475,7 +475,7 @@ def test_tuning_recovers_grains_the_defaults_lose(nist_trace):
         except StopIteration as finished:
             result = finished.value
             break
-    assert progress[-1][0] == progress[-1][1] and all(b[0] >= a[0] for a, b in zip(progress, progress[1:]))
+    assert progress[-1][0] == progress[-1][1] and all(b[0] >= a[0] for a, b in itertools.pairwise(progress))
     assert result.scores["grain_f1"] > default["grain_f1"]
     assert result.scores["grain_f1"] == grains.compare(grains.segment(soft, result.options), truth)["grain_f1"]
     default_grains = grains.stats(grains.segment(soft))["grains"]

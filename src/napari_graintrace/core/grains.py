@@ -20,7 +20,6 @@ a slider move at 1024 x 1024 re-segments within the live budget (``benchmarks/be
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable, Generator, Sequence
@@ -31,6 +30,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import InputError
+from .options import GRAIN_COMBINES as COMBINES
+from .options import GrainOptions
 
 __all__ = [
     "COMBINES",
@@ -61,7 +62,6 @@ __all__ = [
     "tune_steps",
 ]
 
-COMBINES: tuple[str, ...] = ("max", "mean")
 # fates of grains against the truth: predicted grains are matched / split / merged / spurious,
 # true grains matched / missed (codes are the index + 1; 0 = boundary)
 FATES: tuple[str, ...] = ("matched", "split", "merged", "spurious", "missed")
@@ -70,74 +70,6 @@ _CROSS = ndi.generate_binary_structure(2, 1)  # 4-connectivity: grains, hole fil
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity: boundaries (a diagonal step does not break a line)
 _EDGE_PAD = 16  # px the mask is extended past the image edge before thinning (see _skeleton)
 _CENTROID_CUTOFF = 0.3  # grain_unet analysis/objective_functions: x the mean true nearest-neighbour distance
-
-
-# --------------------------------------------------------------------------------------------
-# options
-# --------------------------------------------------------------------------------------------
-def _number(value: Any, what: str, low: float | None = None, high: float | None = None) -> float:
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or (low is not None and number < low) or (
-            high is not None and number > high):
-        span = f" in [{low:g}, {high:g}]" if low is not None and high is not None else ""
-        raise InputError(f"{what} must be a number{span}, got {value!r}")
-    return number
-
-
-def _count(value: Any, what: str) -> int:
-    number = _number(value, what)
-    if number < 0 or number != int(number):
-        raise InputError(f"{what} must be a non-negative integer, got {value!r}")
-    return int(number)
-
-
-@dataclass(frozen=True)
-class GrainOptions:
-    """The lab's post-processing parameters (defaults: grain_unet's config on our polarity).
-
-    ``high`` / ``low``: hysteresis thresholds on p (the lab's 160 and 200 on its dark-boundary maps,
-    1 - 160/255 and 1 - 200/255 here); ``dilations``: cross-shaped binary dilations; ``min_area``:
-    holes (grains) smaller than this many px are filled; ``prune``: spurs shorter than this many px
-    are removed; ``combine``: how several maps of one area become one (``max`` of p = the lab's
-    ``min``, or ``mean``); ``pixel_size``: micrometres per pixel, for ASTM E112 G numbers.
-    """
-
-    high: float = 1 - 160 / 255
-    low: float = 1 - 200 / 255
-    dilations: int = 3
-    min_area: int = 100
-    prune: int = 30
-    combine: str = "max"
-    pixel_size: float | None = None
-
-    def __post_init__(self) -> None:
-        set_field = object.__setattr__  # frozen: only here, after checking
-        set_field(self, "high", _number(self.high, "high threshold", 0.0, 1.0))
-        set_field(self, "low", _number(self.low, "low threshold", 0.0, 1.0))
-        if self.low > self.high:
-            raise InputError(f"the low threshold ({self.low:g}) must not exceed the high one ({self.high:g})")
-        set_field(self, "dilations", _count(self.dilations, "dilations"))
-        set_field(self, "min_area", _count(self.min_area, "min area"))
-        set_field(self, "prune", _count(self.prune, "prune length"))
-        if self.combine not in COMBINES:
-            raise InputError(f"unknown combine {self.combine!r}; choose one of {', '.join(COMBINES)}")
-        if self.pixel_size is not None:
-            size = _number(self.pixel_size, "pixel size")
-            if size <= 0:
-                raise InputError(f"pixel size must be a positive number of micrometres, got {self.pixel_size!r}")
-            set_field(self, "pixel_size", size)
-
-    @property
-    def post_processing(self) -> dict[str, float | int]:
-        """The five parameters :func:`tune_steps` searches (JSON-ready)."""
-        return {"high": self.high, "low": self.low, "dilations": self.dilations, "min_area": self.min_area,
-                "prune": self.prune}
-
-    def replace(self, **changes: Any) -> GrainOptions:
-        return dataclasses.replace(self, **changes)
 
 
 # --------------------------------------------------------------------------------------------
