@@ -7,7 +7,8 @@ a probability map (or a tracing) into grains and measures them the way the Barma
 * :func:`segment` is grain_unet's ``post_process`` on our polarity (p = boundary probability):
   hysteresis threshold (8-connected, as the lab's ``confidence_overlap``), ``dilations`` cross-shaped
   dilations, holes smaller than ``min_area`` px filled, skeletonized, spurs shorter than ``prune`` px
-  removed. A map of only 0 and 1 is a tracing and is only skeletonized. Grains are the 4-connected
+  removed. A map of only 0 and 1 is a tracing and is only skeletonized (its minority value is the
+  boundary, as ``io.as_trace`` reads tracings). Grains are the 4-connected
   components of the non-boundary pixels (label 0 = boundary).
 * :func:`stats`: count, mean area and mean lineal intercept of the interior grains, ASTM E112 G.
 * :func:`compare`: VI split/merge, adapted Rand error, one-to-one IoU > 0.5 grain matches, the lab's
@@ -240,6 +241,12 @@ def label_grains(boundary: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32, copy=False)
 
 
+def _tracing_boundary(tracing: np.ndarray) -> np.ndarray:
+    """A 0/1 map's boundary: the minority value (a black-on-white tracing passed as a map is read right)."""
+    bright = np.asarray(tracing) > 0.5
+    return bright if 2 * np.count_nonzero(bright) <= bright.size else ~bright
+
+
 class Segmenter:
     """One (combined) map with its post-processing stages cached.
 
@@ -270,7 +277,7 @@ class Segmenter:
         """The 1-px boundary skeleton (True on a boundary)."""
         options = options or GrainOptions()
         if self.tracing:
-            return self._stage("pruned", (), lambda: _skeleton(self.pred > 0.5))
+            return self._stage("pruned", (), lambda: _skeleton(_tracing_boundary(self.pred)))
         key = (options.high, options.low)
         mask = self._stage("hysteresis", key, lambda: hysteresis(self.pred, options.low, options.high))
         key += (options.dilations,)
