@@ -100,11 +100,11 @@ def run_cli(argv: list[str]) -> None:
         raise SystemExit(f"graintrace {argv[0]} failed with exit code {code}")
 
 
-def prepare(work: Path, log) -> dict[str, Path]:
-    """The held-out pair and one training set per run (kept between invocations)."""
+def prepare(work: Path, log, runs: tuple[str, ...] = RUNS) -> dict[str, Path]:
+    """The held-out pair and the training set of each of ``runs`` (kept between invocations)."""
     data = work / "data"
     image, true_trace = read_image(NIST_MICROGRAPH), read_image(NIST_TRACE) > 127
-    datasets = {name: work / "datasets" / name for name in RUNS}
+    datasets = {name: work / "datasets" / name for name in runs}
     if all((d / "image").is_dir() for d in datasets.values()) and (data / "held_out_trace.png").is_file():
         return datasets
     data.mkdir(parents=True, exist_ok=True)
@@ -119,19 +119,21 @@ def prepare(work: Path, log) -> dict[str, Path]:
         f"{100 * (hand & true_trace[left]).sum() / true_trace[left].sum():.0f} % of its boundary pixels still "
         "on the true tracing.")
 
-    count = cut_grid(datasets["original"], image[left], hand)
+    count = cut_grid(work / "datasets" / "original", image[left], hand)
+    if "with_crops" not in runs:
+        return datasets
     boxes = work / "data" / "offset_boxes.json"
     boxes.write_text(json.dumps(offset_boxes(image[left].shape), indent=2) + "\n")
     crops_root = work / "data" / "crops"
     run_cli(["crop", "--boxes", boxes, "--images", data / "left_micrograph.png", "--trace",
              data / "left_trace_imprecise.png", "--name", "steel", "--out", crops_root, "--overwrite"])
-    run_cli(["merge", datasets["original"], crops_root / "steel_validation", "-o", datasets["with_crops"],
-             "--overwrite"])
+    run_cli(["merge", work / "datasets" / "original", crops_root / "steel_validation", "-o",
+             datasets["with_crops"], "--overwrite"])
     extra = len(list((crops_root / "steel_validation" / "aligned" / "image").glob("*.png")))
     log(f"- Training sets: `original` = {count} grid crops {CROP} x {CROP} (stride {STRIDE}); `with_crops` = "
         f"those + {extra} aligned crops from `graintrace crop` (boxes offset by {STRIDE // 2} px), merged with "
         "`graintrace merge`.")
-    for n in THICKNESSES:
+    for n in (n for n in THICKNESSES if f"thick{n}" in runs):
         cleaned = data / f"left_trace_{n}px.png"
         run_cli(["clean", data / "left_trace_imprecise.png", "-o", cleaned, "--thickness", n, "--overwrite"])
         cleaned_trace = read_image(cleaned) > 127

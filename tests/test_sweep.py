@@ -270,3 +270,16 @@ def test_cli_sweep_two_runs_and_best(series, other_series, nist_micrograph_path,
     assert main(bad) == 2 and "two runs are named 'first'" in capsys.readouterr().err
     assert main([*argv, "--overwrite", "--best", "gaussian:window=9"]) == 2
     assert "the sweep's window is 15" in capsys.readouterr().err
+
+
+def test_sweep_options_check_their_fields_once():
+    from napari_graintrace.core.options import SweepOptions
+
+    options = SweepOptions(resolution="native", sigmas=(3, "1", 3), kernels=[5, 3, 5], window="15")
+    assert (options.resolution, options.sigmas, options.kernels, options.window) == (None, (3.0, 1.0), (5, 3), 15)
+    assert SweepOptions(resolution="512").resolution == 512
+    for bad, message in (({"resolution": 1000}, "multiple of 16"), ({"kernels": (4,)}, "kernel must be an odd"),
+                         ({"sigmas": (0,)}, "sigma must be a positive"), ({"precision": "fp8"}, "precision"),
+                         ({"window": 14}, "window must be an odd"), ({"sigmas": ()}, "at least one sigma")):
+        with pytest.raises(InputError, match=message):
+            SweepOptions(**bad)

@@ -37,6 +37,7 @@ from napari_matplotlib.base import BaseNapariMPLWidget
 from ..core import convert, sweep
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
+from ..core.options import SweepOptions
 from ._common import follow_layer_list, layer_choices, notify_error, reports_errors, show_evaluation
 
 if TYPE_CHECKING:
@@ -192,10 +193,10 @@ class SweepWidget(Container):
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
-        resolution = None if self.resolution.value.startswith("native") else int(self.resolution.value)
+        resolution = None if self.resolution.value.startswith("native") else self.resolution.value
+        options = SweepOptions(resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
-        steps = sweep.sweep_steps(runs, inputs, resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS,
-                                  cache=self.cache, previous=self.result)
+        steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
         self._worker = create_worker(
             _drive, steps,

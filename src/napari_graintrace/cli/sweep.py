@@ -50,7 +50,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
     from ..core.errors import InputError
     from ..core.io import check_writable
-    from .options import parse_resolution, progress_printer
+    from ..core.options import SweepOptions
+    from .options import progress_printer
 
     if len(args.image) != len(args.trace):
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
@@ -64,16 +65,16 @@ def run_sweep(args: argparse.Namespace) -> int:
     for choice in best:
         if choice.window is not None and choice.window != args.window:
             raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
-    options = {"resolution": parse_resolution(args.resolution), "precision": args.precision, "sigmas": sigmas,
-                   "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
-                   "progress": progress_printer("sweep")}
+    options = SweepOptions(resolution=args.resolution, precision=args.precision, sigmas=tuple(sigmas),
+                           kernels=tuple(kernels), window=args.window)  # checked here, passed whole
+    common = {"options": options, "cache": sweep.PredictionCache(args.cache), "progress": progress_printer("sweep")}
     if args.scheduler is None:
-        result = sweep.run_sweep(runs, pairs, **options)
+        result = sweep.run_sweep(runs, pairs, **common)
     else:  # Dask is imported only here
         from ..core import distributed
 
         result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
-                                       torch_threads=args.worker_threads, **options)
+                                       torch_threads=args.worker_threads, **common)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:

@@ -40,13 +40,13 @@ import numpy as np
 from .checkpoints import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import UNet
+from .options import SweepOptions
 from .sweep import (
     LoadedPair,
     Pair,
     PairOutcome,
     PredictionCache,
     SweepResult,
-    SweepSettings,
     add_outcome,
     evaluate_pair,
     file_hash,
@@ -196,7 +196,7 @@ def _set_torch_threads(count: int | None) -> None:
             torch.set_num_threads(count)
 
 
-def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepSettings,
+def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepOptions,
                cache_root: str, torch_threads: int | None = None, run: str = "") -> PairOutcome:
     """One (run, checkpoint, pair) on a worker: the in-process unit of work with a per-worker model cache."""
     _set_torch_threads(torch_threads)
@@ -284,6 +284,7 @@ def run_sweep(
     retries: int = 2,
     torch_threads: int | None = None,
     previous: SweepResult | None = None,
+    options: SweepOptions | None = None,
 ) -> SweepResult:
     """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (run, checkpoint, pair), same table.
 
@@ -295,7 +296,7 @@ def run_sweep(
     """
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())

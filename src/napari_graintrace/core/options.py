@@ -48,6 +48,7 @@ __all__ = [
     "CleanupOptions",
     "CropOptions",
     "PredictOptions",
+    "SweepOptions",
     "TrainOptions",
     "checkpoint_name",
     "choice",
@@ -429,3 +430,31 @@ class GrainOptions:
     def replace(self, **changes: Any) -> GrainOptions:
         """A checked copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """What a loss-vs-epoch sweep computes besides its runs and pairs (``sweep.sweep_steps``).
+
+    ``resolution``: the square every micrograph is resized to before inference (None: native, in
+    tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
+    ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
+    ``window``: the Gaussian window. Small and picklable: each Dask task receives it whole.
+    """
+
+    resolution: int | None = 256
+    precision: str = "fp32"
+    sigmas: tuple[float, ...] = (1.0, 3.0)
+    kernels: tuple[int, ...] = (3, 5)
+    window: int = 15
+
+    def __post_init__(self) -> None:
+        _set(self, "resolution", resolution(self.resolution))
+        _set(self, "precision", choice(self.precision, PRECISIONS, "precision"))
+        sigmas = (self.sigmas,) if isinstance(self.sigmas, int | float | str) else tuple(self.sigmas)
+        kernels = (self.kernels,) if isinstance(self.kernels, int | float | str) else tuple(self.kernels)
+        if not sigmas or not kernels:
+            raise InputError("a sweep needs at least one sigma and one kernel")
+        _set(self, "sigmas", tuple(dict.fromkeys(positive_number(s, "sigma") for s in sigmas)))
+        _set(self, "kernels", tuple(dict.fromkeys(odd_int(k, "kernel") for k in kernels)))
+        _set(self, "window", odd_int(self.window, "window"))

@@ -30,6 +30,7 @@ from .errors import InputError
 from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
 from .model import UNet
+from .options import SweepOptions
 from .steps import run_steps
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
@@ -423,42 +424,34 @@ class SweepResult:
 # --------------------------------------------------------------------------------------------
 # scoring one prediction: a list of row makers, so a new score is one small function
 # --------------------------------------------------------------------------------------------
-def _bce_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _bce_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     yield "bce", "", ev.bce
 
 
-def _tophat_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _tophat_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     for kernel in settings.kernels:
         yield "tophat", _kernel_text(kernel), scores.tophat_loss(ev.pred, ev.trace, kernel)
 
 
-def _gaussian_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _gaussian_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     for sigma in settings.sigmas:
         params = _sigma_text(sigma, ev.window)
         yield "gaussian", params, ev.gaussian(sigma)
         yield "tolerant_f", params, ev.tolerant_prf(sigma)[2]
 
 
-SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
+SCORE_ROWS: list[Callable[[Evaluation, SweepOptions], Iterable[tuple[str, str, float]]]] = [
     _bce_rows, _tophat_rows, _gaussian_rows,
 ]
 
 
 def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int]) -> list[tuple[str, str, float]]:
     """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
-    settings = SweepSettings(None, "fp32", tuple(sigmas), tuple(kernels), ev.window)
+    settings = SweepOptions(None, "fp32", tuple(sigmas), tuple(kernels), ev.window)
     return [(metric, params, float(value)) for maker in SCORE_ROWS for metric, params, value in maker(ev, settings)]
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """Everything a unit of work needs besides the checkpoint and the pair (small, picklable)."""
-
-    resolution: int | None
-    precision: str
-    sigmas: tuple[float, ...]
-    kernels: tuple[int, ...]
-    window: int
+SweepSettings = SweepOptions  # its name before core.options (kept for callers)
 
 
 @dataclass(frozen=True)
@@ -485,7 +478,7 @@ class PreparedSweep:
     runs: list[Run]
     pairs: list[LoadedPair]
     image_hashes: list[str]
-    settings: SweepSettings
+    settings: SweepOptions
 
     @property
     def series(self) -> list[Checkpoint]:
@@ -504,18 +497,17 @@ def prepare_sweep(
     sigmas: Sequence[float] = (1.0, 3.0),
     kernels: Sequence[int] = (3, 5),
     window: int = 15,
+    options: SweepOptions | None = None,
 ) -> PreparedSweep:
-    """Check the inputs once, up front, for both the in-process and the Dask sweep."""
+    """Check the inputs once, up front, for both the in-process and the Dask sweep.
+
+    ``options`` (a :class:`~.options.SweepOptions`) wins over the separate keywords, which build one.
+    """
     checked = as_runs(runs)
     if not pairs:
         raise InputError("give at least one (image, tracing) pair")
-    settings = SweepSettings(
-        resolution=resolution,
-        precision=precision,
-        sigmas=tuple(scores.check_sigma(s) for s in sigmas),
-        kernels=tuple(scores.check_odd(k, "kernel") for k in kernels),
-        window=scores.check_odd(window, "window"),
-    )
+    settings = options if options is not None else SweepOptions(resolution, precision, tuple(sigmas),
+                                                                 tuple(kernels), window)
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
         raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
@@ -528,7 +520,7 @@ def evaluate_pair(
     checkpoint_hash: str,
     pair: LoadedPair,
     image_hash: str,
-    settings: SweepSettings,
+    settings: SweepOptions,
     cache: PredictionCache,
     model: Callable[[], UNet],
     run: str = "",
@@ -576,7 +568,7 @@ def add_outcome(result: SweepResult, outcome: PairOutcome) -> None:
                             "image": outcome.image, "metric": metric, "parameters": params, "value": value})
 
 
-def reusable(previous: SweepResult | None, settings: SweepSettings, key: Key, entry: Path) -> bool:
+def reusable(previous: SweepResult | None, settings: SweepOptions, key: Key, entry: Path) -> bool:
     """True when ``previous`` already scored this (run, epoch, image) from the same prediction with the
     same score parameters: adding a run to a finished sweep redoes nothing for the others."""
     return (previous is not None and previous.predictions.get(key) == entry and key in previous.summaries
@@ -594,6 +586,7 @@ def sweep_steps(
     window: int = 15,
     cache: PredictionCache | None = None,
     previous: SweepResult | None = None,
+    options: SweepOptions | None = None,
 ) -> Generator[tuple[int, int, str], None, SweepResult]:
     """Generator form of :func:`run_sweep`: yields ``(done, total, what)`` after each prediction.
 
@@ -604,7 +597,7 @@ def sweep_steps(
     score parameters are the same (runs added to it are the only work). (``core.distributed`` runs
     the same units of work on a Dask cluster.)
     """
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     result = new_result(prepared)
@@ -648,10 +641,11 @@ def run_sweep(
     cache: PredictionCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     previous: SweepResult | None = None,
+    options: SweepOptions | None = None,
 ) -> SweepResult:
     """Predict (or take from the cache) and score every checkpoint of every run on every pair;
     see :func:`sweep_steps`."""
-    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous)
+    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous, options)
     return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
