@@ -99,6 +99,25 @@ def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pair
     assert again.to_csv() == reference.to_csv()
 
 
+def test_dask_sweep_over_two_runs_equals_the_single_process_table(client, series, pairs, tmp_path):
+    """Runs travel as (run, checkpoint, pair) tasks; a run added to a finished sweep is the only work sent."""
+    runs = {"damaged": series, "demo": DEMO_CHECKPOINTS}
+    with torch_threads(WORKER_THREADS):
+        local = sweep.run_sweep(runs, pairs, resolution=RESOLUTION, cache=sweep.PredictionCache(tmp_path / "local"))
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    first = dist_sweep.run_sweep(client, {"damaged": series}, pairs, resolution=RESOLUTION,
+                                 torch_threads=WORKER_THREADS, cache=cache)
+    sent = []
+    both = dist_sweep.run_sweep(client, runs, pairs, resolution=RESOLUTION, torch_threads=WORKER_THREADS,
+                                cache=cache, previous=first, progress=lambda done, total, what: sent.append(what))
+    assert both.to_csv() == local.to_csv() and both.runs == ["damaged", "demo"]
+    # sent again: the new run's 7 x 2 units, and the damaged file's 2 (a failure is tried again), nothing else
+    assert sorted(sent) == sorted([f"demo: epoch {item.epoch} / {pair.name}" for item in
+                                   checkpoints.find_checkpoints(DEMO_CHECKPOINTS) for pair in pairs]
+                                  + [f"damaged: epoch 5 / {pair.name}" for pair in pairs])
+    assert len(_complete_entries(tmp_path / "cache")) == 7 * 2  # the two runs share their 7 files' entries
+
+
 def test_workers_load_each_checkpoint_once(client, pairs, tmp_path):
     from napari_graintrace.core import distributed as module
 
