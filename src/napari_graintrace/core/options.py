@@ -295,6 +295,7 @@ class TrainOptions:
         _set(self, "tolerant_weight", positive_number(self.tolerant_weight, "tolerant weight"))
         _set(self, "sigma", positive_number(self.sigma, "sigma"))
         _set(self, "window", odd_int(self.window, "window"))
+        _set(self, "grains", bool(self.grains))
 
 
 @dataclass(frozen=True)
@@ -439,7 +440,9 @@ class SweepOptions:
     ``resolution``: the square every micrograph is resized to before inference (None: native, in
     tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
     ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
-    ``window``: the Gaussian window. Small and picklable: each Dask task receives it whole.
+    ``window``: the Gaussian window; ``grains``: also the grain metrics of every prediction
+    (``core.grains``, the lab's post-processing at its defaults). Small and picklable: each Dask
+    task receives it whole.
     """
 
     resolution: int | None = 256
@@ -447,6 +450,7 @@ class SweepOptions:
     sigmas: tuple[float, ...] = (1.0, 3.0)
     kernels: tuple[int, ...] = (3, 5)
     window: int = 15
+    grains: bool = False
 
     def __post_init__(self) -> None:
         _set(self, "resolution", resolution(self.resolution))
@@ -458,3 +462,4 @@ class SweepOptions:
         _set(self, "sigmas", tuple(dict.fromkeys(positive_number(s, "sigma") for s in sigmas)))
         _set(self, "kernels", tuple(dict.fromkeys(odd_int(k, "kernel") for k in kernels)))
         _set(self, "window", odd_int(self.window, "window"))
+        _set(self, "grains", bool(self.grains))
