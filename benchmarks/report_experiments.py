@@ -153,7 +153,7 @@ def train_all(work: Path, datasets: dict[str, Path], args: argparse.Namespace, l
         out = work / "runs" / name
         runs[name] = out
         last = out / f"{name}_{args.epochs - 1}.pth"
-        if last.is_file():
+        if last.is_file() or name not in args.runs:
             continue
         start = time.perf_counter()
         run_cli(["train", datasets[name], "-o", out, "--name", name, "--epochs", args.epochs, "--width", args.width,
@@ -319,6 +319,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--train-only", action="store_true", help="stop after training")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="train only these (e.g. two processes on two cores); the analysis takes all")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = args.work / "results.md"

@@ -115,6 +115,7 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
                                   widget.cache.load(widget.result.predictions[("first", 0, "micrograph")]))
     assert_no_doubled_layers(viewer)
     assert not any("(graintrace)" in layer.name for layer in viewer.layers)
+    assert widget.runs_list.choices == ("first", "second")  # new layers re-read the choices, runs stay
     viewer.layers.remove("prediction")  # deleted by the user: the next click brings it back, once
     click(widget, curve_line(widget, "gaussian", "live|second"), 1)
     assert widget.marked == ("second", 2)

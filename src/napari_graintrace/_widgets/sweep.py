@@ -67,7 +67,9 @@ class SweepWidget(Container):
         self.run_name = LineEdit(label="run name", value="")
         self.run_name.native.setPlaceholderText("(the folder's name)")
         self.add_run_button = PushButton(text="Add run")
-        self.runs_list = Select(label="runs", choices=[], allow_multiple=True)
+        self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
+        # choices from a callable: magicgui's reset_choices (on every layer change) re-reads the runs
+        self.runs_list = Select(label="runs", choices=lambda _widget: list(self.runs), allow_multiple=True)
         self.remove_run_button = PushButton(text="Remove selected runs")
         self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
@@ -82,6 +84,7 @@ class SweepWidget(Container):
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
         self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
         self.best_table.read_only = True
+        self.best_table.min_height = 110  # two or three runs without scrolling
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_csv_button = PushButton(text="Export CSV")
@@ -95,13 +98,12 @@ class SweepWidget(Container):
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
         self.plot_widget = BaseNapariMPLWidget(viewer)
-        self.plot_widget.setMinimumHeight(320)
+        self.plot_widget.setMinimumHeight(560)
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas
         self.canvas.mpl_connect("button_press_event", self._on_click)
 
-        self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
         self.pairs: list[tuple] = []  # (image layer, trace layer)
         self.result: sweep.SweepResult | None = None
         self.marked: tuple[str, int] | None = None  # (run, epoch) last shown
@@ -157,7 +159,7 @@ class SweepWidget(Container):
             self.remove_run(name)
 
     def _show_runs(self) -> None:
-        self.runs_list.choices = list(self.runs)
+        self.runs_list.reset_choices()
         self.runs_list.value = []
 
     def _chosen_runs(self) -> dict[str, Path]:
@@ -252,7 +254,8 @@ class SweepWidget(Container):
         if self.result is None or not self.result.summaries:
             return
         with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
-            sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked)
+            sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked,
+                       columns=2)  # 2 x 2 panels: the dock is narrow
         self.canvas.draw_idle()
         self._fill_best_table()
 

@@ -688,8 +688,13 @@ def run_colours(result: SweepResult) -> dict[str, str]:
     return {run: f"C{i % 10}" for i, run in enumerate(result.run_names)}
 
 
+def _short(param: str) -> str:
+    """A legend label: ``sigma=1 window=15`` -> ``σ=1, w=15``, ``kernel=5`` -> ``k=5``."""
+    return param.replace("sigma=", "σ=").replace(" window=", ", w=").replace("kernel=", "k=")
+
+
 def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: int | None = None,
-         marked: tuple[str, int] | None = None):
+         marked: tuple[str, int] | None = None, columns: int | None = None):
     """Loss against epoch: one panel per metric, one colour per run, one marker per parameter
     (mean over images; with one run, each image faintly too).
 
@@ -698,15 +703,24 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
     them (dashed). ``marked`` = (run, epoch) draws a vertical line there and rings its points.
     Legends sit outside the axes: runs above the panels, parameters below each panel. Every
     curve's ``gid`` is ``"mean|RUN|PARAMS"``, ``"image|RUN|IMAGE"`` or ``"live|RUN"`` (for picking).
+    ``columns``: panels per row (default: all in one row; a narrow dock wants 2).
     """
+    import matplotlib
+
     if figure is None:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(11, 4.2), layout="constrained")
     figure.clear()
+    text_colour = matplotlib.rcParams["text.color"]  # frameless legends: text as the axes' (a theme's style)
     present = {r["metric"] for r in result.rows}
     panels = list(PANELS) + [(m, m.replace("_", " ")) for m in LOWER_IS_BETTER if m in present and m not in dict(PANELS)]
-    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    columns = len(panels) if columns is None else max(1, min(int(columns), len(panels)))
+    rows = -(-len(panels) // columns)
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for spare in axes[len(panels):]:
+        spare.remove()
+    axes = axes[: len(panels)]
     colours = run_colours(result)
     several = len(result.run_names) > 1
     for ax, (metric, title) in zip(axes, panels, strict=True):
@@ -721,7 +735,7 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
                 (line,) = ax.plot(epochs, values, "-", marker=_MARKERS[index % len(_MARKERS)], ms=3.5, color=colour,
                                   lw=1.3, gid=f"mean|{run}|{param}")
                 if run == result.run_names[0]:
-                    param_handles.append((line, param or "mean over images"))
+                    param_handles.append((line, _short(param) or "mean over images"))
                 if marked is not None and marked[0] == run and marked[1] in epochs:
                     ax.plot([marked[1]], [values[epochs.index(marked[1])]], "o", ms=10, mfc="none", mec=colour,
                             mew=1.8, gid="marked")
@@ -731,9 +745,9 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
                                 gid=f"image|{run}|{image}")
             live = None
             if metric == "gaussian" and sigma is not None and result.summaries:
-                live = result.gaussian_curve(sigma, run=run), f"sigma={sigma:g} (live)"
+                live = result.gaussian_curve(sigma, run=run), f"σ={sigma:g} (live)"
             if metric == "tophat" and kernel is not None and result.summaries:
-                live = result.tophat_curve(kernel, run=run), f"kernel={kernel} (live)"
+                live = result.tophat_curve(kernel, run=run), f"k={kernel} (live)"
             if live is not None:
                 (epochs, values), label = live
                 (line,) = ax.plot(epochs, values, "--", color=colour, lw=1.6, gid=f"live|{run}")
@@ -745,14 +759,14 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
         if param_handles:
             handles, labels = zip(*param_handles, strict=True)
             proxies = [_grey_copy(h) for h in handles] if several else list(handles)
-            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
-                      ncol=1)
+            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False,
+                      ncol=min(len(labels), 2), handlelength=1.5, columnspacing=0.8, labelcolor=text_colour)
     if several:
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], color=colours[run], lw=2.5) for run in result.run_names]
         figure.legend(handles, result.run_names, loc="outside upper center", ncol=min(len(handles), 6),
-                      fontsize=8, frameon=False)
+                      fontsize=8, frameon=False, labelcolor=text_colour)
     return figure
 
 
