@@ -268,19 +268,22 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     log(f"\nfigures: {figures / 'report_crops.png'}, report_thickness.png, report_bce.png, report_predictions.png")
 
 
-def bce_figure(table: dict[str, list[dict]], path: Path) -> None:
-    """Experiment 3: per run, BCE (float and 8-bit) against the Gaussian loss and tolerant F over epochs."""
+def bce_figure(table: dict[str, list[dict]], path: Path, first_epoch: int = 4) -> None:
+    """Experiment 3: per run, BCE (float and 8-bit), the clamped share, the Gaussian loss and tolerant F
+    over epochs (from ``first_epoch``: epoch 0's BCE of up to 10 would flatten every curve)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(12, 3.6), layout="constrained")
-    axes = figure.subplots(1, 4)
-    panels = (("bce", "BCE, float maps"), ("bce8", "BCE, 8-bit maps (the lab's PNG)"),
-              ("gaussian", "Gaussian loss σ=3"), ("tolerant_f_1", "tolerant F σ=1"))
-    for ax, (key, title) in zip(axes, panels, strict=True):
+    figure = Figure(figsize=(15, 3.6), layout="constrained")
+    axes = figure.subplots(1, 5)
+    panels = (("bce", "BCE, float maps", 1), ("bce8", "BCE, 8-bit maps (as saved)", 1),
+              ("clamped", "8-bit BCE at the clamp (%)", 100), ("gaussian", "Gaussian loss σ=3", 1),
+              ("tolerant_f_1", "tolerant F σ=1", 1))
+    for ax, (key, title, scale) in zip(axes, panels, strict=True):
         for i, (run, rows) in enumerate(table.items()):
-            ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", ms=3, color=f"C{i}", label=run)
+            rows = [r for r in rows if r["epoch"] >= first_epoch]
+            ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], "o-", ms=2.5, lw=1.1,
+                    color=f"C{i}", label=run)
         ax.set(title=title, xlabel="epoch")
-    axes[1].plot([], [])
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=len(table), frameon=False)
     figure.savefig(path, dpi=100)
 
