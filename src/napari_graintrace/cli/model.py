@@ -27,7 +27,7 @@ def _resolution(text: str) -> int | None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
         "predict",
-        help="run a U-Net checkpoint on micrographs and write probability maps as 8-bit PNG",
+        help="run a U-Net checkpoint on micrographs and write probability maps (8-bit PNG, or --format)",
         description=(
             "Run a lab-format U-Net checkpoint (NAME_EPOCH.pth) on each IMAGE and write DIR/predict_<stem>.png, "
             "the probability map x 255 as the lab's scripts do. By default the image is resized to "

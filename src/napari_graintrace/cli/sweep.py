@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="print each run's epoch with the best mean over images: bce, tophat, gaussian, "
                             "tolerant_f (lower is better for losses, higher for F); default parameters sigma 3, "
                             "window 15, kernel 3, or give them: gaussian:sigma=1, tophat:kernel=5 (repeatable)")
+    sweep.add_argument("--boundary-ods", action="store_true",
+                       help="also the boundary benchmark's ODS per epoch (best BSDS F over 99 thresholds, and its "
+                            "threshold): seconds per map. boundary_f at 0.5 is always in the table")
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
@@ -82,6 +85,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
         result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
                                        torch_threads=args.worker_threads, **options)
+    if args.boundary_ods:
+        sweep.add_boundary_ods(result, pairs, cache=options["cache"])
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:
