@@ -126,6 +126,13 @@ def test_copy_and_export(widget_session, errors, soft, tmp_path):
     assert saved["grains"] == grains.stats(grains.segment(soft))["grains"] and saved["prune"] == 30
     widget.export_button.clicked.emit()  # exists, overwrite unchecked: refused, file kept
     assert errors and "already exists" in errors[-1]
+    assert json.loads(target.read_text()) == saved
+    # undock and dock again: a fresh widget; the old one no longer follows the layer list
+    old = widget
+    widget = session.redock()
+    session.viewer.add_image(soft, name="later")
+    assert "later" in [name for name, _ in widget._prediction_choices()]
+    assert all(getattr(c, "name", None) != "later" for c in old.prediction_layer.choices)
     session.close()
 
 
