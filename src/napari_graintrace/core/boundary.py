@@ -20,8 +20,8 @@ How it is exact and fast:
   change since a sub-iteration last kept it is kept again), 5-25x faster on thick maps.
 * **ODS** (the best F over thresholds) needs the exact match only where it can win: the number
   of matched pairs is at most the number of predicted pixels that have a true pixel within the
-  distance (and of true pixels with a predicted one), which a distance transform of the tracing,
-  computed once, gives for every threshold. Thresholds are matched in order of that bound and the
+  distance (and at most the number of true pixels); a distance transform of the tracing, computed
+  once, gives that count for every threshold. Thresholds are matched in order of that bound and the
   search stops when the bound falls below the best F found: the same answer as matching all.
 
 The BSDS program (``correspond_pixels``) solves a different problem on the same graph: a minimum
