@@ -260,6 +260,11 @@ def predict_steps(
         ]
         yield done, len(windows)
     result = out[:height, :width]
+    if not bool(torch.isfinite(result).all()):
+        # sigmoid maps any finite logit into [0, 1]: NaN means damaged weights or an overflow, and
+        # writing it as an 8-bit map would silently give all zeros
+        raise InputError("the network produced NaN or infinite values (damaged weights, or an overflow in "
+                         f"{precision}); no map was written")
     if restore_shape and tuple(result.shape) != tuple(source_shape):
         result = F.interpolate(result[None, None], size=tuple(source_shape), mode="bilinear",
                                antialias=True, align_corners=False)[0, 0].clamp_(0.0, 1.0)

@@ -20,6 +20,8 @@ Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) ->
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -161,8 +163,20 @@ def _flip_jointly(images: torch.Tensor, labels: torch.Tensor, generator: torch.G
 # training
 # --------------------------------------------------------------------------------------------
 def _check_positive(value: object, name: str, kind: type = int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or (kind is int and value != int(value)):
+    """A finite number > 0 (NaN and inf refused: NaN passes ``value <= 0``), an integer where asked."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0
+            or (kind is int and value != int(value))):
         raise InputError(f"{name} must be a positive {'integer' if kind is int else 'number'}, got {value!r}")
+
+
+MAX_BASE_WIDTH = 256  # 4x the lab's 64: about 500 M parameters, 8 GB with Adam's state
+
+
+def _check_base_width(width: object) -> None:
+    _check_positive(width, "width")
+    if width > MAX_BASE_WIDTH:
+        raise InputError(f"width {width} is more than {MAX_BASE_WIDTH} (the lab's is 64; the parameters grow "
+                         f"with its square: {width} would need about {16 * 31e6 * (width / 64) ** 2 / 1e9:.0f} GB)")
 
 
 def _state_path(output_dir: Path, name: str) -> Path:
@@ -189,9 +203,9 @@ def train_steps(
     window: int = 15,
 ) -> Generator[TrainProgress, None, list[float]]:
     """Generator form of :func:`train`: yields a :class:`TrainProgress` per batch, returns the losses."""
-    for value, label in ((epochs, "epochs"), (base_width, "width"), (batch_size, "batch size"),
-                         (save_every, "save-every")):
+    for value, label in ((epochs, "epochs"), (batch_size, "batch size"), (save_every, "save-every")):
         _check_positive(value, label)
+    _check_base_width(base_width)
     _check_positive(lr, "learning rate", float)
     if size is not None:
         _check_positive(size, "size")
