@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
     predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
     predict.add_argument("--resolution", type=_resolution, default=1024, metavar="PX|native",
-                         help="square size the image is resized to, or 'native' (default 1024)")
+                         help="square size the image is resized to, or 'native' (default 1024, the size the "
+                              "lab's inference script uses; `sweep` defaults to 256, the training size)")
     predict.add_argument("--tile", type=int, default=1024, metavar="PX",
                          help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
     predict.add_argument("--overlap", type=int, default=112, metavar="PX",
@@ -114,17 +115,19 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.inference import choose_device, predict, resolve_precision
     from ..core.io import check_writable, read_micrograph, unit_float_to_uint8, write_image
+    from .options import require_files
 
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        raise InputError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    require_files([args.checkpoint], "the checkpoint")
+    require_files(args.images)
     targets = [args.output / f"predict_{image.stem}.png" for image in args.images]
     seen: dict[Path, Path] = {}
     for image, target in zip(args.images, targets, strict=True):
         if target in seen:
             raise InputError(f"{seen[target]} and {image} would both be written to {target}")
         seen[target] = image
-    check_writable(targets, args.overwrite)
+    check_writable(targets, args.overwrite, inputs=[args.checkpoint, *args.images])
+    for image_path in args.images:  # every input is read once before anything is written
+        read_micrograph(image_path)
     if args.scheduler is not None:
         return _predict_on_cluster(args, targets)
     device = choose_device(args.device)
@@ -176,8 +179,12 @@ def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.inference import choose_device
+    from ..core.io import check_output_folder
     from ..core.training import TrainProgress, train
 
+    # checkpoints are added to the folder (a rerun resumes): it may exist, but must be writable now,
+    # not after the first epoch
+    check_output_folder(args.output, inputs=[args.dataset], replaced=False)
     device = choose_device(args.device)
     bar: list[ProgressBar] = []
 

@@ -150,7 +150,9 @@ class CleanupParams:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    """A finite int or float (NaN and inf would crash ``int()`` far from the field they came from)."""
+    return (isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _int_tuple(value: Any, n: int, what: str) -> tuple[int, ...]:
@@ -396,6 +398,21 @@ def _gaussian_level(thickness: int, sigma: float) -> float:
     return float((kernel[centre + radius] + kernel[centre + radius + 1]) / 2.0)
 
 
+def _check_fits_image(shape: tuple[int, ...], thickness: int, sigma: float | None) -> None:
+    """Refuse, before allocating, a thickness or blur larger than the image can show.
+
+    A line 2 max(H, W) + 1 wide already covers the image from any pixel; beyond that the
+    structuring element (or the Gaussian's kernel, 8 sigma wide) only costs memory.
+    """
+    limit = 2 * max(shape, default=1) + 1
+    if thickness > limit:
+        raise InputError(f"thickness {thickness} is larger than a {shape[0]} x {shape[1]} image can show "
+                         f"(at most {limit})")
+    if sigma is not None and _is_number(sigma) and sigma > limit:
+        raise InputError(f"sigma {sigma:g} is larger than a {shape[0]} x {shape[1]} image can show "
+                         f"(at most {limit})")
+
+
 def set_thickness(
     mask: np.ndarray,
     thickness: int = 1,
@@ -412,6 +429,7 @@ def set_thickness(
     thickness = _odd_thickness(thickness)
     if footprint not in FOOTPRINTS:
         raise InputError(f"footprint must be one of {', '.join(FOOTPRINTS)}, got {footprint!r}")
+    _check_fits_image(np.shape(mask), thickness, sigma)
     lines = skeletonize(mask) if skeleton else np.asarray(mask, dtype=bool)
     if thickness == 1 or not lines.any():
         return lines

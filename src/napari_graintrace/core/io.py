@@ -170,8 +170,12 @@ def as_trace(array: np.ndarray, polarity: Polarity | str = "auto") -> tuple[np.n
 
 def _split_level(array: np.ndarray) -> float:
     low, high = array.min(), array.max()
-    if low == high:  # a blank tracing: no boundary at all (nothing is brighter than the level)
-        return float(high)
+    if low == high:
+        # one grey level: white or black by the middle of the pixel type's range, so an all-white
+        # image is all boundary when white is boundary, and none when black is ("auto": none)
+        if array.dtype == np.uint16 or (np.issubdtype(array.dtype, np.integer) and high > 255):
+            return 65535 / 2.0
+        return 255 / 2.0 if np.issubdtype(array.dtype, np.integer) else 0.5
     levels = np.unique(array) if array.dtype.itemsize <= 2 else None
     if levels is not None and levels.size == 2:
         return (float(levels[0]) + float(levels[1])) / 2.0

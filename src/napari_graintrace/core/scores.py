@@ -122,7 +122,8 @@ def bce(pred: np.ndarray, trace: np.ndarray) -> float:
 def tophat_mask(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
     """The tracing dilated by a ``kernel`` x ``kernel`` square (pixels outside the image are empty)."""
     trace, kernel = check_trace(trace), check_odd(kernel, "kernel")
-    return ndi.maximum_filter(trace, size=kernel, mode="constant", cval=False)
+    size = 2 * effective_radius(trace.shape, kernel) + 1  # a kernel larger than the image: the same mask
+    return ndi.maximum_filter(trace, size=size, mode="constant", cval=False)
 
 
 def tophat_reward(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
