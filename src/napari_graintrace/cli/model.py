@@ -113,7 +113,7 @@ class ProgressBar:
 def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import choose_device, predict, resolve_precision
+    from ..core.inference import check_resolution, choose_device, predict, resolve_precision
     from ..core.io import check_writable, read_micrograph, unit_float_to_uint8, write_image
     from .options import require_files
 
@@ -127,7 +127,11 @@ def run_predict(args: argparse.Namespace) -> int:
         seen[target] = image
     check_writable(targets, args.overwrite, inputs=[args.checkpoint, *args.images])
     for image_path in args.images:  # every input is read once before anything is written
-        read_micrograph(image_path)
+        shape = read_micrograph(image_path).shape
+        try:
+            check_resolution(shape, args.resolution)
+        except InputError as exc:
+            raise InputError(f"{image_path}: {exc}") from None
     if args.scheduler is not None:
         return _predict_on_cluster(args, targets)
     device = choose_device(args.device)
