@@ -19,7 +19,7 @@ from bench_scores import tiled_trace
 from scipy import ndimage as ndi
 
 from napari_graintrace.core import cleanup
-from napari_graintrace.core.cleanup import CleanupParams, clean_trace
+from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.scores import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
@@ -53,9 +53,9 @@ def main() -> None:
          lambda: cleanup.set_thickness(skeleton, 3, "disk", skeleton=False)),
         ("pipeline: defaults (binarize)", lambda: clean_trace(image)),
         ("pipeline: border+Otsu+despeckle+thickness 3",
-         lambda: clean_trace(image, CleanupParams(margins=(8, 40, 8, 8), min_size=20, thickness=3))),
+         lambda: clean_trace(image, CleanupOptions(margins=(8, 40, 8, 8), min_size=20, thickness=3))),
         ("pipeline: ... + bridge 2",
-         lambda: clean_trace(image, CleanupParams(margins=(8, 40, 8, 8), min_size=20, bridge=2,
+         lambda: clean_trace(image, CleanupOptions(margins=(8, 40, 8, 8), min_size=20, bridge=2,
                                                   thickness=3))),
     ]
     print(f"cleanup steps at {size} x {size} (best of 5):")
@@ -64,10 +64,10 @@ def main() -> None:
 
     painted, original = read_image(NIST_TRACED_ON_MICROGRAPH), read_image(NIST_MICROGRAPH)
     theirs = read_trace(NIST_TRACE)[0]
-    extracted, report = clean_trace(painted, CleanupParams(), original=original)
+    extracted, report = clean_trace(painted, CleanupOptions(), original=original)
     iou = np.count_nonzero(extracted & theirs) / np.count_nonzero(extracted | theirs)
     precision, recall, f = tolerant_prf(extracted.astype(np.float32), theirs, sigma=1.0)
-    took = best_time(lambda: clean_trace(painted, CleanupParams(), original=original), repeat=5)
+    took = best_time(lambda: clean_trace(painted, CleanupOptions(), original=original), repeat=5)
     print(f"NIST painted micrograph -> tracing ({painted.shape[0]} x {painted.shape[1]}, threshold "
           f"{report['threshold']}): IoU {iou:.4f}, tolerant P/R/F at sigma 1: "
           f"{precision:.4f} / {recall:.4f} / {f:.4f}, {took * 1e3:.1f} ms")

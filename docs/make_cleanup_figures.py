@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_graintrace.core.cleanup import CleanupParams, clean_trace
+from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image, read_trace, write_image
 from napari_graintrace.core.scores import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
@@ -51,7 +51,7 @@ def main() -> None:
     micrograph = read_image(NIST_MICROGRAPH)
     theirs, _ = read_trace(NIST_TRACE)
 
-    params = CleanupParams()
+    params = CleanupOptions()
     start = time.perf_counter()
     extracted, report = clean_trace(painted, params, original=micrograph)
     elapsed = time.perf_counter() - start
@@ -75,7 +75,7 @@ def main() -> None:
         "cleanup_vs_nist": comparison(extracted, theirs),
     }
     for thickness, footprint in ((1, "disk"), (3, "disk"), (5, "gaussian")):
-        mask, _ = clean_trace(painted, CleanupParams(thickness=thickness, footprint=footprint), original=micrograph)
+        mask, _ = clean_trace(painted, CleanupOptions(thickness=thickness, footprint=footprint), original=micrograph)
         pictures[f"cleanup_{thickness}px"] = grey(mask)
     for name, picture in pictures.items():
         write_image(OUT / f"{name}.png", enlarge(picture), overwrite=True)

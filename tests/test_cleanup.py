@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import cleanup
-from napari_graintrace.core.cleanup import CleanupParams, clean_trace
+from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.scores import tolerant_prf
@@ -78,7 +78,7 @@ def test_even_or_bad_thickness_is_refused():
         with pytest.raises(InputError, match="thickness"):
             cleanup.set_thickness(thick_line(3), bad)
         with pytest.raises(InputError, match="thickness"):
-            CleanupParams(thickness=bad)
+            CleanupOptions(thickness=bad)
     with pytest.raises(InputError, match="footprint"):
         cleanup.set_thickness(thick_line(3), 3, "hexagon")
 
@@ -133,6 +133,32 @@ def test_despeckle_removes_small_components_only(nist_trace):
     np.testing.assert_array_equal(cleanup.despeckle(two, 0), two)
 
 
+def _despeckle_by_hand(mask: np.ndarray, min_size: int) -> np.ndarray:
+    """Reference: label 8-connected components, keep those of at least ``min_size`` pixels."""
+    labels, count = ndi.label(mask, structure=EIGHT)
+    keep = [i for i in range(1, count + 1) if np.count_nonzero(labels == i) >= min_size]
+    return np.isin(labels, keep)
+
+
+@pytest.mark.parametrize("min_size", [2, 3, 7, 40])
+def test_despeckle_equals_labelling_by_hand(min_size):
+    rng = np.random.default_rng(min_size)
+    mask = rng.random((90, 110)) < 0.3  # many components of every size, diagonal touches included
+    np.testing.assert_array_equal(cleanup.despeckle(mask, min_size), _despeckle_by_hand(mask, min_size))
+
+
+@pytest.mark.parametrize("thickness", [3, 5, 9, 15])
+def test_disk_thickening_uses_the_euclidean_disk(thickness):
+    radius = thickness // 2
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disk = yy * yy + xx * xx <= radius * radius  # reference: every pixel within the radius
+    point = np.zeros((41, 41), bool)
+    point[20, 20] = True
+    out = cleanup.set_thickness(point, thickness, "disk", skeleton=False)
+    np.testing.assert_array_equal(out[20 - radius : 21 + radius, 20 - radius : 21 + radius], disk)
+    assert np.count_nonzero(out) == np.count_nonzero(disk)
+
+
 @pytest.mark.parametrize("gap", [1, 2])
 def test_bridge_closes_small_gaps_at_line_ends_only(gap):
     mask = np.zeros((30, 40), bool)
@@ -170,11 +196,11 @@ def with_scale_bar(trace: np.ndarray) -> np.ndarray:
 def test_border_blank_and_crop(nist_trace, nist_micrograph_path):
     image = with_scale_bar(nist_trace)
     margins = (4, 40, 6, 6)
-    blank, report = clean_trace(image, CleanupParams(margins=margins))
+    blank, report = clean_trace(image, CleanupOptions(margins=margins))
     assert blank.shape == image.shape and report["polarity"] == "black-on-white"
     assert not (blank[:4].any() or blank[-40:].any() or blank[:, :6].any() or blank[:, -6:].any())
     np.testing.assert_array_equal(blank[4:-40, 6:-6], nist_trace)
-    crop, report = clean_trace(image, CleanupParams(margins=margins, border_mode="crop"))
+    crop, report = clean_trace(image, CleanupOptions(margins=margins, border_mode="crop"))
     np.testing.assert_array_equal(crop, nist_trace)
     # the same slice cuts the micrograph to match
     micrograph = np.pad(read_image(nist_micrograph_path), ((4, 40), (6, 6)))
@@ -182,17 +208,17 @@ def test_border_blank_and_crop(nist_trace, nist_micrograph_path):
     assert micrograph[region].shape == crop.shape
     assert tuple(report["box"]) == (4, 6, image.shape[0] - 40, image.shape[1] - 6)
     # a keep-rectangle is the same box
-    keep = CleanupParams(keep=report["box"], border_mode="crop")
+    keep = CleanupOptions(keep=report["box"], border_mode="crop")
     np.testing.assert_array_equal(clean_trace(image, keep)[0], nist_trace)
     # later steps never spill into a blanked border, and lines still run up to it
-    thick, _ = clean_trace(image, CleanupParams(margins=margins, thickness=5, min_size=10, bridge=2))
+    thick, _ = clean_trace(image, CleanupOptions(margins=margins, thickness=5, min_size=10, bridge=2))
     assert not (thick[:4].any() or thick[-40:].any() or thick[:, :6].any() or thick[:, -6:].any())
     reference = cleanup.set_thickness(nist_trace, 5)
     np.testing.assert_array_equal(thick[4:-40, 6:-6], reference)
     with pytest.raises(InputError, match="leave nothing"):
-        clean_trace(image, CleanupParams(margins=(400, 400, 0, 0)))
+        clean_trace(image, CleanupOptions(margins=(400, 400, 0, 0)))
     with pytest.raises(InputError, match="does not fit"):
-        clean_trace(image, CleanupParams(keep=(0, 0, 10_000, 10)))
+        clean_trace(image, CleanupOptions(keep=(0, 0, 10_000, 10)))
 
 
 def test_binarize_blurry_export_both_polarities(nist_trace):
@@ -220,7 +246,7 @@ def test_binarize_blurry_export_both_polarities(nist_trace):
 def test_extract_bundled_nist_painted_export_matches_their_tracing():
     painted, original = read_image(NIST_TRACED_ON_MICROGRAPH), read_image(NIST_MICROGRAPH)
     theirs = read_trace(NIST_TRACE)[0]
-    mask, report = clean_trace(painted, CleanupParams(), original=original)
+    mask, report = clean_trace(painted, CleanupOptions(), original=original)
     assert report["method"] == "extract"
     iou = (mask & theirs).sum() / (mask | theirs).sum()
     precision, recall, f = tolerant_prf(mask.astype(np.float32), theirs, sigma=1.0)
@@ -245,7 +271,7 @@ def test_extract_shared_tif_pair_and_coloured_paint(nist_micrograph_path, nist_t
 
 def test_pipeline_order_and_report(al_film_trace_path, al_film_trace):
     image = read_image(al_film_trace_path)
-    params = CleanupParams(min_size=10, bridge=1, thickness=3, footprint="square")
+    params = CleanupOptions(min_size=10, bridge=1, thickness=3, footprint="square")
     mask, report = clean_trace(image, params)
     assert report["polarity"] == "black-on-white" and report["threshold"] == "otsu"
     assert mask.shape == image.shape and n_components(mask) == n_components(al_film_trace)
@@ -253,17 +279,17 @@ def test_pipeline_order_and_report(al_film_trace_path, al_film_trace):
 
 
 def test_params_round_trip_and_validation():
-    params = CleanupParams(margins=(1, 2, 3, 4), border_mode="crop", threshold=0.4, polarity="black-on-white",
+    params = CleanupOptions(margins=(1, 2, 3, 4), border_mode="crop", threshold=0.4, polarity="black-on-white",
                            min_size=12, bridge=2, thickness=5, footprint="gaussian", sigma=1.5)
     data = json.loads(json.dumps(params.to_dict()))
-    assert CleanupParams.from_dict(data) == params
-    assert CleanupParams.from_dict({**data, "from_the_future": 1}) == params
+    assert CleanupOptions.from_dict(data) == params
+    assert CleanupOptions.from_dict({**data, "from_the_future": 1}) == params
     for bad in ({"margins": (1, 2)}, {"margins": (-1, 0, 0, 0)}, {"threshold": 2}, {"min_size": -3},
                 {"bridge": 5}, {"border_mode": "erase"}, {"sigma": 0}, {"keep": (5, 5, 5, 9)}):
         with pytest.raises(InputError):
-            CleanupParams(**bad)
+            CleanupOptions(**bad)
     with pytest.raises(InputError, match="JSON object"):
-        CleanupParams.from_dict([1, 2])
+        CleanupOptions.from_dict([1, 2])
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +304,7 @@ def test_cli_clean_one_file_with_sidecar_and_replay(tmp_path, al_film_trace_path
     assert written.dtype == np.uint8 and set(np.unique(written)) <= {0, 255}
     sidecar = json.loads((tmp_path / "clean.cleanup.json").read_text())
     assert sidecar["params"]["thickness"] == 3 and sidecar["params"]["margins"] == [2, 2, 2, 2]
-    expected, _ = clean_trace(read_image(al_film_trace_path), CleanupParams.from_dict(sidecar["params"]))
+    expected, _ = clean_trace(read_image(al_film_trace_path), CleanupOptions.from_dict(sidecar["params"]))
     np.testing.assert_array_equal(written == 255, expected)
     # replay the sidecar: identical bytes
     again = tmp_path / "again.png"

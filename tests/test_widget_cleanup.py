@@ -10,7 +10,7 @@ from PIL import Image
 
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.cleanup import PREVIEW_NAME, CleanupWidget
-from napari_graintrace.core.cleanup import CleanupParams, clean_trace
+from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
 
@@ -51,7 +51,7 @@ def test_controls_drive_the_live_preview(viewer_and_widget, qtbot, errors):
     widget.trace_layer.value = viewer.layers["export"]
     qtbot.waitUntil(lambda: PREVIEW_NAME in viewer.layers, timeout=3000)  # debounced update
     preview = viewer.layers[PREVIEW_NAME]
-    expected, report = clean_trace(snapshot["export"], CleanupParams())
+    expected, report = clean_trace(snapshot["export"], CleanupOptions())
     np.testing.assert_array_equal(preview.data, expected)
     assert report["polarity"] == "black-on-white" and "black-on-white" in widget.status.value
     assert PREVIEW_NAME not in choice_names(widget.trace_layer)  # our output is not an input
@@ -61,7 +61,7 @@ def test_controls_drive_the_live_preview(viewer_and_widget, qtbot, errors):
     widget.thickness.value = "3"
     widget.footprint.value = "square"
     widget.update_preview()
-    params = CleanupParams(margins=(0, 40, 0, 0), min_size=20, thickness=3, footprint="square")
+    params = CleanupOptions(margins=(0, 40, 0, 0), min_size=20, thickness=3, footprint="square")
     assert widget.params() == params
     expected = clean_trace(snapshot["export"], params)[0]
     np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
@@ -91,7 +91,7 @@ def test_extraction_from_the_painted_micrograph(viewer_and_widget, errors):
     widget.trace_layer.value = viewer.layers["painted"]
     widget.original_layer.value = viewer.layers["micrograph"]
     widget.update_preview()
-    expected, report = clean_trace(snapshot["painted"], CleanupParams(), original=snapshot["micrograph"])
+    expected, report = clean_trace(snapshot["painted"], CleanupOptions(), original=snapshot["micrograph"])
     assert report["method"] == "extract" and "extracted" in widget.status.value
     np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
     assert errors == []
@@ -133,7 +133,7 @@ def test_apply_touch_up_save_reload(viewer_and_widget, tmp_path, errors):
     assert saved.dtype == np.uint8 and set(np.unique(saved)) == {0, 255}
     np.testing.assert_array_equal(saved == 255, layer.data != 0)
     sidecar = json.loads((tmp_path / "clean.cleanup.json").read_text())
-    assert sidecar["layer"] == "export cleaned" and CleanupParams.from_dict(sidecar["params"]).thickness == 1
+    assert sidecar["layer"] == "export cleaned" and CleanupOptions.from_dict(sidecar["params"]).thickness == 1
     # reload: the same tracing comes back
     np.testing.assert_array_equal(read_image(path) == 255, layer.data != 0)
 
@@ -158,7 +158,7 @@ def test_labels_tracing_layer(make_napari_viewer, qtbot, errors):
     widget.thickness.value = "5"
     widget.footprint.value = "gaussian"
     widget.update_preview()
-    expected = clean_trace(trace, CleanupParams(thickness=5, footprint="gaussian"))[0]
+    expected = clean_trace(trace, CleanupOptions(thickness=5, footprint="gaussian"))[0]
     np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
     assert errors == []
 

@@ -1,6 +1,6 @@
 """The "Clean tracing" dock widget: binarize, de-border, despeckle and re-thicken with a live preview.
 
-Thin over ``core.cleanup``: the controls build a :class:`CleanupParams`, :func:`clean_trace` runs
+Thin over ``core.cleanup``: the controls build a :class:`CleanupOptions`, :func:`clean_trace` runs
 the whole pipeline and the result goes into one output Labels layer, ``cleaned tracing``, updated
 in place. The pipeline is fast enough for the GUI thread (tens of ms at 1024 x 1024, see
 ``benchmarks/RESULTS.md``), so the preview runs there, debounced so that dragging a control
@@ -11,7 +11,6 @@ may touch up with the paint and erase brushes; "Save…" writes that layer (or t
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,18 +21,24 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from .. import __version__
-from ..core.cleanup import BORDER_MODES, FOOTPRINTS, CleanupParams, clean_trace
+from ..core.cleanup import (
+    BORDER_MODES,
+    FOOTPRINTS,
+    CleanupOptions,
+    clean_trace,
+    sidecar_path,
+    sidecar_record,
+    write_cleaned,
+)
 from ..core.errors import InputError
-from ..core.io import POLARITIES, write_image, write_text
-from ._common import layer_choices, reports_errors, set_layer_data
+from ..core.io import POLARITIES, check_writable
+from ._common import follow_layer_list, layer_choices, reports_errors, set_layer_data
 
 if TYPE_CHECKING:
     import napari
 
 PREVIEW_NAME = "cleaned tracing"
 THICKNESSES = ("keep", "1", "3", "5", "7", "9", "11", "15")
-SIDECAR_SUFFIX = ".cleanup.json"  # the same sidecar name as ``graintrace clean``
 DEBOUNCE_MS = 60
 
 
@@ -82,7 +87,7 @@ class CleanupWidget(Container):
                 self.status, self.apply_button, self.overwrite, self.save_button,
             ],
         )
-        self.result: tuple[np.ndarray, dict[str, Any], CleanupParams] | None = None
+        self.result: tuple[np.ndarray, dict[str, Any], CleanupOptions] | None = None
         self.applied_layer: Labels | None = None
         self._timer = QTimer(self.native)  # dies with the dock: a pending preview never fires after close
         self._timer.setSingleShot(True)
@@ -97,15 +102,9 @@ class CleanupWidget(Container):
         self.thickness.changed.connect(self._on_thickness_changed)
         self.apply_button.changed.connect(self.apply)
         self.save_button.changed.connect(self._save_clicked)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
-        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
+        follow_layer_list(self, viewer, self.reset_choices)  # a closed or undocked dock hears nothing
         self._on_thickness_changed(self.thickness.value)
         self.reset_choices()
-
-    def _disconnect(self, *_: Any) -> None:
-        self.viewer.layers.events.inserted.disconnect(self.reset_choices)
-        self.viewer.layers.events.removed.disconnect(self.reset_choices)
 
     # ------------------------------------------------------------------------------------------
     # controls
@@ -120,10 +119,10 @@ class CleanupWidget(Container):
         """Restart the debounce timer: a dragged slider recomputes once it pauses."""
         self._timer.start()
 
-    def params(self) -> CleanupParams:
+    def params(self) -> CleanupOptions:
         """The controls as a validated, replayable parameter set."""
         thickness = None if self.thickness.value == "keep" else int(self.thickness.value)
-        return CleanupParams(
+        return CleanupOptions(
             margins=(self.top.value, self.bottom.value, self.left.value, self.right.value),
             border_mode=self.border_mode.value,
             threshold=None if self.otsu.value else float(self.threshold.value),
@@ -154,7 +153,7 @@ class CleanupWidget(Container):
     # ------------------------------------------------------------------------------------------
     # preview, apply, save
     # ------------------------------------------------------------------------------------------
-    def compute(self) -> tuple[np.ndarray, dict[str, Any], CleanupParams]:
+    def compute(self) -> tuple[np.ndarray, dict[str, Any], CleanupOptions]:
         """Run the core pipeline on the chosen layers with the current controls."""
         layer, data, original = self._inputs()
         params = self.params()
@@ -229,24 +228,15 @@ class CleanupWidget(Container):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_name(path.name + ".png")
-        sidecar = path.with_name(path.stem + SIDECAR_SUFFIX)
-        from ..core.io import check_writable
-
+        sidecar = sidecar_path(path)
         check_writable([path, sidecar], self.overwrite.value)
         mask, info = self._save_source()
         source = self.trace_layer.value
-        record = {
-            "graintrace": "clean",
-            "version": __version__,
-            "input": source.name if source is not None else None,
-            "original": self.original_layer.value.name if self.original_layer.value is not None else None,
-            "output": str(path),
-            "layer": info.get("layer"),
-            "params": info.get("cleanup"),
-            "report": info.get("report"),
-        }
-        write_image(path, mask.astype(np.uint8) * np.uint8(255), overwrite=self.overwrite.value)
-        write_text(sidecar, json.dumps(record, indent=2) + "\n", overwrite=self.overwrite.value)
+        original = self.original_layer.value
+        record = sidecar_record(source=source.name if source is not None else None,
+                                original=original.name if original is not None else None, output=path,
+                                params=info.get("cleanup"), report=info.get("report"), layer=info.get("layer"))
+        write_cleaned(path, mask, record, overwrite=self.overwrite.value)
         show_info(f"saved {path.name} (from {info.get('layer')}) and {sidecar.name}")
         return path
 

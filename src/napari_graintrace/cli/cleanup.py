@@ -14,17 +14,7 @@ from pathlib import Path
 from typing import Any
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-SIDECAR_SUFFIX = ".cleanup.json"
-
-
-def _ints(text: str, n: int, what: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}: {n} comma-separated integers, not {text!r}") from None
-    if len(values) != n:
-        raise argparse.ArgumentTypeError(f"{what}: {n} comma-separated integers, not {text!r}")
-    return values
+SIDECAR_SUFFIX = ".cleanup.json"  # core.cleanup.SIDECAR_SUFFIX (not imported: --help stays fast)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="how to re-thicken (default disk; gaussian = blur + threshold as in the report)")
     clean.add_argument("--sigma", type=float, default=None,
                        help="blur of --footprint gaussian (default max(1, N/3))")
-    clean.add_argument("--border", type=lambda s: _ints(s, 4, "--border"), default=None, metavar="T,B,L,R",
+    clean.add_argument("--border", default=None, metavar="T,B,L,R",
                        help="pixels to remove at top, bottom, left, right (scale bar, frame)")
-    clean.add_argument("--keep", type=lambda s: _ints(s, 4, "--keep"), default=None, metavar="T,B,L,R",
+    clean.add_argument("--keep", default=None, metavar="T,B,L,R",
                        help="keep only rows T..B-1 and columns L..R-1 (half-open; the same side order as "
                             "--border), instead of --border")
     clean.add_argument("--border-mode", choices=("blank", "crop"), default=None,
@@ -72,17 +62,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clean.set_defaults(run=run_clean)
 
 
-def _keep_rectangle(sides: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
-    """``--keep T,B,L,R`` (the order of ``--border``) -> CleanupParams.keep (top, left, bottom, right)."""
-    if sides is None:
+def _keep_rectangle(text: str | None) -> tuple[int, int, int, int] | None:
+    """``--keep T,B,L,R`` (the side order of ``--border``) -> CleanupOptions.keep (top, left, bottom, right)."""
+    from ..core.options import int_tuple
+
+    if text is None:
         return None
-    top, bottom, left, right = sides
+    top, bottom, left, right = int_tuple(text, 4, "--keep T,B,L,R")
     return top, left, bottom, right
 
 
 def _params_from_args(args: argparse.Namespace):
-    from ..core.cleanup import CleanupParams
     from ..core.errors import InputError
+    from ..core.options import CleanupOptions
 
     base: dict[str, Any] = {}
     if args.params is not None:
@@ -93,7 +85,7 @@ def _params_from_args(args: argparse.Namespace):
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"{args.params}: not a JSON parameter file ({exc})") from None
         base = data.get("params", data) if isinstance(data, dict) else data
-        base = CleanupParams.from_dict(base).to_dict()
+        base = CleanupOptions.from_dict(base).to_dict()
     overrides = {
         "margins": args.border, "keep": _keep_rectangle(args.keep), "border_mode": args.border_mode,
         "threshold": args.threshold,
@@ -103,7 +95,7 @@ def _params_from_args(args: argparse.Namespace):
     base.update({k: v for k, v in overrides.items() if v is not None})
     if args.border is not None and args.keep is None:
         base["keep"] = None  # --border given here replaces a replayed keep-rectangle
-    return CleanupParams.from_dict(base)
+    return CleanupOptions.from_dict(base)
 
 
 def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
@@ -147,15 +139,10 @@ def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
     return [(source, original, target)]
 
 
-def sidecar_path(output: Path) -> Path:
-    """``NAME.png`` -> ``NAME.cleanup.json`` beside it."""
-    return output.with_name(output.stem + SIDECAR_SUFFIX)
-
-
 def run_clean(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from ..core.cleanup import clean_trace
-    from ..core.io import check_writable, read_image, write_image, write_text
+    from ..core.cleanup import clean_trace, sidecar_path, sidecar_record, write_cleaned
+    from ..core.errors import InputError
+    from ..core.io import check_writable, read_image
 
     params = _params_from_args(args)
     jobs = _jobs(args)
@@ -171,26 +158,14 @@ def run_clean(args: argparse.Namespace) -> int:
         micrograph = read_image(original) if original is not None else None
         try:
             mask, report = clean_trace(image, params, original=micrograph)
-        except Exception as exc:
-            from ..core.errors import InputError
-
-            if isinstance(exc, InputError):
-                raise InputError(f"{source}: {exc}") from None
-            raise
-        sidecar = {
-            "graintrace": "clean",
-            "version": __version__,
-            "input": str(source),
-            "original": str(original) if original is not None else None,
-            "output": str(out),
-            "params": params.to_dict(),
-            "report": report,
-        }
-        results.append((out, mask, sidecar))
-    for out, mask, sidecar in results:
-        write_image(out, mask.astype("uint8") * 255, overwrite=args.overwrite)
-        write_text(sidecar_path(out), json.dumps(sidecar, indent=2) + "\n", overwrite=args.overwrite)
-        report = sidecar["report"]
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+        record = sidecar_record(source=str(source), original=str(original) if original is not None else None,
+                                output=out, params=params, report=report)
+        results.append((out, mask, record))
+    for out, mask, record in results:
+        write_cleaned(out, mask, record, overwrite=args.overwrite)
+        report = record["report"]
         print(f"wrote {out} ({report['output_shape'][0]} x {report['output_shape'][1]}, "
               f"{100 * report['boundary_fraction']:.1f}% boundary) and {sidecar_path(out).name}")
     return 0

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+FORMAT_CHOICES = ("png8", "png16", "tiff")  # core.io.PREDICTION_FORMATS
 LOSS_CHOICES = ("bce", "tolerant", "bce+tolerant")  # core.training.LOSSES (not imported: --help stays fast)
 
 
@@ -26,7 +27,7 @@ def _resolution(text: str) -> int | None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
         "predict",
-        help="run a U-Net checkpoint on micrographs and write probability maps as 8-bit PNG",
+        help="run a U-Net checkpoint on micrographs and write probability maps (8-bit PNG, or --format)",
         description=(
             "Run a lab-format U-Net checkpoint (NAME_EPOCH.pth) on each IMAGE and write DIR/predict_<stem>.png, "
             "the probability map x 255 as the lab's scripts do. By default the image is resized to "
@@ -49,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--input-size", action="store_true",
                          help="resize each map back to its micrograph's size (the lab keeps the square)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing files")
+    predict.add_argument("--format", default="png8", choices=FORMAT_CHOICES,
+                         help="png8 = p x 255, the lab's (default); png16 = p x 65535; tiff = float32 as "
+                              "computed. 8 bits round the surest pixels to exactly 0 or 1, where BCE clamps")
     predict.add_argument("--scheduler", metavar="ADDRESS",
                          help="one task per image on a Dask cluster: tcp://HOST:PORT, or local:N for N worker "
                               "processes here (needs the [dask] extra; see docs/scale-out.md)")
@@ -114,12 +118,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
     from ..core.inference import check_resolution, choose_device, predict, resolve_precision
-    from ..core.io import check_writable, read_micrograph, unit_float_to_uint8, write_image
+    from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
     from .options import require_files
 
     require_files([args.checkpoint], "the checkpoint")
     require_files(args.images)
-    targets = [args.output / f"predict_{image.stem}.png" for image in args.images]
+    suffix = PREDICTION_FORMATS[args.format]
+    targets = [args.output / f"predict_{image.stem}{suffix}" for image in args.images]
     seen: dict[Path, Path] = {}
     for image, target in zip(args.images, targets, strict=True):
         if target in seen:
@@ -133,6 +138,9 @@ def run_predict(args: argparse.Namespace) -> int:
         except InputError as exc:
             raise InputError(f"{image_path}: {exc}") from None
     if args.scheduler is not None:
+        if args.format != "png8":
+            raise InputError(f"--format {args.format} is not available with --scheduler (the cluster sends 8-bit "
+                             "maps back); run without --scheduler to keep the precision")
         return _predict_on_cluster(args, targets)
     device = choose_device(args.device)
     precision = resolve_precision(args.precision, device)
@@ -146,7 +154,7 @@ def run_predict(args: argparse.Namespace) -> int:
         prob = predict(model, image, resolution=args.resolution, tile=args.tile or None, precision=precision,
                        device=device, overlap=args.overlap if args.tile else 0, restore_shape=args.input_size,
                        progress=bar.update)
-        write_image(target, unit_float_to_uint8(prob), overwrite=args.overwrite)
+        write_image(target, encode_prediction(prob, args.format), overwrite=args.overwrite)
         print(f"wrote {target}  ({prob.shape[0]} x {prob.shape[1]})")
     return 0
 

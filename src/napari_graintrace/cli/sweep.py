@@ -1,4 +1,4 @@
-"""``graintrace sweep``: loss against epoch for a checkpoint series, cached and resumable."""
+"""``graintrace sweep``: loss against epoch for one or more checkpoint series (runs), cached and resumable."""
 
 from __future__ import annotations
 
@@ -10,15 +10,18 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser(
         "sweep",
-        help="score every checkpoint of a series on (image, tracing) pairs: a loss-vs-epoch table and plot",
+        help="score every checkpoint of one or more runs on (image, tracing) pairs: a loss-vs-epoch table and plot",
         description=(
-            "Runs every NAME_EPOCH.pth in CHECKPOINT_DIR on each --image and scores it against the --trace given "
-            "after it. Predictions are cached (by content hash), so a re-run with other score parameters does "
-            "no inference and an interrupted sweep resumes where it stopped."
+            "Runs every NAME_EPOCH.pth of each RUN on each --image and scores it against the --trace given after "
+            "it. A RUN is a checkpoint folder or NAME=FOLDER (the table's first column, 'run', and one colour in "
+            "the plot). Predictions are cached (by content hash), so a re-run with other score parameters or "
+            "with a run added does no inference for what was done, and an interrupted sweep resumes where it "
+            "stopped."
         ),
     )
-    sweep.add_argument("checkpoints", type=Path, metavar="CHECKPOINT_DIR",
-                       help="folder of a checkpoint series NAME_EPOCH.pth (other files are ignored)")
+    sweep.add_argument("runs", nargs="+", metavar="RUN",
+                       help="a folder of a checkpoint series NAME_EPOCH.pth (other files are ignored), or "
+                            "NAME=FOLDER to name it in the table and plot (repeatable)")
     sweep.add_argument("--image", type=Path, action="append", required=True, help="a micrograph (repeatable)")
     sweep.add_argument("--trace", type=Path, action="append", required=True, help="its tracing (one per --image)")
     sweep.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv", help="the tidy table")
@@ -34,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--window", type=int, default=15,
                        help="odd window of the Gaussian loss and tolerant F, in pixels (default 15)")
     sweep.add_argument("--cache", type=Path, help="prediction cache folder (default: the user's cache directory)")
+    sweep.add_argument("--best", action="append", metavar="METRIC[:PARAMS]", default=[],
+                       help="print each run's epoch with the best mean over images: bce, tophat, gaussian, "
+                            "tolerant_f (lower is better for losses, higher for F); default parameters sigma 3, "
+                            "window 15, kernel 3, or give them: gaussian:sigma=1, tophat:kernel=5 (repeatable)")
+    sweep.add_argument("--boundary-ods", action="store_true",
+                       help="also the boundary benchmark's ODS per epoch (best BSDS F over 99 thresholds, and its "
+                            "threshold): seconds per map. boundary_f at 0.5 is always in the table")
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
@@ -43,7 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--worker-threads", type=int, metavar="N",
                        help="with --scheduler: torch threads per task (default: cores / N for local:N, else "
                             "the workers' own setting, which Dask makes 1)")
+    sweep.add_argument("--grains", action="store_true",
+                       help="also grain metrics per prediction (vi_merge, vi_split, grain_f1, orphan_fraction, "
+                            "size_ks; the lab's post-processing at its defaults): pick a checkpoint by grains")
     sweep.set_defaults(run=run_sweep)
+
+
+GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks")  # core.grains.SWEEP_METRICS
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -55,28 +71,49 @@ def run_sweep(args: argparse.Namespace) -> int:
     if len(args.image) != len(args.trace):
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
     require_files([*args.image, *args.trace])
-    # every output before any inference: the table, the plot and the cache
+    best = [sweep.parse_metric(text, args.window) for text in args.best]
+    runs = sweep.as_runs(args.runs)  # checked (and named) before any work
+    # every output before any inference: the table, the plot and the cache; no input is an output
+    checkpoints = [item.path for run in runs for item in run.series]
+    folders = [run.folder for run in runs if run.folder is not None]
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
-                   inputs=[*args.image, *args.trace, args.checkpoints, *Path(args.checkpoints).glob("*.pth")])
+                   inputs=[*args.image, *args.trace, *folders, *checkpoints])
     check_output_folder(args.cache if args.cache is not None else sweep.default_cache_dir(), replaced=False)
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]
-    options = dict(resolution=parse_resolution(args.resolution), precision=args.precision, sigmas=args.sigma,
-                   kernels=args.kernel, window=args.window, cache=sweep.PredictionCache(args.cache),
-                   progress=progress_printer("sweep"))
+    # a --best at another sigma or kernel is scored in the same pass
+    sigmas = [*args.sigma, *(c.sigma for c in best if c.sigma is not None and c.sigma not in args.sigma)]
+    kernels = [*args.kernel, *(c.kernel for c in best if c.kernel is not None and c.kernel not in args.kernel)]
+    for choice in best:
+        if choice.window is not None and choice.window != args.window:
+            raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
+    options = {"resolution": parse_resolution(args.resolution), "precision": args.precision, "sigmas": sigmas,
+                   "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
+                   "progress": progress_printer("sweep"),
+                   # a --best on a grain metric turns the grain rows on
+                   "grains": args.grains or any(c.metric in GRAIN_METRICS for c in best)}
     if args.scheduler is None:
-        result = sweep.run_sweep(args.checkpoints, pairs, **options)
+        result = sweep.run_sweep(runs, pairs, **options)
     else:  # Dask is imported only here
         from ..core import distributed
 
-        result = distributed.run_sweep(args.scheduler, args.checkpoints, pairs, retries=args.retries,
-                                           torch_threads=args.worker_threads, **options)
+        result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
+                                       torch_threads=args.worker_threads, **options)
+    if args.boundary_ods:
+        sweep.add_boundary_ods(result, pairs, cache=options["cache"])
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:
         raise InputError("no checkpoint could be evaluated")
     sweep.write_csv(result, args.output, args.overwrite)
-    print(f"wrote {args.output} ({len(result.rows)} rows, {len(result.epochs)} epochs x {len(result.images)} images)")
+    sizes = ", ".join(f"{run} {len(result.epochs_of(run))} epochs" for run in result.runs)
+    print(f"wrote {args.output} ({len(result.rows)} rows; {sizes}; x {len(result.images)} images)")
     if args.plot is not None:
         sweep.save_plot(result, args.plot, args.overwrite)
         print(f"wrote {args.plot}")
+    for choice in best:
+        better = "lowest" if choice.lower_is_better else "highest"
+        print(f"best {choice} ({better} mean over {len(result.images)} image(s)):")
+        width = max(map(len, result.runs))
+        for run, found in result.best(choice).items():
+            print(f"  {run:<{width}}  epoch {found.epoch:>4}  {found.value:.6g}  ({result.checkpoints[(run, found.epoch)].name})")
     return 1 if result.failures else 0

@@ -2,7 +2,7 @@
 
 Every step is a plain function of arrays so the napari widget, the ``graintrace clean`` command and
 scripts share one implementation; :func:`clean_trace` chains them in a fixed order with the
-parameters recorded in a :class:`CleanupParams` (JSON round-trip, so a cleanup can be replayed):
+parameters recorded in a :class:`~.options.CleanupOptions` (JSON round-trip, so a cleanup can be replayed):
 
 1. border / scale-bar removal (margins or a keep-rectangle; blanked to background or cropped),
    done first so a scale bar cannot pull the binarization threshold;
@@ -17,164 +17,53 @@ Boundaries are 8-connected everywhere (a 1-px diagonal line is one component).
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from .errors import InputError
-from .io import POLARITIES, as_trace, to_grey, to_unit_float
+from .io import as_trace, check_writable, to_grey, to_unit_float, write_image, write_text
+from .options import (
+    BORDER_MODES,
+    FOOTPRINTS,
+    CleanupOptions,
+    int_tuple,
+    non_negative_int,
+    odd_int,
+    unit_number,
+)
 
 __all__ = [
     "BORDER_MODES",
-    "FOOTPRINTS",
     "DEFAULT_EXTRACT_THRESHOLD",
-    "CleanupParams",
-    "keep_box",
-    "crop_slice",
-    "apply_border",
+    "FOOTPRINTS",
+    "SIDECAR_SUFFIX",
+    "CleanupOptions",
     "binarize",
-    "extract_trace",
-    "despeckle",
     "bridge_gaps",
-    "skeletonize",
-    "set_thickness",
     "clean_trace",
+    "crop_slice",
+    "despeckle",
+    "extract_trace",
+    "keep_box",
+    "set_thickness",
+    "sidecar_path",
+    "sidecar_record",
+    "skeletonize",
+    "write_cleaned",
 ]
 
-BORDER_MODES: tuple[str, ...] = ("blank", "crop")
-FOOTPRINTS: tuple[str, ...] = ("disk", "square", "gaussian")
 # |painted - original| above this (unit scale, ~13 grey levels) is paint: absorbs rounding and
 # lossy-save noise; isolated noise pixels that pass are specks for despeckle.
 DEFAULT_EXTRACT_THRESHOLD = 0.05
+SIDECAR_SUFFIX = ".cleanup.json"  # NAME.png -> NAME.cleanup.json: the parameters that made it
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity: a diagonal step does not break a boundary
 _HALF_WIDTH_WINDOW = 12  # px around a line end in which bridge_gaps measures the line's half-width
-
-
-# --------------------------------------------------------------------------------------------
-# parameters
-# --------------------------------------------------------------------------------------------
-@dataclass
-class CleanupParams:
-    """Every choice of a cleanup, so that it can be saved beside the result and replayed.
-
-    ``margins`` = (top, bottom, left, right) pixels removed; ``keep`` = (top, left, bottom, right)
-    half-open rectangle kept instead (wins over margins); ``border_mode`` "blank" (removed pixels
-    become background) or "crop". ``threshold`` in [0, 1] of the full grey scale (None: Otsu; with
-    an original micrograph it applies to |painted - original|, None meaning
-    ``DEFAULT_EXTRACT_THRESHOLD``). ``min_size``: components smaller than this are dropped.
-    ``bridge``: close gaps of up to this many pixels (0, 1, 2). ``thickness``: None keeps the
-    binarized lines, 1 skeletonizes, odd N > 1 re-thickens with ``footprint``; ``sigma`` is the
-    Gaussian option's blur (None: max(1, N / 3)).
-    """
-
-    margins: tuple[int, int, int, int] = (0, 0, 0, 0)
-    keep: tuple[int, int, int, int] | None = None
-    border_mode: Literal["blank", "crop"] = "blank"
-    threshold: float | None = None
-    polarity: str = "auto"
-    min_size: int = 0
-    bridge: int = 0
-    thickness: int | None = None
-    footprint: Literal["disk", "square", "gaussian"] = "disk"
-    sigma: float | None = None
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> CleanupParams:
-        """Check every field; a user typo becomes an InputError naming the field."""
-        self.margins = _int_tuple(self.margins, 4, "margins (top, bottom, left, right)")
-        if any(m < 0 for m in self.margins):
-            raise InputError(f"margins must be >= 0, got {self.margins}")
-        if self.keep is not None:
-            self.keep = _int_tuple(self.keep, 4, "keep (top, left, bottom, right)")
-            top, left, bottom, right = self.keep
-            if top < 0 or left < 0 or bottom <= top or right <= left:
-                raise InputError(
-                    f"keep rectangle must have 0 <= top < bottom and 0 <= left < right, got {self.keep}"
-                )
-        if self.border_mode not in BORDER_MODES:
-            choices = ", ".join(BORDER_MODES)
-            raise InputError(f"border mode must be one of {choices}, got {self.border_mode!r}")
-        if self.threshold is not None:
-            if not _is_number(self.threshold) or not 0.0 <= float(self.threshold) <= 1.0:
-                raise InputError(f"threshold must be a number in [0, 1], got {self.threshold!r}")
-            self.threshold = float(self.threshold)
-        if self.polarity not in POLARITIES:
-            raise InputError(f"unknown polarity {self.polarity!r}; choose one of {', '.join(POLARITIES)}")
-        self.min_size = _non_negative_int(self.min_size, "min size")
-        self.bridge = _non_negative_int(self.bridge, "bridge")
-        if self.bridge > 2:
-            raise InputError(f"bridge closes gaps of 0, 1 or 2 pixels, got {self.bridge}")
-        if self.thickness is not None:
-            self.thickness = _odd_thickness(self.thickness)
-        if self.footprint not in FOOTPRINTS:
-            raise InputError(f"footprint must be one of {', '.join(FOOTPRINTS)}, got {self.footprint!r}")
-        if self.sigma is not None:
-            if not _is_number(self.sigma) or not math.isfinite(self.sigma) or self.sigma <= 0:
-                raise InputError(f"sigma must be a positive number, got {self.sigma!r}")
-            self.sigma = float(self.sigma)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists); :meth:`from_dict` reads it back."""
-        return {
-            f.name: (list(v) if isinstance(v, tuple) else v)
-            for f in dataclasses.fields(self)
-            if not f.name.startswith("_")
-            for v in [getattr(self, f.name)]
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CleanupParams:
-        """Build from :meth:`to_dict` output; unknown keys (from a newer version) are kept aside."""
-        if not isinstance(data, dict):
-            raise InputError(f"cleanup parameters must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
-        known = {k: v for k, v in data.items() if k in names}
-        for key in ("margins", "keep"):
-            if isinstance(known.get(key), list):
-                known[key] = tuple(known[key])
-        params = cls(**known)
-        params._extra = {k: v for k, v in data.items() if k not in names}
-        return params
-
-    def replace(self, **changes: Any) -> CleanupParams:
-        """A validated copy with some fields changed (the widget's controls)."""
-        return dataclasses.replace(self, **changes)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float (NaN and inf would crash ``int()`` far from the field they came from)."""
-    return (isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _int_tuple(value: Any, n: int, what: str) -> tuple[int, ...]:
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise InputError(f"{what} must be {n} integers, got {value!r}") from None
-    if len(items) != n or not all(_is_number(v) and int(v) == v for v in items):
-        raise InputError(f"{what} must be {n} integers, got {value!r}")
-    return tuple(int(v) for v in items)
-
-
-def _odd_thickness(value: Any) -> int:
-    if not _is_number(value) or int(value) != value or value < 1 or int(value) % 2 == 0:
-        raise InputError(f"thickness must be an odd positive integer (1, 3, 5, ...), got {value!r}")
-    return int(value)
-
-
-def _non_negative_int(value: Any, what: str) -> int:
-    if not _is_number(value) or int(value) != value or value < 0:
-        raise InputError(f"{what} must be a non-negative integer, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,14 +77,14 @@ def keep_box(
     """The kept rectangle (top, left, bottom, right), half-open, from margins or a keep-rectangle."""
     height, width = int(shape[0]), int(shape[1])
     if keep is not None:
-        top, left, bottom, right = _int_tuple(keep, 4, "keep (top, left, bottom, right)")
+        top, left, bottom, right = int_tuple(keep, 4, "keep (top, left, bottom, right)")
         if top < 0 or left < 0 or bottom > height or right > width or bottom <= top or right <= left:
             raise InputError(
                 f"keep rectangle (top {top}, left {left}, bottom {bottom}, right {right}) "
                 f"does not fit a {height} x {width} image"
             )
         return top, left, bottom, right
-    top, bottom, left, right = _int_tuple(margins, 4, "margins (top, bottom, left, right)")
+    top, bottom, left, right = int_tuple(margins, 4, "margins (top, bottom, left, right)")
     if min(top, bottom, left, right) < 0 or top + bottom >= height or left + right >= width:
         raise InputError(
             f"margins (top {top}, bottom {bottom}, left {left}, right {right}) leave nothing "
@@ -212,24 +101,6 @@ def crop_slice(
     """``array[crop_slice(...)]`` is the kept region: apply the same slice to the micrograph."""
     top, left, bottom, right = keep_box(shape, margins, keep)
     return slice(top, bottom), slice(left, right)
-
-
-def apply_border(
-    mask: np.ndarray,
-    margins: tuple[int, int, int, int] = (0, 0, 0, 0),
-    keep: tuple[int, ...] | None = None,
-    mode: str = "blank",
-) -> np.ndarray:
-    """Remove a border from a boolean mask: "blank" sets it to background, "crop" cuts it away."""
-    if mode not in BORDER_MODES:
-        raise InputError(f"border mode must be one of {', '.join(BORDER_MODES)}, got {mode!r}")
-    mask = np.asarray(mask, dtype=bool)
-    region = crop_slice(mask.shape, margins, keep)
-    if mode == "crop":
-        return mask[region].copy()
-    out = np.zeros_like(mask)
-    out[region] = mask[region]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,8 +128,7 @@ def binarize(
     image = _grey_2d(image, "tracing")
     if threshold is None or image.dtype == np.bool_:
         return as_trace(image, polarity)
-    if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
-        raise InputError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    threshold = unit_number(threshold, "threshold")
     bright = to_unit_float(image, "tracing") > np.float32(threshold)
     return as_trace(bright, polarity)
 
@@ -275,8 +145,7 @@ def extract_trace(
     painted, original = np.asarray(painted), np.asarray(original)
     if threshold is None:
         threshold = DEFAULT_EXTRACT_THRESHOLD
-    if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
-        raise InputError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    threshold = unit_number(threshold, "threshold")
     both_colour = all(a.ndim == 3 and a.shape[2] >= 3 for a in (painted, original))
     if not both_colour:
         painted, original = _grey_2d(painted, "painted tracing"), _grey_2d(original, "original micrograph")
@@ -298,15 +167,13 @@ def extract_trace(
 # --------------------------------------------------------------------------------------------
 def despeckle(mask: np.ndarray, min_size: int) -> np.ndarray:
     """Drop 8-connected components smaller than ``min_size`` pixels; larger ones are untouched."""
+    from skimage.morphology import remove_small_objects
+
     mask = np.asarray(mask, dtype=bool)
-    min_size = _non_negative_int(min_size, "min size")
+    min_size = non_negative_int(min_size, "min size")
     if min_size <= 1 or not mask.any():
         return mask.copy()
-    labels, _ = ndi.label(mask, structure=_EIGHT)
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_size
-    keep[0] = False
-    return keep[labels]
+    return remove_small_objects(mask, max_size=min_size - 1, connectivity=2)
 
 
 def _endpoints(skeleton: np.ndarray) -> np.ndarray:
@@ -326,7 +193,7 @@ def bridge_gaps(mask: np.ndarray, max_gap: int = 1) -> np.ndarray:
     from skimage.draw import line as draw_line
 
     mask = np.asarray(mask, dtype=bool)
-    max_gap = _non_negative_int(max_gap, "bridge")
+    max_gap = non_negative_int(max_gap, "bridge")
     if max_gap > 2:
         raise InputError(f"bridge closes gaps of 0, 1 or 2 pixels, got {max_gap}")
     out = mask.copy()
@@ -341,7 +208,7 @@ def bridge_gaps(mask: np.ndarray, max_gap: int = 1) -> np.ndarray:
         top, left = max(0, y - _HALF_WIDTH_WINDOW), max(0, x - _HALF_WIDTH_WINDOW)
         patch = mask[top : y + _HALF_WIDTH_WINDOW + 1, left : x + _HALF_WIDTH_WINDOW + 1]
         inner = ndi.distance_transform_edt(np.pad(patch, 1, constant_values=True))[y - top + 1, x - left + 1]
-        reach = int(math.ceil(inner)) + max_gap
+        reach = math.ceil(inner) + max_gap
         top, left = max(0, y - reach), max(0, x - reach)
         window = mask[top : y + reach + 1, left : x + reach + 1]
         local, _ = ndi.label(window, structure=_EIGHT)
@@ -378,11 +245,6 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_skeletonize(framed)[1:-1, 1:-1])
 
 
-def _disk(radius: int) -> np.ndarray:
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return yy * yy + xx * xx <= radius * radius
-
-
 def _gaussian_level(thickness: int, sigma: float) -> float:
     """Threshold at which a blurred 1-px straight line is exactly ``thickness`` pixels wide.
 
@@ -391,7 +253,7 @@ def _gaussian_level(thickness: int, sigma: float) -> float:
     and the first dropped one.
     """
     radius = thickness // 2
-    impulse = np.zeros(2 * (radius + 1) + 1 + 2 * int(math.ceil(4 * sigma)))
+    impulse = np.zeros(2 * (radius + 1) + 1 + 2 * math.ceil(4 * sigma))
     centre = impulse.size // 2
     impulse[centre] = 1.0
     kernel = ndi.gaussian_filter1d(impulse, sigma, mode="constant")
@@ -408,7 +270,7 @@ def _check_fits_image(shape: tuple[int, ...], thickness: int, sigma: float | Non
     if thickness > limit:
         raise InputError(f"thickness {thickness} is larger than a {shape[0]} x {shape[1]} image can show "
                          f"(at most {limit})")
-    if sigma is not None and _is_number(sigma) and sigma > limit:
+    if isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > limit:
         raise InputError(f"sigma {sigma:g} is larger than a {shape[0]} x {shape[1]} image can show "
                          f"(at most {limit})")
 
@@ -426,7 +288,7 @@ def set_thickness(
     wider), or "gaussian" (the report's blur of the skeleton + threshold; ``sigma`` default
     max(1, N / 3)). ``skeleton=False`` skips skeletonization when ``mask`` already is one.
     """
-    thickness = _odd_thickness(thickness)
+    thickness = odd_int(thickness, "thickness")
     if footprint not in FOOTPRINTS:
         raise InputError(f"footprint must be one of {', '.join(FOOTPRINTS)}, got {footprint!r}")
     _check_fits_image(np.shape(mask), thickness, sigma)
@@ -440,7 +302,9 @@ def set_thickness(
             raise InputError(f"sigma must be a positive number, got {sigma!r}")
         blurred = ndi.gaussian_filter(lines.astype(np.float32), sigma, mode="constant")
         return (blurred >= np.float32(_gaussian_level(thickness, sigma))) | lines
-    structure = _disk(radius) if footprint == "disk" else np.ones((thickness, thickness), dtype=bool)
+    from skimage.morphology import disk
+
+    structure = disk(radius, dtype=bool) if footprint == "disk" else np.ones((thickness, thickness), dtype=bool)
     return ndi.binary_dilation(lines, structure=structure)
 
 
@@ -448,7 +312,7 @@ def set_thickness(
 # the pipeline
 # --------------------------------------------------------------------------------------------
 def clean_trace(
-    trace_image: np.ndarray, params: CleanupParams | None = None, original: np.ndarray | None = None
+    trace_image: np.ndarray, params: CleanupOptions | None = None, original: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Run every step in order; return the boolean boundary mask and a JSON-ready report.
 
@@ -456,7 +320,7 @@ def clean_trace(
     binarized. In "crop" border mode the mask is smaller than the input: the report's ``box``
     (top, left, bottom, right) and :func:`crop_slice` cut the micrograph to match.
     """
-    params = (params or CleanupParams()).validate()
+    params = params or CleanupOptions()
     image = np.asarray(trace_image)
     if image.ndim not in (2, 3) or image.size == 0:
         raise InputError(f"the tracing must be a 2-D grey or RGB(A) image, got shape {image.shape}")
@@ -498,3 +362,48 @@ def clean_trace(
     report["output_shape"] = list(mask.shape)
     report["boundary_fraction"] = float(np.count_nonzero(mask)) / mask.size
     return mask, report
+
+
+# --------------------------------------------------------------------------------------------
+# the saved result: PNG + sidecar, the same from the CLI and the widget
+# --------------------------------------------------------------------------------------------
+def sidecar_path(output: str | os.PathLike) -> Path:
+    """``NAME.png`` -> ``NAME.cleanup.json`` beside it."""
+    output = Path(output)
+    return output.with_name(output.stem + SIDECAR_SUFFIX)
+
+
+def sidecar_record(
+    *,
+    source: str | None,
+    original: str | None,
+    output: str | os.PathLike,
+    params: CleanupOptions | dict[str, Any] | None,
+    report: dict[str, Any] | None,
+    layer: str | None = None,
+) -> dict[str, Any]:
+    """The sidecar's JSON object: what was cleaned (a file or a layer name), how, and what came out.
+
+    ``params`` replays through ``CleanupOptions.from_dict(record["params"])``; ``layer`` names the
+    napari layer saved (the widget may save a touched-up copy), absent from the CLI's.
+    """
+    from .. import __version__
+
+    record: dict[str, Any] = {"graintrace": "clean", "version": __version__, "input": source,
+                              "original": original, "output": str(output)}
+    if layer is not None:
+        record["layer"] = layer
+    record["params"] = params.to_dict() if isinstance(params, CleanupOptions) else params
+    record["report"] = report
+    return record
+
+
+def write_cleaned(output: str | os.PathLike, mask: np.ndarray, record: dict[str, Any],
+                  overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the white-on-black 0/255 PNG and its sidecar; neither replaces a file unless ``overwrite``."""
+    output = Path(output)
+    sidecar = sidecar_path(output)
+    check_writable([output, sidecar], overwrite)
+    write_image(output, np.asarray(mask, dtype=bool).astype(np.uint8) * np.uint8(255), overwrite=overwrite)
+    write_text(sidecar, json.dumps(record, indent=2) + "\n", overwrite=overwrite)
+    return output, sidecar

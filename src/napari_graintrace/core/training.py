@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
+from . import options
 from .io import as_trace, atomic_path, read_image, to_unit_float
 from .model import UNet
 from .steps import run_steps
@@ -169,16 +170,6 @@ def _check_positive(value: object, name: str, kind: type = int) -> None:
         raise InputError(f"{name} must be a positive {'integer' if kind is int else 'number'}, got {value!r}")
 
 
-MAX_BASE_WIDTH = 256  # 4x the lab's 64: about 500 M parameters, 8 GB with Adam's state
-
-
-def _check_base_width(width: object) -> None:
-    _check_positive(width, "width")
-    if width > MAX_BASE_WIDTH:
-        raise InputError(f"width {width} is more than {MAX_BASE_WIDTH} (the lab's is 64; the parameters grow "
-                         f"with its square: {width} would need about {16 * 31e6 * (width / 64) ** 2 / 1e9:.0f} GB)")
-
-
 def _state_path(output_dir: Path, name: str) -> Path:
     return output_dir / f".{name}.train_state.pth"
 
@@ -205,7 +196,7 @@ def train_steps(
     """Generator form of :func:`train`: yields a :class:`TrainProgress` per batch, returns the losses."""
     for value, label in ((epochs, "epochs"), (batch_size, "batch size"), (save_every, "save-every")):
         _check_positive(value, label)
-    _check_base_width(base_width)
+    options.base_width(base_width)  # bounded: a huge width is refused before allocating
     _check_positive(lr, "learning rate", float)
     if size is not None:
         _check_positive(size, "size")
