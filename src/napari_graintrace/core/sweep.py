@@ -94,11 +94,21 @@ class PredictionCache:
         key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
         return self.root / key[:2] / f"{key}.npy"
 
-    def load(self, path: Path) -> np.ndarray | None:
+    def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The entry, or None (predict again) when it is missing, unreadable or damaged.
+
+        Damaged = not a float map of ``shape`` with values in [0, 1]: a wrong shape would be scored
+        against the wrong tracing size, a NaN would fail far from its cause; both are recomputed.
+        """
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+            pred = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
             return None  # missing or unreadable: predict again
+        if (pred.ndim != 2 or (shape is not None and tuple(pred.shape) != tuple(shape))
+                or not np.issubdtype(pred.dtype, np.floating) or not np.all(np.isfinite(pred))
+                or (pred.size and (pred.min() < 0 or pred.max() > 1))):
+            return None
+        return pred
 
     def store(self, path: Path, pred: np.ndarray) -> None:
         buffer = _io.BytesIO()
@@ -576,7 +586,8 @@ def evaluate_pair(
     from .inference import predict
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
-    pred = cache.load(entry)
+    expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
+    pred = cache.load(entry, expected)
     if pred is None:
         try:
             network = model()
