@@ -98,7 +98,7 @@ class SweepWidget(Container):
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
         self.plot_widget = BaseNapariMPLWidget(viewer)
-        self.plot_widget.setMinimumHeight(560)
+        self.plot_widget.setMinimumHeight(720)  # 2 x 3 panels
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas

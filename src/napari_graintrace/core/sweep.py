@@ -733,6 +733,7 @@ def write_csv(result: SweepResult, path: str | os.PathLike, overwrite: bool = Fa
 
 
 PANELS = (("bce", "BCE"), ("tophat", "top-hat loss"), ("gaussian", "Gaussian loss"), ("tolerant_f", "tolerant F"))
+EXTRA_TITLES = {"boundary_f": "boundary F (BSDS)", "grain_f1": "grain F1"}  # panels of metrics present
 _MARKERS = "osD^v<>p"
 
 
@@ -759,6 +760,7 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
     ``columns``: panels per row (default: all in one row; a narrow dock wants 2).
     """
     import matplotlib
+    from matplotlib.transforms import offset_copy
 
     if figure is None:
         from matplotlib.figure import Figure
@@ -767,7 +769,8 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
     figure.clear()
     text_colour = matplotlib.rcParams["text.color"]  # frameless legends: text as the axes' (a theme's style)
     present = {r["metric"] for r in result.rows}
-    panels = list(PANELS) + [(m, m.replace("_", " ")) for m in LOWER_IS_BETTER if m in present and m not in dict(PANELS)]
+    extra = [m for m in LOWER_IS_BETTER if m in present and m not in dict(PANELS)]
+    panels = list(PANELS) + [(m, EXTRA_TITLES.get(m, m.replace("_", " "))) for m in extra]
     columns = len(panels) if columns is None else max(1, min(int(columns), len(panels)))
     rows = -(-len(panels) // columns)
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
@@ -811,11 +814,14 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
         if marked is not None and marked[0] in colours:
             ax.axvline(marked[1], color=colours[marked[0]], ls=":", lw=1.2, gid="marked")
         ax.set(title=title, xlabel="epoch")
-        if param_handles:
+        if param_handles and [label for _, label in param_handles] != ["mean over images"]:
             handles, labels = zip(*param_handles, strict=True)
             proxies = [_grey_copy(h) for h in handles] if several else list(handles)
-            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False,
-                      ncol=min(len(labels), 2), handlelength=1.5, columnspacing=0.8, labelcolor=text_colour)
+            # under the axis label, whatever the panel's height: anchored 26 points below the axes
+            below = offset_copy(ax.transAxes, figure, y=-26, units="points")
+            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below,
+                      frameon=False, ncol=min(len(labels), 2), handlelength=1.5, columnspacing=0.8,
+                      labelcolor=text_colour)
     if several:
         from matplotlib.lines import Line2D
 
