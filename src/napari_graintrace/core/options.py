@@ -309,7 +309,6 @@ class TrainOptions:
         _set(self, "tolerant_weight", positive_number(self.tolerant_weight, "tolerant weight"))
         _set(self, "sigma", positive_number(self.sigma, "sigma"))
         _set(self, "window", odd_int(self.window, "window"))
-        _set(self, "grains", bool(self.grains))
 
 
 @dataclass(frozen=True)
