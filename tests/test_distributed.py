@@ -100,12 +100,13 @@ def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pair
 
 
 def test_workers_load_each_checkpoint_once(client, pairs, tmp_path):
+    from napari_graintrace.core import cache
     from napari_graintrace.core import distributed as module
 
     def loads() -> int:
-        return len(module._HASHES)
+        return cache._hash_of_version.cache_info().currsize
 
-    client.run(lambda: module._MODELS.clear() or module._HASHES.clear())
+    client.run(lambda: module._MODELS.clear() or cache._hash_of_version.cache_clear())
     dist_sweep.run_sweep(client, DEMO_CHECKPOINTS, pairs, resolution=RESOLUTION,
                          cache=sweep.PredictionCache(tmp_path / "cache"))
     per_worker = client.run(loads)
@@ -184,7 +185,7 @@ def _die_once(marker: str, epoch: int) -> None:
     """
     from napari_graintrace.core import distributed as module
 
-    original = module._checkpoint_hash
+    original = module.checkpoint_hash
 
     def crash(path: Path) -> str:
         if Path(path).name.endswith(f"_{epoch}.pth"):
@@ -195,7 +196,7 @@ def _die_once(marker: str, epoch: int) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return original(path)
 
-    module._checkpoint_hash = crash
+    module.checkpoint_hash = crash
 
 
 @contextlib.contextmanager
@@ -245,7 +246,7 @@ def _raise_on(epoch: int, marker: str | None) -> None:
     """Run on each worker: tasks of ``epoch`` raise (once in all, with a marker file; else always)."""
     from napari_graintrace.core import distributed as module
 
-    original = getattr(module, "_original_hash", module._checkpoint_hash)
+    original = getattr(module, "_original_hash", module.checkpoint_hash)
     module._original_hash = original
 
     def flaky(path: Path) -> str:
@@ -259,13 +260,13 @@ def _raise_on(epoch: int, marker: str | None) -> None:
             raise RuntimeError("injected failure")
         return original(path)
 
-    module._checkpoint_hash = flaky
+    module.checkpoint_hash = flaky
 
 
 def _restore() -> None:
     from napari_graintrace.core import distributed as module
 
-    module._checkpoint_hash = module.__dict__.pop("_original_hash", module._checkpoint_hash)
+    module.checkpoint_hash = module.__dict__.pop("_original_hash", module.checkpoint_hash)
 
 
 def test_a_raising_task_is_retried_then_reported(client, series, pairs, reference, tmp_path):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from napari.utils.notifications import show_error
 
 from ..core.errors import InputError
+from ..core.overlays import OVERLAYS
 
 logger = logging.getLogger("napari_graintrace")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,13 +93,8 @@ def placement_on(reference, shape: tuple[int, int]) -> dict[str, tuple]:
     }
 
 
-OUTPUT_LAYERS = {  # layer name -> key of Evaluation.pictures()
-    "BCE overlay": "bce_overlay",
-    "top-hat reward": "tophat_reward",
-    "Gaussian reward": "gaussian_reward",
-    "score overlay": "composite",
-    "missed trace": "recall",  # trace pixels red (missed) .. green (found): where tolerant recall is lost
-}
+# layer name -> key of Evaluation.pictures(), from core's one list of overlays
+OUTPUT_LAYERS = {overlay.layer: overlay.key for overlay in OVERLAYS if overlay.layer}
 
 
 def evaluation_layer_updates(viewer, evaluation, reference, pictures: dict | None = None):
@@ -145,6 +141,13 @@ def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | No
 
 
 __all__ = [
-    "is_output_layer", "layer_choices", "notify_error", "placement_on", "reports_errors", "set_layer_data",
-    "show_evaluation", "show_evaluation_gradually", "evaluation_layer_updates",
+    "evaluation_layer_updates",
+    "is_output_layer",
+    "layer_choices",
+    "notify_error",
+    "placement_on",
+    "reports_errors",
+    "set_layer_data",
+    "show_evaluation",
+    "show_evaluation_gradually",
 ]

@@ -7,7 +7,6 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +27,11 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
 from ..core import checkpoints, inference
+from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.io import as_trace, read_prediction, to_unit_float
+from ..core.options import PredictOptions
 from ._common import layer_choices, notify_error, reports_errors, show_evaluation, show_evaluation_gradually
 
 if TYPE_CHECKING:
@@ -41,13 +42,8 @@ SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 
 
-def _array_key(array: np.ndarray) -> str:
-    """A content hash of the input image, so the cache never serves a stale prediction."""
-    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest()
-
-
-def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None, trace: np.ndarray,
-                           params: dict):
+def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions,
+                           trace: np.ndarray, params: dict, cache: PredictionCache, entry: Path):
     """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect.
@@ -57,7 +53,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
         models[model_key] = checkpoints.load_checkpoint(item.path)
-    steps = inference.predict_steps(models[model_key], image, resolution=resolution)
+    steps = inference.predict_steps(models[model_key], image, options)
     while True:
         try:
             done, total = next(steps)
@@ -65,6 +61,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
             pred = finished.value
             break
         yield ("predicting", done, total)
+    cache.store(entry, pred)
     yield ("scoring", total, total)
     evaluation = Evaluation.of(pred, trace, **params)
     return evaluation, evaluation.pictures(), evaluation.tolerant_prf()
@@ -105,7 +102,7 @@ class InspectWidget(Container):
         self.evaluation: Evaluation | None = None
         self.epoch_label = ""
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
-        self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
+        self.cache = PredictionCache()  # core's bounded cache on disk, shared with sweeps
         self._worker = None
         self._drawing = False
         self._note = ""
@@ -162,9 +159,12 @@ class InspectWidget(Container):
         """An epoch already predicted is shown at once, from the cache."""
         if item is None or self.image_layer.value is None:
             return
-        key = self._cache_key(item, self.image_layer.value.data)
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}")
+        try:
+            pred = self.cache.load(self._cache_key(item, self._micrograph()))
+        except InputError:
+            return  # an unusable micrograph is reported when the user runs
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}")
 
     def _on_trace_changed(self, layer) -> None:
         if layer is None:
@@ -200,8 +200,14 @@ class InspectWidget(Container):
         value = self.resolution.value
         return None if value.startswith("native") else int(value)
 
-    def _cache_key(self, item, image: np.ndarray) -> tuple:
-        return (str(item.path), item.path.stat().st_mtime_ns, _array_key(np.asarray(image)), self.resolution.value)
+    def _predict_options(self) -> PredictOptions:
+        device = inference.choose_device("auto")
+        return PredictOptions(resolution=self._resolution(), device=str(device),
+                                        precision=inference.resolve_precision("auto", device))
+
+    def _cache_key(self, item, image: np.ndarray) -> Path:
+        options = self._predict_options()
+        return self.cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
     # ------------------------------------------------------------------------------------------
     # running
@@ -226,17 +232,19 @@ class InspectWidget(Container):
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
         image = self._micrograph()
         key = self._cache_key(item, image)
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}")
+        pred = self.cache.load(key)
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}")
             return
         self._start_worker(item, image, key)
 
-    def _start_worker(self, item, image: np.ndarray, key: tuple) -> None:
+    def _start_worker(self, item, image: np.ndarray, key: Path) -> None:
         label = f"epoch {item.epoch}"
         trace, _ = self._trace_array(self.trace_layer.value)
         params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._resolution(), trace, params,
+            _predict_in_background, self._models, item, image, self._predict_options(), trace, params, self.cache,
+            key,
             _connect={
                 "yielded": self._on_progress,
                 "returned": lambda done: self._on_prediction(key, label, *done),
@@ -256,8 +264,7 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, key: tuple, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
-        self._predictions[key] = evaluation.pred
+    def _on_prediction(self, key: Path, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
         ):  # the controls moved while it ran: score at the current values

@@ -60,6 +60,7 @@ __all__ = [
     "positive_int",
     "positive_number",
     "resolution",
+    "tiling",
     "unit_number",
 ]
 
@@ -187,6 +188,19 @@ def int_tuple(value: Any, count: int, what: str) -> tuple[int, ...]:
     return tuple(_integer(item, what, f"{count} integers") for item in items)
 
 
+def tiling(tile: Any, overlap: Any) -> tuple[int, int]:
+    """A tile side and its halo: multiples of 16 that leave a core of at least 16 px."""
+    values = []
+    for value, what in ((tile, "tile"), (overlap, "overlap")):
+        if isinstance(value, bool) or not _is_number(value) or int(value) != value or value < 0 or value % GRID:
+            raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
+        values.append(int(value))
+    if values[0] - 2 * values[1] < GRID:
+        raise InputError(f"tile {tile} leaves no core inside an overlap of {overlap} px on each side; "
+                         f"use tile >= 2 * overlap + {GRID}")
+    return values[0], values[1]
+
+
 def _file_name_part(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"the {what} is empty")
@@ -243,12 +257,10 @@ class PredictOptions:
         tile = None if self.tile is None else non_negative_int(self.tile, "tile")
         _set(self, "tile", tile or None)
         _set(self, "overlap", non_negative_int(self.overlap, "overlap"))
-        for value, what in ((self.tile, "tile"), (self.overlap, "overlap")):
-            if value is not None and value % GRID:
-                raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
-        if self.tile is not None and self.tile - 2 * self.overlap < GRID:
-            raise InputError(f"tile {self.tile} leaves no core inside an overlap of {self.overlap} px on each "
-                             f"side; use tile >= 2 * overlap + {GRID}")
+        if self.tile is not None:
+            tiling(self.tile, self.overlap)
+        elif self.overlap % GRID:
+            raise InputError(f"overlap must be a non-negative multiple of {GRID}, got {self.overlap!r}")
         _set(self, "precision", choice(self.precision, PRECISIONS, "precision"))
         _set(self, "device", device(self.device))
         _set(self, "restore_shape", bool(self.restore_shape))

@@ -12,6 +12,9 @@ Colours are part of the public contract (``shared/design.md``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 import numpy as np
 
 from .errors import InputError
@@ -64,3 +67,51 @@ def recall_rgb(trace: np.ndarray, soft_dilation: np.ndarray) -> np.ndarray:
 def composite_rgb(pred: np.ndarray, reward: np.ndarray) -> np.ndarray:
     """The prediction times the reward in reward colours: where the score is earned and lost."""
     return reward_rgb(np.asarray(pred, dtype=np.float32) * np.asarray(reward, dtype=np.float32))
+
+
+# --------------------------------------------------------------------------------------------
+# the list of overlays: written once, read by `graintrace overlay`, Evaluation.pictures and the
+# Inspect widget's output layers
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OverlayInputs:
+    """What every overlay is drawn from: a prediction, its tracing and the two reward maps."""
+
+    pred: np.ndarray
+    trace: np.ndarray
+    tophat_reward: np.ndarray
+    gaussian_reward: np.ndarray
+    soft_dilation: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One picture: its key (``Evaluation.pictures()`` key and ``graintrace overlay`` file stem),
+    the napari output layer that shows it (None: a file only) and whether the CLI writes it."""
+
+    key: str
+    layer: str | None
+    description: str
+    draw: Callable[[OverlayInputs], np.ndarray]
+    file: bool = True
+
+
+OVERLAYS: tuple[Overlay, ...] = (
+    Overlay("bce_overlay", "BCE overlay", "BCE overlay: white hit, black background, red missed, blue false",
+            lambda i: bce_overlay(i.pred, i.trace)),
+    Overlay("tophat_reward", "top-hat reward", "top-hat reward map: green +1, red -1",
+            lambda i: reward_rgb(i.tophat_reward)),
+    Overlay("tophat_composite", None, "prediction x top-hat reward",
+            lambda i: composite_rgb(i.pred, i.tophat_reward)),
+    Overlay("gaussian_reward", "Gaussian reward", "normalized Gaussian reward map: green > 0, red < 0",
+            lambda i: reward_rgb(i.gaussian_reward)),
+    Overlay("gaussian_composite", "score overlay", "prediction x Gaussian reward",
+            lambda i: composite_rgb(i.pred, i.gaussian_reward)),
+    Overlay("recall", "missed trace", "trace pixels red (missed) to green (found): where tolerant recall is lost",
+            lambda i: recall_rgb(i.trace, i.soft_dilation), file=False),
+)
+
+
+def draw(inputs: OverlayInputs, which: Iterable[Overlay] = OVERLAYS) -> dict[str, np.ndarray]:
+    """``{key: RGB picture}`` of the chosen overlays, in the order of :data:`OVERLAYS`."""
+    return {overlay.key: overlay.draw(inputs) for overlay in which}
