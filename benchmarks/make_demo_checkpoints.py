@@ -1,7 +1,12 @@
-"""Make the shipped demo checkpoint series with ``graintrace train`` on the bundled NIST pair.
+"""Make the two shipped demo runs with ``graintrace train`` on the bundled NIST pair.
 
     python benchmarks/make_demo_checkpoints.py            # writes src/napari_graintrace/data/demo_checkpoints/
+    python benchmarks/make_demo_checkpoints.py --runs with_crops   # only that run
     python benchmarks/make_demo_checkpoints.py --epochs 3 --out /tmp/demo   # a quick trial
+
+Two runs, the report's comparison: ``original/`` is trained on grid crops of the pair;
+``with_crops/`` on the same plus aligned crops cut with ``graintrace crop`` from boxes offset by
+half a stride (merged with ``graintrace merge``), same settings and seed otherwise.
 
 The right quarter of the NIST micrograph (columns 600-799 of 800) is held out: training crops
 come only from the left 600 x 600, so the demo and sweep can show scores on pixels the models
@@ -25,11 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from napari_graintrace.cli import main as graintrace  # noqa: E402
-from napari_graintrace.core.io import read_image, write_image  # noqa: E402
-from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+from napari_graintrace.cli import main as graintrace
+from napari_graintrace.core.io import read_image, write_image
+from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 TRAIN_COLUMNS = 600  # columns [0, 600) train; [600, 800) are held out
+RUNS = ("original", "with_crops")
 
 
 def cut_crops(folder: Path, crop: int, stride: int) -> int:
@@ -52,6 +58,33 @@ def cut_crops(folder: Path, crop: int, stride: int) -> int:
     return count
 
 
+def offset_boxes(crop: int, stride: int) -> dict:
+    """Boxes half a stride off the grid of :func:`cut_crops`, in the left 600 columns (boxes.json form)."""
+    height, width = read_image(NIST_MICROGRAPH)[:, :TRAIN_COLUMNS].shape
+    tops = range(stride // 2, height - crop + 1, stride)
+    lefts = range(stride // 2, width - crop + 1, stride)
+    boxes = [{"index": i + 1, "top": t, "left": c, "bottom": t + crop, "right": c + crop}
+             for i, (t, c) in enumerate((t, c) for t in tops for c in lefts)]
+    return {"name": "steel", "source_shape": [height, width], "boxes": boxes}
+
+
+def add_aligned_crops(tmp: Path, original: Path, crop: int, stride: int) -> tuple[Path, int]:
+    """``graintrace crop`` with the offset boxes, merged with the original set by ``graintrace merge``."""
+    import json
+
+    left = tmp / "left"
+    write_image(left / "steel_micrograph.png", read_image(NIST_MICROGRAPH)[:, :TRAIN_COLUMNS])
+    write_image(left / "steel_trace.png", read_image(NIST_TRACE)[:, :TRAIN_COLUMNS])
+    boxes = offset_boxes(crop, stride)
+    (left / "boxes.json").write_text(json.dumps(boxes, indent=2) + "\n")
+    for argv in (["crop", "--boxes", left / "boxes.json", "--images", left / "steel_micrograph.png", "--trace",
+                  left / "steel_trace.png", "--name", "steel", "--out", tmp / "crops"],
+                 ["merge", original, tmp / "crops" / "steel_validation", "-o", tmp / "with_crops"]):
+        if graintrace([str(a) for a in argv]):
+            raise SystemExit(f"graintrace {argv[0]} failed")
+    return tmp / "with_crops", len(boxes["boxes"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "napari_graintrace" / "data" / "demo_checkpoints")
@@ -62,27 +95,37 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        dataset, checkpoints = Path(tmp) / "dataset", Path(tmp) / "checkpoints"
-        n = cut_crops(dataset, args.crop, args.stride)
-        print(f"{n} aligned {args.crop} x {args.crop} crops of the left {TRAIN_COLUMNS} columns (stride {args.stride})")
-        start = time.perf_counter()
-        code = graintrace([
-            "train", str(dataset), "-o", str(checkpoints), "--name", "demo", "--epochs", str(args.epochs),
-            "--width", str(args.width), "--save-every", str(args.save_every), "--size", str(args.crop),
-            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--device", "cpu",
-        ])
-        if code:
-            return code
-        print(f"trained in {time.perf_counter() - start:.0f} s")
-        args.out.mkdir(parents=True, exist_ok=True)
-        for old in args.out.glob("demo_*.pth"):
-            old.unlink()
-        for path in sorted(checkpoints.glob("demo_*.pth")):
-            shutil.copy2(path, args.out / path.name)
-    report(args.out)
+        tmp = Path(tmp)
+        datasets = {"original": tmp / "dataset"}
+        n = cut_crops(datasets["original"], args.crop, args.stride)
+        print(f"original: {n} aligned {args.crop} x {args.crop} crops of the left {TRAIN_COLUMNS} columns "
+              f"(stride {args.stride})")
+        datasets["with_crops"], extra = add_aligned_crops(tmp, datasets["original"], args.crop, args.stride)
+        print(f"with_crops: those + {extra} aligned crops from `graintrace crop` (boxes offset by {args.stride // 2})")
+        for run in args.runs:
+            checkpoints = tmp / "checkpoints" / run
+            start = time.perf_counter()
+            code = graintrace([
+                "train", str(datasets[run]), "-o", str(checkpoints), "--name", "demo", "--epochs", str(args.epochs),
+                "--width", str(args.width), "--save-every", str(args.save_every), "--size", str(args.crop),
+                "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--device", "cpu",
+            ])
+            if code:
+                return code
+            print(f"{run}: trained in {time.perf_counter() - start:.0f} s")
+            out = args.out / run
+            out.mkdir(parents=True, exist_ok=True)
+            for old in out.glob("demo_*.pth"):
+                old.unlink()
+            for path in sorted(checkpoints.glob("demo_*.pth")):
+                shutil.copy2(path, out / path.name)
+    for run in args.runs:
+        print(f"\n{run}:")
+        report(args.out / run)
     return 0
 
 

@@ -59,3 +59,18 @@ def al_film_trace(al_film_trace_path) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261124)
+
+
+@pytest.fixture
+def widget_session(make_napari_viewer, qtbot, request):
+    """``widget_session(NAME, viewer=None)`` -> a :class:`widget_session.WidgetSession` (not yet docked).
+
+    Docks through the plugin manager like a user; ``session.close()`` closes under a watchdog.
+    """
+    from widget_session import WidgetSession
+
+    def make(widget_name: str, viewer=None) -> WidgetSession:
+        return WidgetSession(viewer if viewer is not None else make_napari_viewer(), qtbot, widget_name,
+                             request.config)
+
+    return make

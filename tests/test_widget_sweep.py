@@ -1,21 +1,49 @@
-"""The "Epoch sweep" widget in a real napari viewer: worker, live curves, picking an epoch, export."""
+"""The "Epoch sweep" widget as users meet it: docked from the Plugins menu, several runs, run twice,
+slid, clicked, re-themed, closed."""
 
 from __future__ import annotations
 
+import faulthandler
+import os
+import sys
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
+from matplotlib.backend_bases import MouseEvent
+from matplotlib.colors import to_hex
 
 from napari_graintrace._widgets import _common
-from napari_graintrace._widgets.sweep import SweepWidget
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 from synthetic import tiny_series
 
+PLUGIN = "napari-graintrace"
+
+
+@contextmanager
+def watchdog(seconds: float, what: str):
+    """A hang (e.g. in viewer.close()) dumps every stack and fails the run instead of hanging CI."""
+
+    def expire() -> None:
+        sys.__stderr__.write(f"\nWATCHDOG: {what} did not return within {seconds:g} s\n")
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
 
 @pytest.fixture
-def series(tmp_path):
-    return tiny_series(tmp_path / "series", (0, 5))
+def runs(tmp_path):
+    return {"first": tiny_series(tmp_path / "a", (0, 5)), "second": tiny_series(tmp_path / "b", (1, 2, 6))}
 
 
 @pytest.fixture
@@ -25,47 +53,182 @@ def errors(monkeypatch) -> list[str]:
     return shown
 
 
-def test_sweep_widget_runs_and_redraws_live(make_napari_viewer, qtbot, series, tmp_path, errors):
-    viewer = make_napari_viewer()
+def dock(viewer):
+    dock_widget, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Epoch sweep")
+    assert type(widget.viewer).__name__ == "PublicOnlyProxy"  # the way users open it
+    return dock_widget, widget
+
+
+def nist_layers(viewer) -> None:
     viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
     viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
-    widget = SweepWidget(viewer)
-    qtbot.addWidget(widget.native)
+
+
+def run_and_wait(widget, qtbot) -> None:
+    widget.run()
+    assert widget.busy
+    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
+
+
+def click(widget, line, index: int) -> None:
+    """A real left click on point ``index`` of ``line``, through matplotlib's pick machinery."""
+    widget.canvas.draw()
+    x, y = line.axes.transData.transform((line.get_xdata()[index], line.get_ydata()[index]))
+    MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
+
+
+def curve_line(widget, panel: str, gid: str):
+    ax = widget.figure.axes[[m for m, _ in sweep.PANELS].index(panel)]
+    return next(line for line in ax.get_lines() if line.get_gid() == gid)
+
+
+def test_two_runs_from_the_plugin_menu(make_napari_viewer, qtbot, runs, tmp_path, errors):
+    viewer = make_napari_viewer()
+    nist_layers(viewer)
+    _, widget = dock(viewer)
     widget.cache = sweep.PredictionCache(tmp_path / "cache")
-    widget.checkpoint_folder.value = series
+    for name, folder in runs.items():
+        widget.checkpoint_folder.value = folder
+        widget.run_name.value = name
+        widget.add_run()
+    assert widget.runs_list.choices == ("first", "second")
+    widget.add_run(runs["first"], "first")  # a second run of that name is refused, not replaced
+    assert "already named 'first'" in errors[-1]
     widget.image_layer.value = viewer.layers["micrograph"]
     widget.trace_layer.value = viewer.layers["trace"]
     widget.resolution.value = "256"
-    widget.run()
-    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
-    assert errors == [] and widget.result is not None and widget.result.epochs == [0, 5]
+    run_and_wait(widget, qtbot)
+    run_and_wait(widget, qtbot)  # again: same result, layers untouched
+    assert errors[1:] == [] and widget.result.runs == ["first", "second"]
+    assert widget.result.epochs_of("first") == [0, 5] and widget.result.epochs_of("second") == [1, 2, 6]
+    assert [layer.name for layer in viewer.layers] == ["micrograph", "trace"]
 
+    # one colour per run; the sliders, moved after the re-run, redraw every run's live curve
+    colours = {curve_line(widget, "bce", f"mean|{run}|").get_color() for run in runs}
+    assert len(colours) == 2
     widget.sigma.value = 1.3
     widget.kernel.value = 7
-    curves = widget.live_curves()
-    fresh = sweep.run_sweep(series, [sweep.Pair(NIST_MICROGRAPH, NIST_TRACE)], resolution=256, sigmas=(1.3,),
-                            kernels=(7,), cache=widget.cache)
-    assert curves["gaussian"][0] == [0, 5]
-    np.testing.assert_allclose(curves["gaussian"][1], fresh.values("gaussian", "sigma=1.3 window=15")[1], atol=1e-9)
-    np.testing.assert_allclose(curves["tophat"][1], fresh.values("tophat", "kernel=7")[1], atol=1e-9)
+    pairs = [sweep.Pair(NIST_MICROGRAPH, NIST_TRACE)]
+    fresh = sweep.run_sweep(runs, pairs, resolution=256, sigmas=(1.3,), kernels=(7,), cache=widget.cache)
+    for run in runs:
+        curves = widget.live_curves(run)
+        assert curves["gaussian"][0] == fresh.epochs_of(run)
+        np.testing.assert_allclose(curves["gaussian"][1], fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
+                                   atol=1e-9)
+        np.testing.assert_allclose(curves["tophat"][1], fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
 
-    widget.show_epoch(5)
-    assert viewer.layers["prediction"].data.shape == (256, 256)
-    np.testing.assert_allclose(viewer.layers["prediction"].scale, (600 / 256, 800 / 256))
+    # the table: each run's best epoch per metric, against a plain argmin / argmax of the fresh values
+    best = widget.best_epochs()
+    for run in runs:
+        epochs, values = fresh.values("gaussian", "sigma=1.3 window=15", run=run)
+        assert best["Gaussian σ=1.3"][run].epoch == epochs[int(np.argmin(values))]
+        epochs, values = fresh.values("tophat", "kernel=7", run=run)
+        assert best["top-hat k=7"][run].epoch == epochs[int(np.argmin(values))]
+        epochs, values = widget.result.values("tolerant_f", "sigma=1 window=15", run=run)
+        assert best["tolerant F σ=1"][run].epoch == epochs[int(np.argmax(values))]
+    shown = widget.best_table.data.to_list()
+    assert widget.best_table.row_headers == ("first", "second") and len(shown[0]) == len(best)
+    gaussian_column = list(best).index("Gaussian σ=1.3")
+    assert shown[1][gaussian_column].startswith(f"{best['Gaussian σ=1.3']['second'].epoch}:")
 
+    # clicking a point of the second run shows that run's epoch (the layers of Inspect) and marks it
+    line = curve_line(widget, "bce", "mean|second|")
+    click(widget, line, 2)
+    assert errors[1:] == [] and widget.marked == ("second", 6)
+    key = ("second", 6, "micrograph")
+    np.testing.assert_array_equal(viewer.layers["prediction"].data, widget.cache.load(widget.result.predictions[key]))
+    assert any(line.get_gid() == "marked" for ax in widget.figure.axes for line in ax.get_lines())
+    click(widget, curve_line(widget, "bce", "mean|first|"), 0)
+    assert widget.marked == ("first", 0)
+    np.testing.assert_array_equal(viewer.layers["prediction"].data,
+                                  widget.cache.load(widget.result.predictions[("first", 0, "micrograph")]))
+    names = [layer.name for layer in viewer.layers]
+    assert len(names) == len(set(names)) and not any("(graintrace)" in n for n in names)
+
+    # export, then refuse to overwrite
     widget.export_path.value = tmp_path / "curves.csv"
     widget.export_csv()
     widget.export_png()
-    assert (tmp_path / "curves.csv").read_text().startswith("epoch,checkpoint,image,metric")
+    assert (tmp_path / "curves.csv").read_text().startswith("run,epoch,checkpoint,image,metric")
     assert (tmp_path / "curves.png").stat().st_size > 1000
-    widget.export_csv()  # exists and no overwrite: a notification, the file is kept
-    assert errors and "already exists" in errors[-1]
+    widget.export_csv()
+    assert "already exists" in errors[-1]
+
+    with watchdog(60, "viewer.close() with the sweep docked"):
+        viewer.close()
 
 
-def test_sweep_widget_bad_input_notifies(make_napari_viewer, qtbot, tmp_path, errors):
+def test_adding_a_run_computes_that_run_only(make_napari_viewer, qtbot, runs, tmp_path, errors, monkeypatch):
     viewer = make_napari_viewer()
-    widget = SweepWidget(viewer)
-    qtbot.addWidget(widget.native)
+    nist_layers(viewer)
+    _, widget = dock(viewer)
+    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.add_run(runs["first"], "first")
+    widget.image_layer.value = viewer.layers["micrograph"]
+    widget.trace_layer.value = viewer.layers["trace"]
+    widget.resolution.value = "256"
+    run_and_wait(widget, qtbot)
+    before = [dict(row) for row in widget.result.rows]
+
+    evaluated = []
+    real = sweep.evaluate_pair
+    monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
+    widget.add_run(runs["second"], "second")
+    run_and_wait(widget, qtbot)
+    assert sorted(p.name for p in evaluated) == ["tiny_1.pth", "tiny_2.pth", "tiny_6.pth"]
+    assert [row for row in widget.result.rows if row["run"] == "first"] == before
+    widget.runs_list.value = ["first"]
+    widget.remove_selected_runs()
+    assert list(widget.runs) == ["second"]
+    evaluated.clear()
+    run_and_wait(widget, qtbot)
+    assert evaluated == [] and widget.result.runs == ["second"]
+    with watchdog(60, "viewer.close()"):
+        viewer.close()
+
+
+def test_plot_follows_the_napari_theme_and_the_dock_lets_go(make_napari_viewer, qtbot, runs, tmp_path, errors):
+    from napari.utils.theme import get_theme
+
+    viewer = make_napari_viewer()
+    nist_layers(viewer)
+    dock_widget, widget = dock(viewer)
+    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.checkpoint_folder.value = runs["first"]  # no run added: the folder alone is one run, as before
+    widget.image_layer.value = viewer.layers["micrograph"]
+    widget.trace_layer.value = viewer.layers["trace"]
+    widget.resolution.value = "256"
+    run_and_wait(widget, qtbot)
+    assert widget.result.runs == ["a"]
+    for theme in ("dark", "light"):
+        viewer.theme = theme
+        title = widget.figure.axes[0].title
+        assert to_hex(title.get_color()) == get_theme(theme).text.as_hex()
+
+    # legends sit outside the axes: no legend box overlaps its panel's plotting area
+    widget.canvas.draw()
+    renderer = widget.canvas.get_renderer()
+    for ax in widget.figure.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+
+    # closing the dock disconnects it from the viewer's events
+    listeners = lambda: [cb for cb in viewer.layers.events.inserted.callbacks  # noqa: E731
+                         if getattr(cb, "__self__", None) is widget or (isinstance(cb, tuple) and cb[0] is widget)]
+    assert listeners()
+    viewer.window.remove_dock_widget(dock_widget)
+    widget.native.deleteLater()
+    qtbot.waitUntil(lambda: not listeners(), timeout=10_000)
+    viewer.add_image(np.zeros((5, 5)), name="after")  # no error from a closed widget
+    assert errors == []
+    with watchdog(60, "viewer.close()"):
+        viewer.close()
+
+
+def test_bad_input_notifies(make_napari_viewer, qtbot, tmp_path, errors):
+    viewer = make_napari_viewer()
+    _, widget = dock(viewer)
     widget.run()
     assert errors and "choose a micrograph" in errors[-1]
     viewer.add_image(np.zeros((10, 10), np.float32), name="img")
@@ -74,3 +237,8 @@ def test_sweep_widget_bad_input_notifies(make_napari_viewer, qtbot, tmp_path, er
     widget.trace_layer.value = viewer.layers["lab"]
     widget.add_pair()
     assert "img is (10, 10) but lab is (12, 12)" in errors[-1]
+    (tmp_path / "empty").mkdir()
+    widget.add_run(tmp_path / "empty", "nothing")
+    assert "no NAME_EPOCH.pth" in errors[-1] and widget.runs == {}
+    with watchdog(60, "viewer.close()"):
+        viewer.close()

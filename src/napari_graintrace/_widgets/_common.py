@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 from napari.utils.notifications import show_error
 
 from ..core.errors import InputError
@@ -39,35 +40,128 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-OWNER_KEY = "napari-graintrace output"
+OWNER_KEY = "napari-graintrace output"  # metadata key; its value is the output's logical name
 
 
 def is_output_layer(layer) -> bool:
-    """Layers this plugin made (and may update); everything else belongs to the user."""
+    """Layers this plugin made (and may update); everything else belongs to the user.
+
+    Decided by ``layer.metadata``, which survives napari's ``PublicOnlyProxy`` (widgets docked from
+    the Plugins menu get a proxy of the viewer and a *new* proxy object on every layer access, so
+    neither ``type(layer)`` nor ``is`` can recognise a layer).
+    """
     return bool(layer.metadata.get(OWNER_KEY))
+
+
+def same_layer(first, second) -> bool:
+    """True when two layer handles (bare or proxied) are the same napari layer."""
+    if first is None or second is None:
+        return first is second
+    return first.unique_id == second.unique_id
+
+
+def find_output_layer(viewer, name: str):
+    """Our output layer ``name`` (whatever the user renamed it to), or ``None``."""
+    for layer in viewer.layers:
+        if layer.metadata.get(OWNER_KEY) == name:
+            return layer
+    return None
+
+
+_KINDS = ("image", "labels", "shapes")
 
 
 def set_layer_data(viewer, name: str, data, kind: str = "image", **kwargs: Any):
     """Update our output layer ``name`` in place, or add it: re-runs never duplicate layers.
 
-    ``kind`` is ``"image"``, ``"labels"`` or ``"shapes"``. Only layers this plugin made are updated;
-    a user's layer with that name is never touched (the output goes to ``"NAME (graintrace)"``).
+    ``kind`` is ``"image"``, ``"labels"`` or ``"shapes"``. Our layer is found by its metadata (it
+    survives the proxy napari gives plugin widgets), so a re-run updates the very layer the user
+    sees. A user's layer is never touched: if the name is taken by one, the output goes to
+    ``"NAME (graintrace)"``. ``visible`` only applies when the layer is made: later runs keep the
+    user's choice. An output of another kind or dimensionality (rare) is replaced at its place.
     """
     from napari import layers
 
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
     layer_type = {"image": layers.Image, "labels": layers.Labels, "shapes": layers.Shapes}[kind]
-    kwargs["metadata"] = {**kwargs.get("metadata", {}), OWNER_KEY: True}
-    if name in viewer.layers:
-        layer = viewer.layers[name]
-        same_kind = type(layer) is layer_type and getattr(layer, "rgb", False) == kwargs.get("rgb", False)
-        if not (same_kind and is_output_layer(layer)):
-            return set_layer_data(viewer, f"{name} (graintrace)", data, kind, **kwargs)
-        layer.data = data
-        for key in ("scale", "translate", "metadata", "colormap", "contrast_limits"):
-            if key in kwargs:
-                setattr(layer, key, kwargs[key])
-        return layer
+    kwargs["metadata"] = {**kwargs.get("metadata", {}), OWNER_KEY: name}
+    layer = find_output_layer(viewer, name)
+    if layer is not None:
+        same_kind = (isinstance(layer, layer_type)
+                     and bool(getattr(layer, "rgb", False)) == bool(kwargs.get("rgb", False))
+                     and (kind == "shapes" or np.ndim(layer.data) == np.ndim(data)))
+        if same_kind:
+            _update_in_place(layer, data, kwargs)
+            return layer
+        position = viewer.layers.index(layer)  # ours, but of another kind: replace it where it was
+        viewer.layers.remove(layer)
+        added = _add(viewer, kind, data, _free_name(viewer, name), kwargs)
+        viewer.layers.move(viewer.layers.index(added), position)
+        return added
+    return _add(viewer, kind, data, _free_name(viewer, name), kwargs)
+
+
+def _free_name(viewer, name: str) -> str:
+    """``name``, or ``"name (graintrace)"`` when a user's layer already has it."""
+    return name if name not in viewer.layers else f"{name} (graintrace)"
+
+
+def _add(viewer, kind: str, data, name: str, kwargs: dict[str, Any]):
     return getattr(viewer, f"add_{kind}")(data, name=name, **kwargs)
+
+
+def _update_in_place(layer, data, kwargs: dict[str, Any]) -> None:
+    layer.data = data
+    for key in ("scale", "translate", "metadata", "colormap", "contrast_limits"):
+        if key in kwargs:
+            setattr(layer, key, kwargs[key])
+
+
+class _LayerListHook:
+    """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once."""
+
+    def __init__(self, events, callback: Callable[..., Any]) -> None:
+        self.events, self.callback, self.connected = events, callback, True
+        events.inserted.connect(callback)
+        events.removed.connect(callback)
+
+    def disconnect(self, *_: Any) -> None:
+        if self.connected:
+            self.connected = False
+            for emitter in (self.events.inserted, self.events.removed):
+                try:
+                    emitter.disconnect(self.callback)
+                except (RuntimeError, ValueError, TypeError):  # the viewer went first
+                    pass
+
+
+def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerListHook:
+    """Call ``callback`` on every layer insertion and removal until the widget is closed or undocked.
+
+    napari undocks a widget by taking it out of its dock (``setParent(None)``) without deleting it,
+    so ``destroyed`` alone would leave a closed widget listening (and, during ``viewer.close()``,
+    reacting to every removed layer). The hooks go on the first of: destroyed, undocked.
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    hook = _LayerListHook(viewer.layers.events, callback)
+    docked = {"yes": widget.native.parent() is not None}
+
+    class UndockFilter(QObject):
+        def eventFilter(self, obj, event) -> bool:  # Qt's name
+            if hook.connected and event.type() == QEvent.Type.ParentChange:
+                if obj.parent() is not None:
+                    docked["yes"] = True
+                elif docked["yes"]:
+                    hook.disconnect()
+            return False
+
+    undock_filter = UndockFilter(widget.native)  # a child of the widget: dies with it
+    widget.native.installEventFilter(undock_filter)
+    widget.native.destroyed.connect(hook.disconnect)  # a bound method: PyQt drops it safely
+    widget._layer_list_hook = (hook, undock_filter)  # both live as long as the widget
+    return hook
 
 
 def layer_choices(viewer, kinds: tuple[type, ...]):
@@ -141,13 +235,7 @@ def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | No
 
 
 __all__ = [
-    "evaluation_layer_updates",
-    "is_output_layer",
-    "layer_choices",
-    "notify_error",
-    "placement_on",
-    "reports_errors",
-    "set_layer_data",
-    "show_evaluation",
+    "evaluation_layer_updates", "find_output_layer", "follow_layer_list", "is_output_layer", "layer_choices",
+    "notify_error", "placement_on", "reports_errors", "same_layer", "set_layer_data", "show_evaluation",
     "show_evaluation_gradually",
 ]

@@ -32,7 +32,7 @@ from ..core.cleanup import (
 )
 from ..core.errors import InputError
 from ..core.io import POLARITIES, check_writable
-from ._common import layer_choices, reports_errors, set_layer_data
+from ._common import follow_layer_list, layer_choices, reports_errors, set_layer_data
 
 if TYPE_CHECKING:
     import napari
@@ -102,15 +102,9 @@ class CleanupWidget(Container):
         self.thickness.changed.connect(self._on_thickness_changed)
         self.apply_button.changed.connect(self.apply)
         self.save_button.changed.connect(self._save_clicked)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
-        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
+        follow_layer_list(self, viewer, self.reset_choices)  # a closed or undocked dock hears nothing
         self._on_thickness_changed(self.thickness.value)
         self.reset_choices()
-
-    def _disconnect(self, *_: Any) -> None:
-        self.viewer.layers.events.inserted.disconnect(self.reset_choices)
-        self.viewer.layers.events.removed.disconnect(self.reset_choices)
 
     # ------------------------------------------------------------------------------------------
     # controls

@@ -32,7 +32,16 @@ from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.io import as_trace, read_prediction, to_unit_float
 from ..core.options import PredictOptions
-from ._common import layer_choices, notify_error, reports_errors, show_evaluation, show_evaluation_gradually
+from ._common import (
+    OWNER_KEY,
+    find_output_layer,
+    follow_layer_list,
+    layer_choices,
+    notify_error,
+    reports_errors,
+    show_evaluation,
+    show_evaluation_gradually,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -122,8 +131,7 @@ class InspectWidget(Container):
         self.window.changed.connect(self._on_window_changed)
         self.kernel.changed.connect(self._on_kernel_changed)
         self.copy_button.changed.connect(self.copy_scores)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
+        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
         self._on_source_changed(self.source.value)
         self.reset_choices()
 
@@ -203,7 +211,7 @@ class InspectWidget(Container):
     def _predict_options(self) -> PredictOptions:
         device = inference.choose_device("auto")
         return PredictOptions(resolution=self._resolution(), device=str(device),
-                                        precision=inference.resolve_precision("auto", device))
+                              precision=inference.resolve_precision("auto", device))
 
     def _cache_key(self, item, image: np.ndarray) -> Path:
         options = self._predict_options()
@@ -356,9 +364,9 @@ class InspectWidget(Container):
         slider move.
         """
         for name in names:
-            if name not in self.viewer.layers:
+            layer = find_output_layer(self.viewer, name)
+            if layer is None:
                 continue
-            layer = self.viewer.layers[name]
             if layer.visible:
                 layer.data = self._picture(name)
                 layer.metadata.pop(STALE_KEY, None)
@@ -375,7 +383,7 @@ class InspectWidget(Container):
     def _refresh_if_stale(self, event) -> None:
         layer = event.source
         if layer.visible and layer.metadata.pop(STALE_KEY, False) and self.evaluation is not None:
-            layer.data = self._picture(layer.name)
+            layer.data = self._picture(layer.metadata[OWNER_KEY])
 
     def _on_sigma_changed(self, sigma: float) -> None:
         """Every slider move: the loss from the scorer's summary, then the two reward layers."""
@@ -400,8 +408,9 @@ class InspectWidget(Container):
         if self.evaluation is None:
             return
         self.evaluation.set_kernel(kernel)
-        if "top-hat reward" in self.viewer.layers:
-            self.viewer.layers["top-hat reward"].data = self.evaluation.tophat_reward_rgb()
+        layer = find_output_layer(self.viewer, "top-hat reward")
+        if layer is not None:
+            layer.data = self.evaluation.tophat_reward_rgb()
         self._update_scores()
 
     # ------------------------------------------------------------------------------------------

@@ -1,15 +1,17 @@
-"""The "Epoch sweep" dock widget: loss against epoch for a checkpoint series, docked in napari.
+"""The "Epoch sweep" dock widget: loss against epoch for one or more training runs, docked in napari.
 
 Thin over ``core.sweep``: the sweep runs in a ``thread_worker`` (one progress step per
-prediction, cancel between predictions, cached on disk); the sigma slider and kernel box redraw
-the whole curve from the sweep's per-prediction summaries; clicking a point shows that epoch's
-prediction and overlays through the same path as "Inspect prediction".
+prediction, cancel between predictions, cached on disk); each run (a checkpoint folder under a
+name) gets one colour; the sigma slider and kernel box redraw every run's live curve from the
+sweep's per-prediction summaries; a table gives each run's best epoch per metric; clicking a point
+marks that epoch and shows that run's prediction and overlays through the same path as "Inspect
+prediction". The plot sits in napari-matplotlib's themed canvas.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import (
@@ -19,15 +21,18 @@ from magicgui.widgets import (
     FileEdit,
     FloatSlider,
     Label,
+    LineEdit,
     ProgressBar,
     PushButton,
+    Select,
     SpinBox,
+    Table,
 )
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
+from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
+from napari_matplotlib.base import BaseNapariMPLWidget
 
 from ..core import sweep
 from ..core.errors import InputError
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     import napari
 
 RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
+TABLE_SIGMAS = (1.0, 3.0)  # the table's fixed parameters: a run added later reuses every other run's rows
+TABLE_KERNELS = (3, 5)
 
 
 def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
@@ -53,11 +60,16 @@ def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
 
 
 class SweepWidget(Container):
-    """Run every checkpoint of a folder on (image, tracing) pairs and plot the losses against epoch."""
+    """Run every checkpoint of one or more runs on (image, tracing) pairs and plot the losses against epoch."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.checkpoint_folder = FileEdit(label="checkpoints", mode="d")
+        self.run_name = LineEdit(label="run name", value="")
+        self.run_name.native.setPlaceholderText("(the folder's name)")
+        self.add_run_button = PushButton(text="Add run")
+        self.runs_list = Select(label="runs", choices=[], allow_multiple=True)
+        self.remove_run_button = PushButton(text="Remove selected runs")
         self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
         self.add_pair_button = PushButton(text="Add pair")
@@ -69,28 +81,38 @@ class SweepWidget(Container):
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
+        self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
+        self.best_table.read_only = True
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_csv_button = PushButton(text="Export CSV")
         self.export_png_button = PushButton(text="Export PNG")
         super().__init__(widgets=[
-            self.checkpoint_folder, self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
+            self.checkpoint_folder, self.run_name, self.add_run_button, self.runs_list, self.remove_run_button,
+            self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
             self.clear_pairs_button, self.resolution, self.run_button, self.cancel_button, self.progress,
-            self.sigma, self.kernel, self.export_path, self.overwrite, self.export_csv_button,
+            self.sigma, self.kernel, self.best_table, self.export_path, self.overwrite, self.export_csv_button,
             self.export_png_button,
         ])
-        self.figure = Figure(figsize=(7, 3.2), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(260)
-        self.native.layout().addWidget(self.canvas)
+        # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
+        self.plot_widget = BaseNapariMPLWidget(viewer)
+        self.plot_widget.setMinimumHeight(320)
+        self.native.layout().addWidget(self.plot_widget)
+        self.figure = self.plot_widget.figure
+        self.canvas = self.plot_widget.canvas
         self.canvas.mpl_connect("pick_event", self._on_pick)
 
+        self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
         self.pairs: list[tuple] = []  # (image layer, trace layer)
         self.result: sweep.SweepResult | None = None
-        self._inputs: dict[str, sweep.LoadedPair] = {}
+        self.marked: tuple[str, int] | None = None  # (run, epoch) last shown
+        self._inputs: dict[str, sweep.LoadedPair] = {}  # the pairs of self.result
+        self._pending_inputs: dict[str, sweep.LoadedPair] = {}  # the pairs of the sweep now running
         self._worker = None
         self.cache = sweep.PredictionCache()
 
+        self.add_run_button.changed.connect(self.add_run)
+        self.remove_run_button.changed.connect(self.remove_selected_runs)
         self.add_pair_button.changed.connect(self.add_pair)
         self.clear_pairs_button.changed.connect(self.clear_pairs)
         self.run_button.changed.connect(self.run)
@@ -101,11 +123,51 @@ class SweepWidget(Container):
         self.export_png_button.changed.connect(self.export_png)
         viewer.layers.events.inserted.connect(self.reset_choices)
         viewer.layers.events.removed.connect(self.reset_choices)
+        viewer.events.theme.connect(self._on_theme)
+        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear the viewer's events
         self.reset_choices()
+
+    def _disconnect(self, *_: Any) -> None:
+        self.viewer.layers.events.inserted.disconnect(self.reset_choices)
+        self.viewer.layers.events.removed.disconnect(self.reset_choices)
+        self.viewer.events.theme.disconnect(self._on_theme)
+        # napari-matplotlib's canvas listens to the theme too and never lets go
+        self.viewer.events.theme.disconnect(self.plot_widget._on_napari_theme_changed)
 
     # ------------------------------------------------------------------------------------------
     # inputs
     # ------------------------------------------------------------------------------------------
+    @reports_errors
+    def add_run(self, folder: str | Path | None = None, name: str | None = None) -> None:
+        """Add a run (the folder field and the name field, or the given ones); names are unique."""
+        folder = Path(folder if folder is not None else self.checkpoint_folder.value)
+        name = (name if name is not None else self.run_name.value).strip() or folder.resolve().name
+        if name in self.runs:
+            raise InputError(f"a run is already named {name!r}; give this one another name")
+        sweep.as_runs({name: folder})  # checked now: a folder without checkpoints is refused at once
+        self.runs[name] = folder
+        self.run_name.value = ""
+        self._show_runs()
+
+    def remove_run(self, name: str) -> None:
+        self.runs.pop(name, None)
+        self._show_runs()
+
+    def remove_selected_runs(self) -> None:
+        for name in list(self.runs_list.value):
+            self.remove_run(name)
+
+    def _show_runs(self) -> None:
+        self.runs_list.choices = list(self.runs)
+        self.runs_list.value = []
+
+    def _chosen_runs(self) -> dict[str, Path]:
+        """The added runs, or the folder field alone (one run, as before)."""
+        if self.runs:
+            return dict(self.runs)
+        folder = Path(self.checkpoint_folder.value)
+        return {(self.run_name.value.strip() or folder.resolve().name): folder}
+
     @reports_errors
     def add_pair(self) -> None:
         image, trace = self.image_layer.value, self.trace_layer.value
@@ -130,12 +192,13 @@ class SweepWidget(Container):
     # ------------------------------------------------------------------------------------------
     @reports_errors
     def run(self) -> None:
-        folder = Path(self.checkpoint_folder.value)
         inputs = self._chosen_pairs()
+        runs = sweep.as_runs(self._chosen_runs())
         resolution = None if self.resolution.value.startswith("native") else int(self.resolution.value)
-        steps = sweep.sweep_steps(folder, inputs, resolution=resolution, sigmas=(self.sigma.value,),
-                                  kernels=(self.kernel.value,), cache=self.cache)
-        self._inputs = {pair.name: pair for pair in inputs}
+        # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
+        steps = sweep.sweep_steps(runs, inputs, resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS,
+                                  cache=self.cache, previous=self.result)
+        self._pending_inputs = {pair.name: pair for pair in inputs}
         self._worker = create_worker(
             _drive, steps,
             _connect={"yielded": self._on_progress, "returned": self._on_result, "errored": notify_error,
@@ -154,6 +217,9 @@ class SweepWidget(Container):
 
     def _on_result(self, result: sweep.SweepResult) -> None:
         self.result = result
+        self._inputs = self._pending_inputs
+        if self.marked is not None and self.marked[0] not in result.runs:
+            self.marked = None
         for failure in result.failures:
             notify_error(InputError(f"skipped {failure}"))
         self.redraw()
@@ -176,47 +242,85 @@ class SweepWidget(Container):
             self._worker.quit()
 
     # ------------------------------------------------------------------------------------------
-    # plot
+    # plot and table
     # ------------------------------------------------------------------------------------------
-    def redraw(self) -> None:
-        """Redraw every curve; the live sigma/kernel curves come from the summaries (no inference)."""
+    def _on_theme(self, *_: Any) -> None:
+        self.redraw()
+
+    @reports_errors
+    def redraw(self, *_: Any) -> None:
+        """Redraw every run's curves and the best-epoch table; the live curves come from the summaries."""
         if self.result is None or not self.result.summaries:
             return
-        sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value)
+        with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
+            sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked)
         for ax in self.figure.axes:
             for line in ax.get_lines():
-                line.set_picker(5)
+                if str(line.get_gid()).startswith(("mean|", "live|", "image|")):
+                    line.set_picker(5)
         self.canvas.draw_idle()
+        self._fill_best_table()
 
-    def live_curves(self) -> dict[str, tuple[list[int], np.ndarray]]:
-        """The dashed curves as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
+    def best_choices(self) -> list[sweep.MetricChoice]:
+        """The table's columns: BCE, the live top-hat and Gaussian, tolerant F at each table sigma."""
+        window = self.result.window if self.result is not None else 15
+        return [sweep.parse_metric("bce"), sweep.parse_metric(f"tophat:kernel={self.kernel.value}"),
+                sweep.parse_metric(f"gaussian:sigma={self.sigma.value:g},window={window}"),
+                *(sweep.parse_metric(f"tolerant_f:sigma={s:g},window={window}") for s in TABLE_SIGMAS)]
+
+    def best_epochs(self) -> dict[str, dict[str, sweep.Best]]:
+        """{column title: {run: Best}} as the table shows them."""
+        return {_title(choice): self.result.best(choice) for choice in self.best_choices()}
+
+    def _fill_best_table(self) -> None:
+        best = self.best_epochs()
+        runs = self.result.runs
+        data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
+                 for title in best] for run in runs]
+        self.best_table.value = {"data": data, "index": runs, "columns": list(best)}
+
+    def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
+        """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
+        run = self.result.resolve_run(run) if self.result is not None else run
         curves = {}
-        for ax, metric in zip(self.figure.axes, ("bce", "tophat", "gaussian", "tolerant_f"), strict=False):
+        for ax, metric in zip(self.figure.axes, [m for m, _ in sweep.PANELS], strict=False):
             for line in ax.get_lines():
-                if line.get_gid() == "live":
+                if line.get_gid() == f"live|{run}":
                     curves[metric] = (list(map(int, line.get_xdata())), np.asarray(line.get_ydata()))
         return curves
 
     @reports_errors
     def _on_pick(self, event) -> None:
+        kind, run, *_ = str(event.artist.get_gid()).split("|")
+        if kind not in ("mean", "live", "image"):
+            return
         index = int(event.ind[0])
         epoch = int(event.artist.get_xdata()[index])
-        self.show_epoch(epoch)
+        image = str(event.artist.get_gid()).split("|", 2)[2] if kind == "image" else None
+        self.show_epoch(epoch, image=image, run=run)
 
     @reports_errors
-    def show_epoch(self, epoch: int, image: str | None = None) -> None:
-        """That epoch's prediction and overlays in the viewer, from the cache (as "Inspect prediction")."""
+    def show_epoch(self, epoch: int, image: str | None = None, run: str | None = None) -> None:
+        """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot."""
         if self.result is None:
             raise InputError("run a sweep first")
+        run = self.result.resolve_run(run)
         name = image or next(iter(self._inputs))
-        pred = self.cache.load(self.result.predictions[(epoch, name)])
+        key = (run, epoch, name)
+        if key not in self.result.predictions:
+            raise InputError(f"run {run!r} has no epoch {epoch} on {name}")
+        pred = self.cache.load(self.result.predictions[key])
         if pred is None:
-            raise InputError(f"the cached prediction of epoch {epoch} is gone; run the sweep again")
+            raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
         pair = self._inputs[name]
         evaluation = Evaluation.of(pred, pair.trace, sigma=self.sigma.value, kernel=self.kernel.value)
         reference = self.viewer.layers[name] if name in self.viewer.layers else None
         show_evaluation(self.viewer, evaluation, reference or _Grid(pair.image.shape))
-        show_info(f"epoch {epoch} on {name}: BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
+        self.marked = (run, epoch)
+        self.redraw()
+        checkpoint = self.result.checkpoints.get((run, epoch))
+        show_info(f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}: "
+                  f"BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
 
     # ------------------------------------------------------------------------------------------
     # export
@@ -244,6 +348,16 @@ class SweepWidget(Container):
         if self.result is None:
             raise InputError("run a sweep first")
         return self.result
+
+
+def _title(choice: sweep.MetricChoice) -> str:
+    """A short column title: 'Gaussian σ=3', 'top-hat k=5', 'tolerant F σ=1', 'BCE'."""
+    if choice.metric == "tophat":
+        return f"top-hat k={choice.kernel}"
+    if choice.sigma is not None:
+        label = {"gaussian": "Gaussian", "tolerant_f": "tolerant F"}.get(choice.metric, choice.metric)
+        return f"{label} σ={choice.sigma:g}"
+    return {"bce": "BCE"}.get(choice.metric, choice.metric)
 
 
 class _Grid:

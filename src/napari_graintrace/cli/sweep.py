@@ -1,4 +1,4 @@
-"""``graintrace sweep``: loss against epoch for a checkpoint series, cached and resumable."""
+"""``graintrace sweep``: loss against epoch for one or more checkpoint series (runs), cached and resumable."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser(
         "sweep",
-        help="score every checkpoint of a series on (image, tracing) pairs: a loss-vs-epoch table and plot",
+        help="score every checkpoint of one or more runs on (image, tracing) pairs: a loss-vs-epoch table and plot",
         description=(
-            "Runs every NAME_EPOCH.pth in CHECKPOINT_DIR on each --image and scores it against the --trace given "
-            "after it. Predictions are cached (by content hash), so a re-run with other score parameters does "
-            "no inference and an interrupted sweep resumes where it stopped."
+            "Runs every NAME_EPOCH.pth of each RUN on each --image and scores it against the --trace given after "
+            "it. A RUN is a checkpoint folder or NAME=FOLDER (the table's first column, 'run', and one colour in "
+            "the plot). Predictions are cached (by content hash), so a re-run with other score parameters or "
+            "with a run added does no inference for what was done, and an interrupted sweep resumes where it "
+            "stopped."
         ),
     )
-    sweep.add_argument("checkpoints", type=Path, metavar="CHECKPOINT_DIR")
+    sweep.add_argument("runs", nargs="+", metavar="RUN", help="a checkpoint folder, or NAME=FOLDER (repeatable)")
     sweep.add_argument("--image", type=Path, action="append", required=True, help="a micrograph (repeatable)")
     sweep.add_argument("--trace", type=Path, action="append", required=True, help="its tracing (one per --image)")
     sweep.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv", help="the tidy table")
@@ -28,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--kernel", type=int, nargs="+", default=[3, 5], help="top-hat kernels (default 3 5)")
     sweep.add_argument("--window", type=int, default=15)
     sweep.add_argument("--cache", type=Path, help="prediction cache folder (default: the user's cache directory)")
+    sweep.add_argument("--best", action="append", metavar="METRIC[:PARAMS]", default=[],
+                       help="print each run's epoch with the best mean over images: bce, tophat, gaussian, "
+                            "tolerant_f (lower is better for losses, higher for F); default parameters sigma 3, "
+                            "window 15, kernel 3, or give them: gaussian:sigma=1, tophat:kernel=5 (repeatable)")
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
@@ -49,24 +55,39 @@ def run_sweep(args: argparse.Namespace) -> int:
     if len(args.image) != len(args.trace):
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite)
+    best = [sweep.parse_metric(text, args.window) for text in args.best]
+    runs = sweep.as_runs(args.runs)  # checked (and named) before any work
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]
-    options = dict(resolution=parse_resolution(args.resolution), precision=args.precision, sigmas=args.sigma,
-                   kernels=args.kernel, window=args.window, cache=sweep.PredictionCache(args.cache),
-                   progress=progress_printer("sweep"))
+    # a --best at another sigma or kernel is scored in the same pass
+    sigmas = [*args.sigma, *(c.sigma for c in best if c.sigma is not None and c.sigma not in args.sigma)]
+    kernels = [*args.kernel, *(c.kernel for c in best if c.kernel is not None and c.kernel not in args.kernel)]
+    for choice in best:
+        if choice.window is not None and choice.window != args.window:
+            raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
+    options = {"resolution": parse_resolution(args.resolution), "precision": args.precision, "sigmas": sigmas,
+                   "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
+                   "progress": progress_printer("sweep")}
     if args.scheduler is None:
-        result = sweep.run_sweep(args.checkpoints, pairs, **options)
+        result = sweep.run_sweep(runs, pairs, **options)
     else:  # Dask is imported only here
         from ..core import distributed
 
-        result = distributed.run_sweep(args.scheduler, args.checkpoints, pairs, retries=args.retries,
-                                           torch_threads=args.worker_threads, **options)
+        result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
+                                       torch_threads=args.worker_threads, **options)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:
         raise InputError("no checkpoint could be evaluated")
     sweep.write_csv(result, args.output, args.overwrite)
-    print(f"wrote {args.output} ({len(result.rows)} rows, {len(result.epochs)} epochs x {len(result.images)} images)")
+    sizes = ", ".join(f"{run} {len(result.epochs_of(run))} epochs" for run in result.runs)
+    print(f"wrote {args.output} ({len(result.rows)} rows; {sizes}; x {len(result.images)} images)")
     if args.plot is not None:
         sweep.save_plot(result, args.plot, args.overwrite)
         print(f"wrote {args.plot}")
+    for choice in best:
+        better = "lowest" if choice.lower_is_better else "highest"
+        print(f"best {choice} ({better} mean over {len(result.images)} image(s)):")
+        width = max(map(len, result.runs))
+        for run, found in result.best(choice).items():
+            print(f"  {run:<{width}}  epoch {found.epoch:>4}  {found.value:.6g}  ({result.checkpoints[(run, found.epoch)].name})")
     return 1 if result.failures else 0

@@ -73,25 +73,51 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise InputError(_refusal(path, str(exc))) from None
-    except Exception as exc:  # torch raises many types for damaged files; none of them ran code
-        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged files; none ran code
+        detail = _first_sentence(str(exc))
+        detail = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         raise InputError(
-            f"{path}: not a readable PyTorch checkpoint (truncated or damaged?): {type(exc).__name__}: {detail}"
+            f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged ({detail}); "
+            f"nothing was loaded. File: {path}"
         ) from None
     return _unwrap(loaded, path)
 
 
+def _about(path: str | os.PathLike, problem: str) -> str:
+    """``NAME.pth: problem; nothing was loaded. File: /full/path``: a collapsed notification shows the
+    file's name and the problem, not just the start of a long path."""
+    return f"{Path(path).name}: {problem}; nothing was loaded. File: {path}"
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    """The first sentence of a library message, cut at a word (never mid-word) with an ellipsis.
+
+    Library messages go on to give advice (torch's may suggest turning the safety off); the first
+    sentence says what happened.
+    """
+    text = " ".join(text.split())
+    sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".")
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut}…"
+
+
 def _refusal(path: Path, message: str) -> str:
-    """Say why the weights-only unpickler refused a file, without suggesting the unsafe way."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    global_line = next((line for line in lines if "GLOBAL" in line), None)
-    if global_line is not None:
-        # the file wants to import and call Python objects: this is how a malicious pickle runs code
-        return (f"{path}: refused: the file asks to build Python objects, not just tensors, and could run "
-                f"code when loaded ({global_line}); only plain state_dict checkpoints are loaded")
-    detail = next((line for line in lines if line.startswith("Unsupported")), lines[-1] if lines else "")
-    return (f"{path}: refused: not a plain PyTorch state_dict file that can be loaded safely ({detail}); "
-            f"nothing in it was run")
+    """Say that the weights-only unpickler refused a file and nothing ran.
+
+    torch's own message goes on to explain how to allow-list the object or turn ``weights_only``
+    off; that is exactly how a malicious checkpoint gets to run its code, so it is not passed on.
+    """
+    wanted = re.search(r"GLOBAL ([\w.]+)", message)
+    if wanted is not None:
+        # the file wants to import and call a Python object: this is how a malicious pickle runs code
+        return (f"{path.name}: refused, nothing in it was loaded or run: the file asks to build the Python "
+                f"object {wanted[1]} (not just tensors), which could run code. Only plain state_dict "
+                f"checkpoints (tensors) are loaded; save one with torch.save(model.state_dict(), ...). "
+                f"File: {path}")
+    return (f"{path.name}: refused, nothing in it was loaded or run: it is not a plain PyTorch state_dict "
+            f"that can be read safely. File: {path}")
 
 
 def _unwrap(loaded: object, path: Path) -> dict[str, torch.Tensor]:
@@ -101,12 +127,12 @@ def _unwrap(loaded: object, path: Path) -> dict[str, torch.Tensor]:
                 loaded = loaded[key]
                 break
     if not isinstance(loaded, Mapping) or not loaded:
-        raise InputError(f"{path}: expected a state_dict (a dict of tensors), got {type(loaded).__name__}")
+        raise InputError(_about(path, f"expected a state_dict (a dict of tensors), got {type(loaded).__name__}"))
     state = {}
     for key, value in loaded.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise InputError(f"{path}: expected a state_dict of tensors, found entry {key!r} of "
-                             f"type {type(value).__name__}")
+            raise InputError(_about(path, f"expected a state_dict of tensors, found entry {key!r} of "
+                                          f"type {type(value).__name__}"))
         state[key.removeprefix("module.")] = value
     return state
 
@@ -116,10 +142,10 @@ def state_dict_width(state: Mapping[str, torch.Tensor], path: str | os.PathLike 
     weight = state.get(_WIDTH_KEY)
     if weight is None:
         keys = ", ".join(list(state)[:4])
-        raise InputError(f"{path}: not a U-Net checkpoint of the lab's layout: no key {_WIDTH_KEY!r} "
-                         f"(found {keys}{', ...' if len(state) > 4 else ''})")
+        raise InputError(_about(path, f"not a U-Net checkpoint of the lab's layout: no key {_WIDTH_KEY!r} "
+                                      f"(found {keys}{', ...' if len(state) > 4 else ''})"))
     if weight.ndim != 4 or tuple(weight.shape[1:]) != (1, 3, 3):
-        raise InputError(f"{path}: {_WIDTH_KEY} has shape {tuple(weight.shape)}, expected (width, 1, 3, 3)")
+        raise InputError(_about(path, f"{_WIDTH_KEY} has shape {tuple(weight.shape)}, expected (width, 1, 3, 3)"))
     return int(weight.shape[0])
 
 
@@ -152,10 +178,10 @@ def load_checkpoint(path: str | os.PathLike) -> UNet:
     if wrong:
         problems.append(f"wrong shapes: {_brief(wrong, 2)}")
     if problems:
-        raise InputError(f"{path}: does not match the lab's U-Net (base width {model.base_width}): "
-                         + "; ".join(problems))
+        raise InputError(_about(path, f"does not match the lab's U-Net (base width {model.base_width}): "
+                                + "; ".join(problems)))
     non_float = [k for k, v in state.items() if not v.is_floating_point()]
     if non_float:
-        raise InputError(f"{path}: non-float weights: {_brief(non_float)}")
+        raise InputError(_about(path, f"non-float weights: {_brief(non_float)}"))
     model.load_state_dict(state)
     return model.eval()

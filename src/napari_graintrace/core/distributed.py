@@ -30,7 +30,7 @@ import contextlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,9 @@ from .sweep import (
     SweepSettings,
     add_outcome,
     evaluate_pair,
+    new_result,
     prepare_sweep,
+    reusable,
 )
 
 __all__ = ["PredictOutcome", "connect", "default_torch_threads", "local_cluster", "parse_scheduler", "predict_many",
@@ -106,7 +108,7 @@ def default_torch_threads(scheduler: Any) -> int | None:
     would use one core whatever the machine has.
     """
     if isinstance(scheduler, str):
-        target, workers = parse_scheduler(scheduler)
+        _target, workers = parse_scheduler(scheduler)
         if workers is not None:
             return max(1, (os.cpu_count() or 1) // workers)
     return None
@@ -186,15 +188,15 @@ def _set_torch_threads(count: int | None) -> None:
 
 
 def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepSettings,
-               cache_root: str, torch_threads: int | None = None) -> PairOutcome:
-    """One (checkpoint, pair) on a worker: the in-process unit of work with a per-worker model cache."""
+               cache_root: str, torch_threads: int | None = None, run: str = "") -> PairOutcome:
+    """One (run, checkpoint, pair) on a worker: the in-process unit of work with a per-worker model cache."""
     _set_torch_threads(torch_threads)
     try:
         digest = checkpoint_hash(Path(item.path))
     except OSError as exc:
-        return PairOutcome(item.epoch, item.path.name, pair.name, failure=f"{item.path}: {exc}")
+        return PairOutcome(item.epoch, item.path.name, pair.name, failure=f"{item.path}: {exc}", run=run)
     return evaluate_pair(item, digest, pair, image_hash, settings, PredictionCache(cache_root),
-                         lambda: _worker_model(Path(item.path), digest))
+                         lambda: _worker_model(Path(item.path), digest), run)
 
 
 def predict_task(checkpoint: str, image: np.ndarray, options: PredictOptions,
@@ -261,7 +263,7 @@ def _check_counts(retries: int, torch_threads: int | None) -> None:
 
 def run_sweep(
     scheduler: Any,
-    checkpoint_series: Iterable[Checkpoint] | str | os.PathLike,
+    runs: object,
     pairs: Sequence[Pair | LoadedPair],
     resolution: int | None = 256,
     precision: str = "fp32",
@@ -272,33 +274,42 @@ def run_sweep(
     progress: Callable[[int, int, str], None] | None = None,
     retries: int = 2,
     torch_threads: int | None = None,
+    previous: SweepResult | None = None,
 ) -> SweepResult:
-    """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (checkpoint, pair), same table.
+    """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (run, checkpoint, pair), same table.
 
     ``scheduler``: a ``distributed.Client``, ``"local:N"`` or a scheduler address. ``progress``
     is called as tasks finish, in completion order. Tasks that fail after ``retries`` retries,
     or whose worker keeps dying, are listed in ``result.failures``; the others still count.
     ``torch_threads``: torch threads per task (default :func:`default_torch_threads`).
+    ``previous``: as in :func:`core.sweep.sweep_steps`, its units are not sent again.
     """
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
-    prepared = prepare_sweep(checkpoint_series, pairs, resolution, precision, sigmas, kernels, window)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window)
     settings = prepared.settings
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())
-    result = SweepResult(sigmas=settings.sigmas, kernels=settings.kernels, window=settings.window)
+    result = new_result(prepared)
+    several = len(prepared.runs) > 1
     with _client(scheduler) as client:
         # each pair travels once to the scheduler and once per worker; as a task (not scattered
         # data) it is recomputed from the scheduler's copy if the worker holding it dies
         scattered = [client.submit(_same, pair, pure=False, key=f"graintrace-pair-{h[:16]}-{os.urandom(4).hex()}")
                      for pair, h in zip(prepared.pairs, prepared.image_hashes, strict=True)]
         futures: dict[Any, str] = {}
-        for order, item in enumerate(prepared.series):
+        for order, (run, item) in enumerate(prepared.units()):
+            checkpoint_hash = _reuse_hash(previous, item)
             for pair, remote, image_hash in zip(prepared.pairs, scattered, prepared.image_hashes, strict=True):
+                key = (run.name, item.epoch, pair.name)
+                if checkpoint_hash and reusable(previous, settings, key, cache.path(
+                        checkpoint_hash, image_hash, settings.resolution, settings.precision)):
+                    add_outcome(result, previous.outcome(key))
+                    continue
                 future = client.submit(sweep_task, item, remote, image_hash, settings, cache_root, torch_threads,
-                                       retries=retries, pure=False, priority=-order,
+                                       run.name, retries=retries, pure=False, priority=-order,
                                        key=f"graintrace-sweep-{item.epoch}-{pair.name}-{os.urandom(4).hex()}")
-                futures[future] = f"epoch {item.epoch} / {pair.name}"
+                futures[future] = f"{run.name}: " * several + f"epoch {item.epoch} / {pair.name}"
 
         failures: dict[str, None] = {}  # ordered set: one line per bad checkpoint, not per image
 
@@ -314,6 +325,16 @@ def run_sweep(
         _gather(client, futures, progress, on_result, on_error)
     result.failures.extend(failures)
     return result
+
+
+def _reuse_hash(previous: SweepResult | None, item: Checkpoint) -> str:
+    """The checkpoint's content hash when a previous result might hold its units, else '' (not read)."""
+    if previous is None:
+        return ""
+    try:
+        return checkpoint_hash(item.path)
+    except OSError:
+        return ""
 
 
 @dataclass(frozen=True)

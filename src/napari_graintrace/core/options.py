@@ -70,6 +70,7 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 LOSS_NAMES: tuple[str, ...] = ("bce", "tolerant", "bce+tolerant")  # the keys of training.LOSSES
 BORDER_MODES: tuple[str, ...] = ("blank", "crop")
 FOOTPRINTS: tuple[str, ...] = ("disk", "square", "gaussian")
+GRAIN_COMBINES: tuple[str, ...] = ("max", "mean")  # several maps of one area -> one (grains.combine_maps)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -397,3 +398,46 @@ class CropOptions:
         if self.thickness is not None:
             _set(self, "thickness", odd_int(self.thickness, "thickness"))
         _set(self, "overwrite", bool(self.overwrite))
+
+
+@dataclass(frozen=True)
+class GrainOptions:
+    """The lab's post-processing from a boundary map to grains (``grains.segment``), and its pixel size.
+
+    Defaults are grain_unet's config on our polarity (p = boundary probability): ``high`` / ``low``
+    hysteresis thresholds (the lab's 160 and 200 on its dark-boundary maps: 1 - 160/255 and
+    1 - 200/255), ``dilations`` cross-shaped dilations, holes smaller than ``min_area`` px filled,
+    spurs shorter than ``prune`` px removed. ``combine``: several maps of one area become one by the
+    ``max`` of p (the lab's ``min``) or the ``mean``. ``pixel_size``: micrometres per pixel, for the
+    ASTM E112 G numbers (None: none).
+    """
+
+    high: float = 1 - 160 / 255
+    low: float = 1 - 200 / 255
+    dilations: int = 3
+    min_area: int = 100
+    prune: int = 30
+    combine: str = "max"
+    pixel_size: float | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "high", unit_number(self.high, "high threshold"))
+        _set(self, "low", unit_number(self.low, "low threshold"))
+        if self.low > self.high:
+            raise InputError(f"the low threshold ({self.low:g}) must not exceed the high one ({self.high:g})")
+        _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        _set(self, "min_area", non_negative_int(self.min_area, "min area"))
+        _set(self, "prune", non_negative_int(self.prune, "prune length"))
+        _set(self, "combine", choice(self.combine, GRAIN_COMBINES, "combine"))
+        if self.pixel_size is not None:
+            _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
+
+    @property
+    def post_processing(self) -> dict[str, float | int]:
+        """The five parameters ``grains.tune_steps`` searches (JSON-ready)."""
+        return {"high": self.high, "low": self.low, "dilations": self.dilations, "min_area": self.min_area,
+                "prune": self.prune}
+
+    def replace(self, **changes: Any) -> GrainOptions:
+        """A checked copy with some fields changed."""
+        return dataclasses.replace(self, **changes)

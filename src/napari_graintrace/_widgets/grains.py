@@ -1,0 +1,346 @@
+"""The "Grains" dock widget: a boundary map's grains, coloured by their fate against the true grains.
+
+Thin over ``core.grains``: a :class:`~napari_graintrace.core.grains.Segmenter` keeps the stages of
+the lab's post-processing, so a moved slider (debounced) re-runs only the stages after it; the
+comparison, the fate colours, the metrics table and the size histogram follow. "Tune" searches the
+parameters for the best grain F1 in a worker (progress bar, Cancel) and sets the sliders to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info
+from qtpy.QtCore import QTimer
+
+from ..core import convert, grains
+from ..core.errors import InputError
+from ..core.options import GrainOptions
+from ._common import (
+    follow_layer_list,
+    is_output_layer,
+    notify_error,
+    placement_on,
+    reports_errors,
+    set_layer_data,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+PREDICTED_LAYER = "grains"
+TRUE_LAYER = "true grains"
+# fate colours (RGBA): matched green, split orange, merged red, spurious magenta, missed blue
+FATE_COLOURS = {
+    "matched": (0.2, 0.8, 0.2, 1.0),
+    "split": (1.0, 0.6, 0.0, 1.0),
+    "merged": (0.9, 0.1, 0.1, 1.0),
+    "spurious": (0.9, 0.2, 0.9, 1.0),
+    "missed": (0.2, 0.4, 1.0, 1.0),
+}
+METRIC_ROWS = (  # (label, key) of the metrics table
+    ("interior grains", "grains"), ("edge grains", "edge_grains"), ("mean area (px)", "mean_area_px"),
+    ("mean intercept (px)", "mean_intercept_px"), ("ASTM G intercept", "astm_g_intercept"),
+    ("ASTM G planimetric", "astm_g_planimetric"), ("true interior grains", "grains_truth"),
+    ("VI split", "vi_split"), ("VI merge", "vi_merge"), ("adapted Rand error", "arand"),
+    ("grain precision", "grain_precision"), ("grain recall", "grain_recall"), ("grain F1", "grain_f1"),
+    ("orphan fraction", "orphan_fraction"), ("disregistry", "disregistry"), ("size KS", "size_ks"),
+    ("size KS p-value", "size_ks_p"),
+)
+DEBOUNCE_MS = 120
+
+
+def _fate_colormap(fates: np.ndarray):
+    """A Labels colormap painting every label with its fate's colour (label 0 transparent)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colours: dict[Any, Any] = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0)}
+    for code, name in enumerate(grains.FATES, start=1):
+        for label in np.flatnonzero(fates == code):
+            colours[int(label)] = FATE_COLOURS[name]
+    return DirectLabelColormap(color_dict=colours)
+
+
+def _tune_in_background(segmenter: grains.Segmenter, truth: np.ndarray, start: GrainOptions):
+    """Worker body: every step is a progress report and a Cancel point."""
+    return (yield from grains.tune_steps(segmenter, truth, start))
+
+
+class GrainsWidget(Container):
+    """Pick a prediction (or the Inspect widget's) and a tracing; see the grains and how they fare."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
+        defaults = GrainOptions()
+        self.prediction_layer = ComboBox(label="prediction", choices=self._prediction_choices, nullable=True,
+                                         tooltip="a probability map (Image); the Inspect widget's "
+                                                 "'prediction' layer is offered too")
+        self.trace_layer = ComboBox(label="tracing", choices=self._trace_choices, nullable=True,
+                                    tooltip="the true tracing (Image or Labels, either polarity); optional")
+        self.run_button = PushButton(text="Run [segment and compare]")
+        self.high = FloatSlider(label="high threshold", min=0.0, max=1.0, step=0.005, value=defaults.high)
+        self.low = FloatSlider(label="low threshold", min=0.0, max=1.0, step=0.005, value=defaults.low)
+        self.dilations = SpinBox(label="dilations", min=0, max=20, value=defaults.dilations)
+        self.min_area = SpinBox(label="min area (px)", min=0, max=100_000, step=10, value=defaults.min_area)
+        self.prune = SpinBox(label="prune (px)", min=0, max=1000, step=5, value=defaults.prune)
+        self.pixel_size = FloatSpinBox(label="pixel size (um)", min=0.0, max=1e6, step=0.01, value=0.0,
+                                       tooltip="micrometres per pixel for ASTM G numbers (0: none)")
+        self.tune_button = PushButton(text="Tune [best grain F1]")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="tuning", value=0, max=1, visible=False)
+        self.status = Label(label="", value="choose a prediction layer, then Run")
+        self.metrics_panel = Label(label="metrics", value="-")
+        self.copy_button = PushButton(text="Copy metrics as table")
+        self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.json")
+        self.overwrite = CheckBox(label="overwrite", value=False)
+        self.export_button = PushButton(text="Export metrics")
+        super().__init__(widgets=[
+            self.prediction_layer, self.trace_layer, self.run_button, self.high, self.low, self.dilations,
+            self.min_area, self.prune, self.pixel_size, self.tune_button, self.cancel_button, self.progress,
+            self.status, self.metrics_panel, self.copy_button, self.export_path, self.overwrite,
+            self.export_button,
+        ])
+        self.figure = Figure(figsize=(5, 2.6), layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(200)
+        self.native.layout().addWidget(self.canvas)
+
+        self.segmenter: grains.Segmenter | None = None
+        self.truth: np.ndarray | None = None
+        self.true_table: grains.GrainTable | None = None
+        self.grain_labels: np.ndarray | None = None
+        self.metrics: dict[str, Any] = {}
+        self._reference = None  # the prediction layer the outputs are laid over
+        self.tuned: grains.TuneResult | None = None
+        self._worker = None
+        self._applying = False  # setting several controls at once: one re-segmentation at the end
+        self._timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.resegment)
+
+        self.run_button.changed.connect(self.run)
+        for control in (self.high, self.low, self.dilations, self.min_area, self.prune, self.pixel_size):
+            control.changed.connect(self._on_control_changed)
+        self.tune_button.changed.connect(self.tune)
+        self.cancel_button.changed.connect(self.cancel)
+        self.copy_button.changed.connect(self.copy_metrics)
+        self.export_button.changed.connect(self.export_metrics)
+        follow_layer_list(self, viewer, self.reset_choices)
+        self.reset_choices()
+
+    # ------------------------------------------------------------------------------------------
+    # inputs
+    # ------------------------------------------------------------------------------------------
+    def _prediction_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The user's Image layers, and our own 'prediction' output (the Inspect widget's)."""
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Image) and not layer.rgb
+                and (not is_output_layer(layer) or layer.metadata.get("napari-graintrace output") == "prediction")]
+
+    def _trace_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Image | Labels) and not is_output_layer(layer)]
+
+    def options(self) -> GrainOptions:
+        """The controls as checked options (low above high is refused with a message)."""
+        return GrainOptions(high=self.high.value, low=self.low.value, dilations=self.dilations.value,
+                            min_area=self.min_area.value, prune=self.prune.value,
+                            pixel_size=self.pixel_size.value or None)
+
+    def _load(self) -> None:
+        layer = self.prediction_layer.value
+        if layer is None:
+            raise InputError("choose a prediction layer (a probability map in [0, 1], or 8/16-bit)")
+        pred = convert.prediction(np.asarray(layer.data), layer.name, rgb=layer.rgb)
+        truth = None
+        trace_layer = self.trace_layer.value
+        if trace_layer is not None:
+            tracing = convert.tracing(np.asarray(trace_layer.data), labels=isinstance(trace_layer, Labels),
+                                      what=trace_layer.name, rgb=getattr(trace_layer, "rgb", None))
+            mask = convert.match_shape(tracing.mask, pred.shape, what=f"tracing {trace_layer.name}",
+                                       reference=f"prediction {layer.name}")
+            truth = grains.trace_labels(mask)
+        self.segmenter = grains.Segmenter(pred)
+        self.truth = truth
+        self.true_table = grains.grain_table(truth) if truth is not None else None
+        self._reference = layer
+
+    # ------------------------------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------------------------------
+    @reports_errors
+    def run(self) -> None:
+        """Read the layers, segment with the controls' values, compare, draw."""
+        self._load()
+        self._update()
+
+    def _on_control_changed(self, _value=None) -> None:
+        if self.segmenter is not None and not self._applying:
+            self._timer.start()  # debounced: a dragged slider re-segments once it rests
+
+    @reports_errors
+    def resegment(self) -> None:
+        """The live path: re-run the stages after the moved control, then redraw."""
+        if self.segmenter is not None:
+            self._update()
+
+    def _update(self) -> None:
+        options = self.options()
+        segmenter = self.segmenter
+        labels = segmenter.labels(options)
+        table = grains.grain_table(labels)
+        metrics = grains.stats(labels, options.pixel_size, table)
+        where = placement_on(self._reference, labels.shape) if self._reference is not None else {}
+        if self.truth is not None:
+            metrics.update(grains.compare(labels, self.truth, table, self.true_table))
+            pred_fate, true_fate = grains.grain_fates(labels, self.truth)
+            set_layer_data(self.viewer, TRUE_LAYER, self.truth, kind="labels", colormap=_fate_colormap(true_fate),
+                           opacity=0.5, visible=False, **where)
+            set_layer_data(self.viewer, PREDICTED_LAYER, labels, kind="labels",
+                           colormap=_fate_colormap(pred_fate), opacity=0.6, **where)
+        else:
+            from napari.utils.colormaps import label_colormap
+
+            set_layer_data(self.viewer, PREDICTED_LAYER, labels, kind="labels", colormap=label_colormap(),
+                           opacity=0.6, **where)
+        self.grain_labels, self.metrics = labels, metrics
+        kind = "a tracing: only skeletonized" if segmenter.tracing else "probability map"
+        self.status.value = f"{labels.shape[0]} x {labels.shape[1]} {kind}"
+        self.metrics_panel.value = "\n".join(
+            f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
+        grains.size_histogram(self.figure, table, self.true_table, metrics.get("size_ks"), options.pixel_size)
+        self.canvas.draw_idle()
+
+    @staticmethod
+    def _format(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    # ------------------------------------------------------------------------------------------
+    # tuning
+    # ------------------------------------------------------------------------------------------
+    @reports_errors
+    def tune(self) -> None:
+        """Search the post-processing for the best grain F1 (worker); the sliders follow the result."""
+        if self.segmenter is None:
+            self._load()
+        if self.truth is None:
+            raise InputError("tuning needs a tracing: choose one, then Run")
+        if self.segmenter.tracing:
+            raise InputError("the prediction is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
+        # a Segmenter of its own: the worker's stages never race the sliders' cache
+        segmenter = grains.Segmenter(self.segmenter.pred)
+        self._worker = create_worker(
+            _tune_in_background, segmenter, self.truth, self.options(),
+            _connect={"yielded": self._on_progress, "returned": self._on_tuned, "errored": notify_error,
+                      "finished": self._on_worker_finished},
+        )
+        self.tune_button.enabled = self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress.visible = True
+        self.progress.value = 0
+
+    def _on_progress(self, step: tuple[int, int, str]) -> None:
+        done, total, text = step
+        self.progress.max = max(total, 1)
+        self.progress.value = min(done, total)
+        self.status.value = text
+
+    @reports_errors
+    def _on_tuned(self, result: grains.TuneResult) -> None:
+        self.tuned = result
+        self.set_options(result.options)
+        self.status.value = (f"tuned: grain F1 {result.scores['grain_f1']:.3f} "
+                             f"({result.evaluated} settings tried)")
+
+    def set_options(self, options: GrainOptions) -> None:
+        """Move every control to ``options`` and re-segment once."""
+        self._applying = True
+        try:
+            if options.low > self.high.value:  # keep low <= high at every intermediate step
+                self.high.value = options.high
+                self.low.value = options.low
+            else:
+                self.low.value = options.low
+                self.high.value = options.high
+            self.dilations.value = options.dilations
+            self.min_area.value = options.min_area
+            self.prune.value = options.prune
+        finally:
+            self._applying = False
+        self.resegment()
+
+    def _on_worker_finished(self) -> None:
+        if self._worker is not None and self._worker.abort_requested:
+            show_info("tuning cancelled; the controls were not changed")
+        self._worker = None
+        self.tune_button.enabled = self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress.visible = False
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+
+    @property
+    def busy(self) -> bool:
+        """True while tuning runs."""
+        return self._worker is not None
+
+    # ------------------------------------------------------------------------------------------
+    # export
+    # ------------------------------------------------------------------------------------------
+    def metrics_table(self) -> str:
+        """Tab-separated metric / value rows with the parameters (paste into a spreadsheet)."""
+        if not self.metrics:
+            return ""
+        options = self.options()
+        rows = [("metric", "value"), *((k, str(v)) for k, v in options.post_processing.items())]
+        rows += [(key, self._format(self.metrics[key])) for _, key in METRIC_ROWS if key in self.metrics]
+        return "\n".join("\t".join(row) for row in rows)
+
+    def copy_metrics(self) -> None:
+        from qtpy.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(self.metrics_table())
+        show_info("grain metrics copied as a tab-separated table")
+
+    @reports_errors
+    def export_metrics(self) -> None:
+        """Write the metrics as CSV (metric,value) or JSON by the file's suffix; never overwrites unasked."""
+        import json
+
+        from ..core.io import write_text
+
+        if not self.metrics:
+            raise InputError("run first: there are no metrics to export")
+        path = Path(self.export_path.value)
+        if path.suffix.lower() not in (".csv", ".json"):
+            raise InputError(f"{path}: export to a .csv or a .json file")
+        record = {**self.options().post_processing, **self.metrics}
+        if path.suffix.lower() == ".json":
+            text = json.dumps(record, indent=2) + "\n"
+        else:
+            text = "metric,value\n" + "".join(f"{k},{'' if v is None else v}\n" for k, v in record.items())
+        write_text(path, text, overwrite=self.overwrite.value)
+        show_info(f"wrote {path}")
