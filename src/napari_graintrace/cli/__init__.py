@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # one module per concern; the order is the order of `graintrace --help`
-_COMMAND_MODULES = ("scoring", "cleanup", "dataset", "model", "sweep", "grains", "demo")
+_COMMAND_MODULES = ("scoring", "cleanup", "dataset", "model", "sweep", "grains", "cache", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

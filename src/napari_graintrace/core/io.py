@@ -10,7 +10,7 @@ existing file is never replaced unless the caller asks.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -208,11 +208,8 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     path = Path(path)
     check_writable([path], overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
+    tmp = _new_temporary(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
         yield tmp
         if overwrite:
             os.replace(tmp, path)
@@ -228,10 +225,21 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
+def _new_temporary(path: Path) -> Path:
+    """Create an empty, uniquely named file beside ``path`` with the mode a new file normally gets.
+
+    ``os.open`` with mode 0o666 lets the kernel apply the process umask, so the finished file has
+    the usual permissions without reading or changing the umask (``os.umask`` is process-wide and
+    not safe while worker threads write files; ``mkstemp`` would give 0600).
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{path.parent}: could not create a temporary file")  # pragma: no cover
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:

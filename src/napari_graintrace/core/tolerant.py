@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InputError
 from .scores import check_odd, check_sigma
 
 __all__ = ["soft_dilation", "tolerant_prf", "tolerant_f_loss", "tolerant_loss", "TolerantPRFLoss"]
@@ -45,7 +46,7 @@ def soft_dilation(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torc
     """
     sigma, window = check_sigma(sigma), check_odd(window, "window")
     if x.ndim < 2:
-        raise ValueError(f"expected (..., H, W), got shape {tuple(x.shape)}")
+        raise InputError(f"expected (..., H, W), got shape {tuple(x.shape)}")
     weights = _weights(sigma, window, x)
     radius = window // 2
     # along x: (..., H, W + 2r) -> view (..., H, W, window), weight, max over the window
@@ -71,7 +72,7 @@ def tolerant_prf(
     gradient. Returns three tensors of shape ``pred.shape[:-2]``.
     """
     if pred.shape != target.shape:
-        raise ValueError(f"shape mismatch: prediction {tuple(pred.shape)} vs target {tuple(target.shape)}")
+        raise InputError(f"shape mismatch: prediction {tuple(pred.shape)} vs target {tuple(target.shape)}")
     target = target.detach().to(pred.dtype)
     with torch.no_grad():
         trace_map = soft_dilation(target, sigma, window)  # G_t
