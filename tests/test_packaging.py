@@ -27,6 +27,19 @@ def test_every_manifest_python_name_imports():
         assert callable(getattr(importlib.import_module(module), attribute)), command["id"]
 
 
+def test_every_widget_is_in_a_contributable_napari_menu():
+    from napari._app_model.constants import MenuId  # the ids napari lets plugins add to
+    from npe2 import PluginManifest
+
+    parsed = PluginManifest.from_file(ROOT / "napari.yaml")
+    contributable = {str(menu) for menu in MenuId.contributables()}
+    placed = {}
+    for menu, items in parsed.contributions.menus.items():
+        assert menu in contributable, menu
+        placed.update({item.command: menu for item in items})
+    assert {widget.command for widget in parsed.contributions.widgets} == set(placed)
+
+
 def test_packaged_manifest_is_the_top_level_one():
     packaged = ROOT / "src" / "napari_graintrace" / "napari.yaml"
     assert packaged.is_symlink() and packaged.resolve() == (ROOT / "napari.yaml").resolve()
