@@ -112,8 +112,8 @@ def test_json_readers_ignore_unknown_keys_and_keep_order():
     [("{", "not valid JSON"), ("[]", '"boxes" list'), ('{"boxes": {}}', "must be a list"),
      ('{"boxes": []}', "no crop boxes"), ('{"boxes": [{"index": 1, "top": 0}]}', "lacks left"),
      ('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 0, "right": 5}]}', "empty"),
-     ('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 2, "right": 2},'
-      ' {"index": 1, "top": 2, "left": 2, "bottom": 4, "right": 4}]}', "share index 1")],
+     (('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 2, "right": 2},'
+      ' {"index": 1, "top": 2, "left": 2, "bottom": 4, "right": 4}]}'), "share index 1")],
 )
 def test_bad_boxes_json(text, message):
     with pytest.raises(InputError, match=message):
@@ -257,18 +257,18 @@ def test_overwrite_replaces_the_whole_folder(tmp_path, nist):
 def _bad_inputs(nist):
     micrograph, second, trace = nist
     return {
-        "different shapes": (dict(images=[micrograph, second[:, :799]]), "micrograph 2 .* 600 x 799"),
-        "trace shape": (dict(trace=trace[:599]), "tracing .* 599 x 800"),
-        "box outside": (dict(boxes=[CropBox(1, 0, 0, 10, 10), CropBox(2, 590, 0, 610, 10)]), "outside"),
-        "no boxes": (dict(boxes=[]), "no crop boxes"),
-        "duplicate index": (dict(boxes=[CropBox(1, 0, 0, 10, 10)] * 2), "share index"),
-        "slash in name": (dict(name="a/b"), "path separator"),
-        "backslash in name": (dict(name="a\\b"), "path separator"),
-        "dot name": (dict(name=".."), "dot"),
-        "empty name": (dict(name=" "), "empty"),
-        "even thickness": (dict(thickness=4), "odd"),
-        "float out of range": (dict(images=[micrograph.astype(np.float32)]), r"outside \[0, 1\]"),
-        "3-D image": (dict(images=[np.zeros((2, 600, 800), np.uint8)]), "2-D"),
+        "different shapes": ({"images": [micrograph, second[:, :799]]}, "micrograph 2 .* 600 x 799"),
+        "trace shape": ({"trace": trace[:599]}, "tracing .* 599 x 800"),
+        "box outside": ({"boxes": [CropBox(1, 0, 0, 10, 10), CropBox(2, 590, 0, 610, 10)]}, "outside"),
+        "no boxes": ({"boxes": []}, "no crop boxes"),
+        "duplicate index": ({"boxes": [CropBox(1, 0, 0, 10, 10)] * 2}, "share index"),
+        "slash in name": ({"name": "a/b"}, "path separator"),
+        "backslash in name": ({"name": "a\\b"}, "path separator"),
+        "dot name": ({"name": ".."}, "dot"),
+        "empty name": ({"name": " "}, "empty"),
+        "even thickness": ({"thickness": 4}, "odd"),
+        "float out of range": ({"images": [micrograph.astype(np.float32)]}, r"outside \[0, 1\]"),
+        "3-D image": ({"images": [np.zeros((2, 600, 800), np.uint8)]}, "2-D"),
     }
 
 
@@ -277,7 +277,7 @@ def _bad_inputs(nist):
     "backslash in name", "dot name", "empty name", "even thickness", "float out of range", "3-D image"])
 def test_every_bad_input_writes_nothing(tmp_path, nist, case):
     change, message = _bad_inputs(nist)[case]
-    kwargs = dict(root=tmp_path / "root", name="S", images=[nist[0], nist[1]], trace=nist[2], boxes=BOXES)
+    kwargs = {"root": tmp_path / "root", "name": "S", "images": [nist[0], nist[1]], "trace": nist[2], "boxes": BOXES}
     kwargs.update(change)
     with pytest.raises(InputError, match=message):
         write_aligned(**kwargs)

@@ -7,12 +7,12 @@ import io
 
 import numpy as np
 import pytest
+from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError, scores, sweep
 from napari_graintrace.core.checkpoints import find_checkpoints
 from napari_graintrace.core.evaluation import resize_trace
-from synthetic import tiny_series
 
 EPOCHS = (0, 2, 10)
 
@@ -55,7 +55,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monkeypatch):
     cache = sweep.PredictionCache(tmp_path / "cache")
     first = sweep.run_sweep(series, pairs, resolution=64, cache=cache)
-    import napari_graintrace.core.inference as inference
+    from napari_graintrace.core import inference
 
     def no_inference(*args, **kwargs):
         raise AssertionError("the cache should have answered")

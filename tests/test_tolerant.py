@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-
+import brute_force as ref
 import numpy as np
 import pytest
 import torch
+from synthetic import tiny_dataset
 
-import brute_force as ref
 from napari_graintrace.cli import main
 from napari_graintrace.core import checkpoints, scores, tolerant, training
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.options import TrainOptions
 from napari_graintrace.core.steps import run_steps
-from synthetic import tiny_dataset
 
 
 def _as_tensor(array: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:

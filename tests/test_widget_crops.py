@@ -8,7 +8,14 @@ import pytest
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.crops import BOXES_LAYER, PREVIEW_LAYER, CropWidget
 from napari_graintrace.cli import main
-from napari_graintrace.core.crops import CropBox, apply_boxes, corners_and_centre, grid_boxes, read_boxes, write_boxes
+from napari_graintrace.core.crops import (
+    CropBox,
+    apply_boxes,
+    corners_and_centre,
+    grid_boxes,
+    read_boxes,
+    write_boxes,
+)
 from napari_graintrace.core.io import read_image
 
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.colors import to_hex
+from synthetic import tiny_series
 
 from napari_graintrace._widgets import _common
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
-from synthetic import tiny_series
 
 PLUGIN = "napari-graintrace"
 
@@ -214,7 +214,7 @@ def test_plot_follows_the_napari_theme_and_the_dock_lets_go(make_napari_viewer, 
             assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
 
     # closing the dock disconnects it from the viewer's events
-    listeners = lambda: [cb for cb in viewer.layers.events.inserted.callbacks  # noqa: E731
+    listeners = lambda: [cb for cb in viewer.layers.events.inserted.callbacks
                          if getattr(cb, "__self__", None) is widget or (isinstance(cb, tuple) and cb[0] is widget)]
     assert listeners()
     viewer.window.remove_dock_widget(dock_widget)

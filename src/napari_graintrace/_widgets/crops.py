@@ -162,7 +162,7 @@ class CropWidget(Container):
         self.box_size.visible = not grid
 
     def _find_boxes_layer(self) -> Shapes | None:
-        layer = self.viewer.layers[BOXES_LAYER] if BOXES_LAYER in self.viewer.layers else None
+        layer = self.viewer.layers[BOXES_LAYER] if BOXES_LAYER in self.viewer.layers else None  # noqa: SIM401 - LayerList has no .get
         return layer if isinstance(layer, Shapes) else None
 
     def boxes_layer(self) -> Shapes:

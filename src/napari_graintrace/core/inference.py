@@ -44,17 +44,17 @@ from .options import resolution as parse_resolution
 from .steps import run_steps
 
 __all__ = [
-    "PRECISIONS",
+    "DEFAULT_OVERLAP",
     "DEFAULT_RESOLUTION",
     "DEFAULT_TILE",
-    "DEFAULT_OVERLAP",
+    "PRECISIONS",
     "choose_device",
     "cpu_has_native_bf16",
-    "resolve_precision",
-    "prepare_image",
-    "tile_windows",
-    "predict_steps",
     "predict",
+    "predict_steps",
+    "prepare_image",
+    "resolve_precision",
+    "tile_windows",
 ]
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]

@@ -42,7 +42,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             array = _read_with_pil(path)
     except InputError:
         raise
-    except Exception as exc:  # PIL and tifffile raise many types for a damaged file
+    except Exception as exc:  # noqa: BLE001 - PIL and tifffile raise many types for a damaged file
         raise InputError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
     try:
         return to_grey(array)

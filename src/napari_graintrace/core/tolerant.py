@@ -30,7 +30,7 @@ from torch import nn
 from .errors import InputError
 from .scores import check_odd, check_sigma
 
-__all__ = ["soft_dilation", "tolerant_prf", "tolerant_f_loss", "tolerant_loss", "TolerantPRFLoss"]
+__all__ = ["TolerantPRFLoss", "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
 
 
 def _weights(sigma: float, window: int, like: torch.Tensor) -> torch.Tensor:

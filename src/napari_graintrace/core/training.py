@@ -282,7 +282,7 @@ def _read_train_state(path: Path) -> dict | None:
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a damaged sidecar only costs Adam's moments, never the run
+    except Exception:  # noqa: BLE001 - a damaged sidecar only costs Adam's moments, never the run
         return None
 
 
