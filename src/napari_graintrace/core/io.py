@@ -121,22 +121,22 @@ def to_unit_float(array: np.ndarray, what: str = "image") -> np.ndarray:
     raise InputError(f"{what} has unsupported pixel type {array.dtype} (use 8/16-bit or float in [0, 1])")
 
 
-def read_prediction(path: str | os.PathLike) -> np.ndarray:
-    """Read a probability map as float32 in [0, 1] (the lab's ``predict_*.png`` are 8-bit)."""
+def _read_unit_float(path: str | os.PathLike, what: str) -> np.ndarray:
     image = read_image(path)
     try:
-        return to_unit_float(image, "prediction")
+        return to_unit_float(image, what)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def read_prediction(path: str | os.PathLike) -> np.ndarray:
+    """Read a probability map as float32 in [0, 1] (the lab's ``predict_*.png`` are 8-bit)."""
+    return _read_unit_float(path, "prediction")
 
 
 def read_micrograph(path: str | os.PathLike) -> np.ndarray:
     """Read a micrograph as float32 grey in [0, 1], the network's input scale."""
-    image = read_image(path)
-    try:
-        return to_unit_float(image, "micrograph")
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+    return _read_unit_float(path, "micrograph")
 
 
 def as_trace(array: np.ndarray, polarity: Polarity | str = "auto") -> tuple[np.ndarray, str]:
