@@ -283,3 +283,59 @@ def test_bce_parts_edge_cases():
     assert scores.bce_parts(trace.astype(np.float32), trace) == (0.0, 0.0, 0.0)  # perfect: no loss
     missed, false, clamped = scores.bce_parts((~trace).astype(np.float32), trace)  # everything wrong
     assert (missed, false, clamped) == (pytest.approx(100 / 3), pytest.approx(200 / 3), 1.0)
+
+
+# -- command line ------------------------------------------------------------------------------
+def test_score_json_has_the_boundary_and_bce_part_keys(tmp_path, nist_trace, nist_trace_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from napari_graintrace.cli import main
+
+    pred = np.zeros(nist_trace.shape, np.uint8)
+    pred[:, 3:] = nist_trace[:, :-3] * 255  # the tracing moved 3 px: 8-bit 0/255, so the clamp is hit
+    Image.fromarray(pred).save(tmp_path / "pred.png")
+    p = pred / np.float32(255)
+    got = {}
+    for distance in (None, 1.0):
+        extra = [] if distance is None else ["--match-distance", str(distance)]
+        assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), "--json", *extra]) == 0
+        got[distance] = json.loads(capsys.readouterr().out)
+        expected_prf = scores.boundary_prf(p, nist_trace, 0.5, distance)  # exact: tested above
+        boundary_keys = ("boundary_precision", "boundary_recall", "boundary_f")
+        assert [got[distance][k] for k in boundary_keys] == pytest.approx(expected_prf, abs=1e-12)
+    parts = bce_parts_by_loop(p[::2, ::2], nist_trace[::2, ::2])  # the loop on a quarter, the CLI on all
+    assert scores.bce_parts(p[::2, ::2], nist_trace[::2, ::2]) == pytest.approx(parts, rel=1e-12)
+    assert (got[None]["bce_missed"], got[None]["bce_false"], got[None]["bce_clamped"]) == pytest.approx(
+        scores.bce_parts(p, nist_trace), rel=1e-12)
+    assert got[None]["bce_missed"] + got[None]["bce_false"] == pytest.approx(got[None]["bce"], rel=1e-12)
+    assert got[None]["bce_clamped"] == 1.0  # 0/255 maps: every lost pixel is at the clamp
+    assert got[1.0]["boundary_f"] < got[None]["boundary_f"]  # 3 px apart: only 7.5 px finds them
+    assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), "--match-distance", "-2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graintrace score: error:") and err.count("\n") == 1
+    assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path)]) == 0
+    assert "boundary F (BSDS)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("file_format,suffix,dtype,tolerance", [
+    ("png8", ".png", np.uint8, 0.5 / 255), ("png16", ".png", np.uint16, 0.5 / 65535), ("tiff", ".tif", np.float32, 0),
+])
+def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_format, suffix, dtype, tolerance):
+    from napari_graintrace.cli import main
+    from napari_graintrace.core import checkpoints, inference
+    from napari_graintrace.core.io import read_image, read_micrograph, read_prediction
+    from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH
+
+    checkpoint = DEMO_CHECKPOINTS / "demo_59.pth"
+    out = tmp_path / "maps"
+    args = ["predict", str(checkpoint), str(NIST_MICROGRAPH), "-o", str(out), "--resolution", "128",
+            "--precision", "fp32", "--format", file_format]
+    assert main(args) == 0
+    written = out / f"predict_steel_micrograph{suffix}"
+    assert read_image(written).dtype == dtype
+    want = inference.predict(checkpoints.load_checkpoint(checkpoint), read_micrograph(NIST_MICROGRAPH),
+                             resolution=128, precision="fp32")
+    assert np.abs(read_prediction(written) - want).max() <= tolerance + 1e-7
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from ..core.options import LOSS_NAMES, PRECISIONS  # light: no torch, so --help stays fast
 
+FORMAT_CHOICES = ("png8", "png16", "tiff")  # core.io.PREDICTION_FORMATS (io is not imported: --help stays fast)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--input-size", action="store_true",
                          help="resize each map back to its micrograph's size (the lab keeps the square)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing files")
+    predict.add_argument("--format", default="png8", choices=FORMAT_CHOICES,
+                         help="png8 = p x 255, the lab's (default); png16 = p x 65535; tiff = float32 as "
+                              "computed. 8 bits round the surest pixels to exactly 0 or 1, where BCE clamps")
     predict.add_argument("--scheduler", metavar="ADDRESS",
                          help="one task per image on a Dask cluster: tcp://HOST:PORT, or local:N for N worker "
                               "processes here (needs the [dask] extra; see docs/scale-out.md)")
@@ -87,7 +92,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
     from ..core.inference import choose_device, predict_steps, resolve_precision
-    from ..core.io import check_writable, read_micrograph, unit_float_to_uint8, write_image
+    from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
     from ..core.steps import run_steps
     from .options import progress_printer
 
@@ -95,7 +100,8 @@ def run_predict(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
         raise InputError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    targets = [args.output / f"predict_{image.stem}.png" for image in args.images]
+    suffix = PREDICTION_FORMATS[args.format]
+    targets = [args.output / f"predict_{image.stem}{suffix}" for image in args.images]
     seen: dict[Path, Path] = {}
     for image, target in zip(args.images, targets, strict=True):
         if target in seen:
@@ -103,6 +109,9 @@ def run_predict(args: argparse.Namespace) -> int:
         seen[target] = image
     check_writable(targets, args.overwrite)
     if args.scheduler is not None:
+        if args.format != "png8":
+            raise InputError(f"--format {args.format} is not available with --scheduler (the cluster sends 8-bit "
+                             "maps back); run without --scheduler to keep the precision")
         return _predict_on_cluster(args, options, targets)
     device = choose_device(options.device)
     options = dataclasses.replace(options, device=str(device),
@@ -115,7 +124,7 @@ def run_predict(args: argparse.Namespace) -> int:
         image = read_micrograph(image_path)
         bar = progress_printer(f"[{index}/{len(targets)}] {image_path.name}")
         prob = run_steps(predict_steps(model, image, options), lambda step, bar=bar: bar(*step))
-        write_image(target, unit_float_to_uint8(prob), overwrite=args.overwrite)
+        write_image(target, encode_prediction(prob, args.format), overwrite=args.overwrite)
         print(f"wrote {target}  ({prob.shape[0]} x {prob.shape[1]})")
     return 0
 

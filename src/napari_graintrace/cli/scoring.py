@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("pred", type=Path, metavar="PRED", help="prediction image")
     score.add_argument("trace", type=Path, metavar="TRACE", help="tracing image (either polarity)")
     add_score_options(score)
+    score.add_argument("--match-distance", type=float, default=None, metavar="PX",
+                       help="boundary benchmark: how far apart (Euclidean px) a predicted and a true boundary "
+                            "pixel may be and still match (default 0.0075 x the image diagonal, the BSDS one)")
     score.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     score.set_defaults(run=run_score)
 
@@ -36,10 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from ..core.scores import score_all
+    from ..core.boundary import default_max_distance
+    from ..core.scores import bce_parts_and_boundary, score_all
 
     pred, trace, polarity = read_pair(args)
     scores = score_all(pred, trace, sigma=args.sigma, window=args.window, kernel=args.kernel)
+    scores.update(bce_parts_and_boundary(pred, trace, max_distance=args.match_distance))
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -50,11 +55,19 @@ def run_score(args: argparse.Namespace) -> int:
         "precision": "tolerant precision",
         "recall": "tolerant recall",
         "f": "tolerant F",
+        "bce_missed": "BCE from missed trace (red)",
+        "bce_false": "BCE from false boundary (blue)",
+        "bce_clamped": "share of BCE at the log clamp",
+        "boundary_precision": "boundary precision (BSDS)",
+        "boundary_recall": "boundary recall (BSDS)",
+        "boundary_f": "boundary F (BSDS)",
     }
     width = max(map(len, labels.values()))
+    distance = default_max_distance(pred.shape) if args.match_distance is None else args.match_distance
     print(f"{args.pred} vs {args.trace} ({polarity} tracing, {pred.shape[0]} x {pred.shape[1]})")
     for key, label in labels.items():
         print(f"  {label:<{width}}  {scores[key]: .6f}")
+    print(f"  (boundary: p >= 0.5 thinned, tracing skeletonized, pairs within {distance:.2f} px)")
     return 0
 
 

@@ -43,7 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--worker-threads", type=int, metavar="N",
                        help="with --scheduler: torch threads per task (default: cores / N for local:N, else "
                             "the workers' own setting, which Dask makes 1)")
+    sweep.add_argument("--grains", action="store_true",
+                       help="also grain metrics per prediction (vi_merge, vi_split, grain_f1, orphan_fraction, "
+                            "size_ks; the lab's post-processing at its defaults): pick a checkpoint by grains")
     sweep.set_defaults(run=run_sweep)
+
+
+GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks")  # core.grains.SWEEP_METRICS
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -66,7 +72,9 @@ def run_sweep(args: argparse.Namespace) -> int:
             raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
     options = {"resolution": parse_resolution(args.resolution), "precision": args.precision, "sigmas": sigmas,
                    "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
-                   "progress": progress_printer("sweep")}
+                   "progress": progress_printer("sweep"),
+                   # a --best on a grain metric turns the grain rows on
+                   "grains": args.grains or any(c.metric in GRAIN_METRICS for c in best)}
     if args.scheduler is None:
         result = sweep.run_sweep(runs, pairs, **options)
     else:  # Dask is imported only here

@@ -283,6 +283,12 @@ class BoundaryMatch:
         """(precision, recall, F); 0 where a denominator is 0."""
         return _prf(self.n_matched, self.n_predicted, self.n_true)
 
+    def rgb(self) -> np.ndarray:
+        """The BSDS picture: matched white, unmatched predicted blue, unmatched true red."""
+        from .overlays import boundary_match_rgb
+
+        return boundary_match_rgb(self.matched_predicted, self.matched_true, self.predicted, self.true)
+
 
 class BoundaryScorer:
     """The tracing side prepared once (skeleton, k-d tree, distance map); then any prediction or

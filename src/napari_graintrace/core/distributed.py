@@ -275,6 +275,7 @@ def run_sweep(
     retries: int = 2,
     torch_threads: int | None = None,
     previous: SweepResult | None = None,
+    grains: bool = False,
 ) -> SweepResult:
     """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (run, checkpoint, pair), same table.
 
@@ -286,7 +287,7 @@ def run_sweep(
     """
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains)
     settings = prepared.settings
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())

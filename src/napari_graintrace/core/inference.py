@@ -21,14 +21,17 @@ fp32; ``"bf16"``/``"fp16"`` can be asked for explicitly (CUDA autocast, not vali
 Long runs report progress per tile: pass ``progress(done, total)``, or drive
 :func:`predict_steps` with a :class:`~.options.PredictOptions`: a generator that yields
 ``(done, total)`` and returns the map, which is what a napari ``thread_worker`` wants (its
-``quit()`` takes effect at each yield) and what the CLI and Dask tasks run.
+``quit()`` takes effect at each yield) and what the CLI and Dask tasks run. A lab-width pass
+over one 1024 x 1024 tile takes tens of seconds on a laptop CPU, so a yield per tile is not enough
+for a prompt Cancel: with ``stop`` given, :func:`predict_steps` also checks it inside the forward
+pass, before every layer (:func:`interruptible`), and raises :class:`Cancelled`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -48,8 +51,10 @@ __all__ = [
     "DEFAULT_RESOLUTION",
     "DEFAULT_TILE",
     "PRECISIONS",
+    "Cancelled",
     "choose_device",
     "cpu_has_native_bf16",
+    "interruptible",
     "predict",
     "predict_steps",
     "prepare_image",
@@ -209,6 +214,33 @@ def tile_windows(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[
 # --------------------------------------------------------------------------------------------
 # prediction
 # --------------------------------------------------------------------------------------------
+class Cancelled(Exception):
+    """Raised inside a forward pass (or between tiles) when the caller's ``stop()`` says so."""
+
+
+def _check(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise Cancelled("stopped")
+
+
+@contextlib.contextmanager
+def interruptible(model: torch.nn.Module, stop: Callable[[], bool]) -> Iterator[torch.nn.Module]:
+    """While inside, every forward pass of ``model`` checks ``stop()`` before each layer and raises
+    :class:`Cancelled` when it is true, so a pass ends within one layer of a Cancel.
+
+    The checks are forward pre-hooks (removed on exit): the layers themselves run unchanged. Finer
+    than a layer was tried (row bands of each convolution, exact) and cost 1.6-5x the run time on
+    a CPU, as every call repacks the weights; ``benchmarks/RESULTS.md`` has the figures.
+    """
+    hooks = [module.register_forward_pre_hook(lambda _module, _inputs: _check(stop))
+             for module in model.modules()]
+    try:
+        yield model
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def _forward(model: UNet, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
     """(h, w) float32 on the CPU -> probabilities (h, w) float32 on the CPU."""
     batch = x[None, None].to(device).contiguous(memory_format=torch.channels_last)
@@ -218,13 +250,18 @@ def _forward(model: UNet, x: torch.Tensor, device: torch.device, precision: str)
 
 
 def predict_steps(
-    model: UNet, image: np.ndarray, options: PredictOptions | None = None
+    model: UNet,
+    image: np.ndarray,
+    options: PredictOptions | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """:func:`predict` as steps: yields ``(tiles done, tiles total)``, returns the map.
 
     Made for napari's ``thread_worker`` (each yield is a progress update and a point where the
     worker can be cancelled; the return value arrives in ``worker.returned``), the CLI and Dask
     tasks, which all pass their choices as one :class:`~.options.PredictOptions` (None: the defaults).
+    ``stop``: checked between tiles and before every layer of each forward pass
+    (:func:`interruptible`); when it returns true, :class:`Cancelled` is raised.
     """
     options = options or PredictOptions()
     if not isinstance(model, torch.nn.Module):
@@ -244,7 +281,12 @@ def predict_steps(
     out = torch.empty(padded.shape, dtype=torch.float32)
     yield 0, len(windows)
     for done, (rows, cols, core_rows, core_cols) in enumerate(windows, start=1):
-        prob = _forward(model, padded[rows, cols], device, precision)
+        if stop is None:
+            prob = _forward(model, padded[rows, cols], device, precision)
+        else:
+            _check(stop)
+            with interruptible(model, stop):
+                prob = _forward(model, padded[rows, cols], device, precision)
         out[core_rows, core_cols] = prob[
             core_rows.start - rows.start : core_rows.stop - rows.start,
             core_cols.start - cols.start : core_cols.stop - cols.start,

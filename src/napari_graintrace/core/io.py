@@ -273,3 +273,22 @@ def write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> P
 def unit_float_to_uint8(array: np.ndarray) -> np.ndarray:
     """Probability map -> 8-bit image (round to nearest), the lab's file format for predictions."""
     return np.clip(np.rint(np.asarray(array, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+# prediction file formats: name -> file suffix. png8 is the lab's; 8 bits send every p < 1/510 to 0
+# and p > 509/510 to 1, where BCE's log hits its clamp (scores.bce_parts measures how much of the BCE
+# that is), so png16 (p x 65535) and tiff (float32 as computed) keep the precision.
+PREDICTION_FORMATS: dict[str, str] = {"png8": ".png", "png16": ".png", "tiff": ".tif"}
+
+
+def encode_prediction(prob: np.ndarray, file_format: str = "png8") -> np.ndarray:
+    """A probability map in [0, 1] as the pixels of a ``file_format`` file (see PREDICTION_FORMATS);
+    :func:`read_prediction` reads each back to [0, 1]."""
+    if file_format not in PREDICTION_FORMATS:
+        raise InputError(f"unknown prediction format {file_format!r}; choose one of {', '.join(PREDICTION_FORMATS)}")
+    prob = np.asarray(prob)
+    if file_format == "png8":
+        return unit_float_to_uint8(prob)
+    if file_format == "png16":
+        return np.clip(np.rint(prob.astype(np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+    return prob.astype(np.float32)

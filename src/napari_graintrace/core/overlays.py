@@ -6,6 +6,9 @@ Colours are part of the public contract (``shared/design.md``):
   blue = false prediction.
 * Reward map R in [-1, 1]: green for R > 0, black at 0, red for R < 0, brightness |R|.
 * Composite p x R: the same colours, so a pixel is bright only where the prediction put mass.
+* Boundary match (the BSDS picture, ``boundary_match_rgb``): thinned predicted and skeleton true
+  boundary pixels; white = matched (a pair within the distance), blue = predicted without a partner
+  (false positive), red = true without a partner (miss); black elsewhere.
 * Missed trace (tolerant recall): trace pixels only, coloured by their soft dilation D_p in
   [0, 1]: red = missed (D_p = 0), yellow = half found, green = found (D_p = 1); black elsewhere.
 """
@@ -67,6 +70,25 @@ def recall_rgb(trace: np.ndarray, soft_dilation: np.ndarray) -> np.ndarray:
 def composite_rgb(pred: np.ndarray, reward: np.ndarray) -> np.ndarray:
     """The prediction times the reward in reward colours: where the score is earned and lost."""
     return reward_rgb(np.asarray(pred, dtype=np.float32) * np.asarray(reward, dtype=np.float32))
+
+
+def boundary_match_rgb(matched_predicted: np.ndarray, matched_true: np.ndarray, predicted: np.ndarray,
+                       true: np.ndarray) -> np.ndarray:
+    """The BSDS picture of one threshold (``boundary.BoundaryMatch`` fields): matched pixels white,
+    unmatched predicted blue (false positives), unmatched true red (misses), in the BCE colours.
+
+    A maximum matching never leaves a predicted and a true pixel at the same place both unmatched
+    (they would make one more pair), so the two unmatched colours never compete for a pixel.
+    """
+    masks = [np.asarray(m, dtype=bool) for m in (matched_predicted, matched_true, predicted, true)]
+    if len({m.shape for m in masks}) != 1 or masks[0].ndim != 2:
+        raise InputError(f"the boundary masks must share one 2-D shape, got {[m.shape for m in masks]}")
+    matched_p, matched_t, predicted, true = masks
+    rgb = np.zeros((*predicted.shape, 3), dtype=np.uint8)
+    rgb[matched_p | matched_t] = WHITE
+    rgb[true & ~matched_t] = RED
+    rgb[predicted & ~matched_p] = BLUE
+    return rgb
 
 
 # --------------------------------------------------------------------------------------------

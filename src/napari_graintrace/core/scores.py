@@ -32,6 +32,7 @@ __all__ = [
     "GaussianScorer",
     "bce",
     "bce_parts",
+    "bce_parts_and_boundary",
     "boundary_ods",
     "boundary_prf",
     "gaussian_loss",
@@ -341,3 +342,20 @@ def score_all(
         "f": f,
     }
 
+
+def bce_parts_and_boundary(
+    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: float | None = None
+) -> dict[str, float]:
+    """The keys ``graintrace score --json`` adds to :func:`score_all`: BCE in parts
+    (``bce_missed``, ``bce_false``, ``bce_clamped``) and the BSDS boundary benchmark at
+    ``threshold`` (``boundary_precision``, ``boundary_recall``, ``boundary_f``)."""
+    missed, false, clamped = bce_parts(pred, trace)
+    precision, recall, f = boundary_prf(pred, trace, threshold, max_distance)
+    return {
+        "bce_missed": missed,
+        "bce_false": false,
+        "bce_clamped": clamped,
+        "boundary_precision": precision,
+        "boundary_recall": recall,
+        "boundary_f": f,
+    }

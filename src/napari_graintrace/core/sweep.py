@@ -68,7 +68,9 @@ MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summar
 # Which way is better, per metric of the table: the one place ``best`` looks. A new score row
 # (issue 16's grain F1, issue 18's boundary F) adds its name here and its row maker to SCORE_ROWS.
 LOWER_IS_BETTER = {"bce": True, "tophat": True, "gaussian": True, "tolerant_f": False, "tolerant_precision": False,
-                   "tolerant_recall": False, "boundary_f": False, "grain_f1": False}
+                   "tolerant_recall": False, "boundary_f": False, "grain_f1": False,
+                   # grain metrics (``grains=True``: core.grains.SWEEP_METRICS)
+                   "vi_merge": True, "vi_split": True, "orphan_fraction": True, "size_ks": True}
 # the design's default parameters of each metric, for ``best`` without parameters
 DEFAULT_PARAMETERS = {"sigma": 3.0, "window": 15, "kernel": 3}
 _METRIC_PARAMETERS = {"tophat": ("kernel",), "gaussian": ("sigma", "window"), "tolerant_f": ("sigma", "window"),
@@ -246,6 +248,7 @@ class SweepResult:
     failures: list[str] = field(default_factory=list)
     run_names: list[str] = field(default_factory=list)  # in the order given
     checkpoints: dict[tuple[str, int], Path] = field(default_factory=dict)  # (run, epoch) -> its file
+    grains: bool = False  # the table has the grain metrics (sweep_steps(grains=True))
 
     @property
     def runs(self) -> list[str]:
@@ -395,15 +398,31 @@ def _gaussian_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[st
         yield "tolerant_f", params, ev.tolerant_prf(sigma)[2]
 
 
+def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+    """Opt-in (``grains=True``): the prediction's grains (the lab's post-processing) against the tracing's."""
+    if not settings.grains:
+        return
+    from . import grains
+
+    for metric, value in grains.grain_metrics(ev.pred, ev.trace).items():
+        if value is not None:  # undefined (no grains at all): no row rather than a NaN
+            yield metric, "", value
+
+
 SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
-    _bce_rows, _tophat_rows, _gaussian_rows,
+    _bce_rows, _tophat_rows, _gaussian_rows, _grain_rows,
 ]
 
 
-def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int]) -> list[tuple[str, str, float]]:
+def settings_rows(ev: Evaluation, settings: SweepSettings) -> list[tuple[str, str, float]]:
     """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
-    settings = SweepSettings(None, "fp32", tuple(sigmas), tuple(kernels), ev.window)
     return [(metric, params, float(value)) for maker in SCORE_ROWS for metric, params, value in maker(ev, settings)]
+
+
+def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int],
+               grains: bool = False) -> list[tuple[str, str, float]]:
+    """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
+    return settings_rows(ev, SweepSettings(None, "fp32", tuple(sigmas), tuple(kernels), ev.window, grains))
 
 
 @dataclass(frozen=True)
@@ -415,6 +434,7 @@ class SweepSettings:
     sigmas: tuple[float, ...]
     kernels: tuple[int, ...]
     window: int
+    grains: bool = False  # also the grain metrics (core.grains.SWEEP_METRICS): segmentation per prediction
 
 
 @dataclass(frozen=True)
@@ -460,6 +480,7 @@ def prepare_sweep(
     sigmas: Sequence[float] = (1.0, 3.0),
     kernels: Sequence[int] = (3, 5),
     window: int = 15,
+    grains: bool = False,
 ) -> PreparedSweep:
     """Check the inputs once, up front, for both the in-process and the Dask sweep."""
     checked = as_runs(runs)
@@ -471,6 +492,7 @@ def prepare_sweep(
         sigmas=tuple(scores.check_sigma(s) for s in sigmas),
         kernels=tuple(scores.check_odd(k, "kernel") for k in kernels),
         window=scores.check_odd(window, "window"),
+        grains=bool(grains),
     )
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
@@ -508,7 +530,7 @@ def evaluate_pair(
     ev = Evaluation.of(pred, pair.trace, window=settings.window)
     gaussian_mass, pred_total, size = ev.scorer.summary
     tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
-    rows = tuple(score_rows(ev, settings.sigmas, settings.kernels))
+    rows = tuple(settings_rows(ev, settings))
     return PairOutcome(item.epoch, item.path.name, pair.name, entry,
                        Summary(gaussian_mass, tophat_mass, pred_total, size), rows, run=run)
 
@@ -516,7 +538,7 @@ def evaluate_pair(
 def new_result(prepared: PreparedSweep) -> SweepResult:
     settings = prepared.settings
     result = SweepResult(sigmas=settings.sigmas, kernels=settings.kernels, window=settings.window,
-                         run_names=[run.name for run in prepared.runs])
+                         run_names=[run.name for run in prepared.runs], grains=settings.grains)
     for run, item in prepared.units():
         result.checkpoints[(run.name, item.epoch)] = item.path
     return result
@@ -537,7 +559,7 @@ def reusable(previous: SweepResult | None, settings: SweepSettings, key: Key, en
     same score parameters: adding a run to a finished sweep redoes nothing for the others."""
     return (previous is not None and previous.predictions.get(key) == entry and key in previous.summaries
             and previous.sigmas == settings.sigmas and previous.kernels == settings.kernels
-            and previous.window == settings.window)
+            and previous.window == settings.window and previous.grains == settings.grains)
 
 
 def sweep_steps(
@@ -550,6 +572,7 @@ def sweep_steps(
     window: int = 15,
     cache: PredictionCache | None = None,
     previous: SweepResult | None = None,
+    grains: bool = False,
 ) -> Generator[tuple[int, int, str], None, SweepResult]:
     """Generator form of :func:`run_sweep`: yields ``(done, total, what)`` after each prediction.
 
@@ -558,9 +581,11 @@ def sweep_steps(
     checkpoint that fails to load is reported in ``result.failures`` and skipped; the rest go on.
     ``previous``: a finished sweep whose rows are taken as they are wherever the prediction and the
     score parameters are the same (runs added to it are the only work). (``core.distributed`` runs
-    the same units of work on a Dask cluster.)
+    the same units of work on a Dask cluster.) ``grains``: also the grain metrics of every prediction
+    (``core.grains.SWEEP_METRICS``, the lab's post-processing at its defaults), to pick a checkpoint
+    by grains rather than pixels.
     """
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains)
     settings = prepared.settings
     cache = cache or PredictionCache()
     result = new_result(prepared)
@@ -604,10 +629,11 @@ def run_sweep(
     cache: PredictionCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     previous: SweepResult | None = None,
+    grains: bool = False,
 ) -> SweepResult:
     """Predict (or take from the cache) and score every checkpoint of every run on every pair;
     see :func:`sweep_steps`."""
-    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous)
+    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous, grains)
     return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 

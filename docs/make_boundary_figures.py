@@ -1,0 +1,121 @@
+"""Make the boundary-benchmark and BCE-anatomy parts of docs/scores.md (run from the repository root).
+
+    python docs/make_boundary_figures.py
+
+1. The cases of docs/make_score_figures.py (the NIST tracing as a perfect prediction, shifted by
+   0..6 px; a blank map) plus a thickness case (the tracing's skeleton drawn 1..15 px wide), scored
+   with the BSDS boundary F next to the Gaussian loss and the tolerant F.
+2. BCE in parts on a real prediction: the demo checkpoint's map of the NIST micrograph, as computed
+   (float, what ``predict --format tiff`` writes) and rounded to 8 bits (the lab's PNG).
+3. The BSDS picture of that prediction (matched white, false positives blue, misses red).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from skimage.morphology import disk, skeletonize  # noqa: E402
+
+from napari_graintrace.core import boundary, scores  # noqa: E402
+from napari_graintrace.core.checkpoints import load_checkpoint  # noqa: E402
+from napari_graintrace.core.inference import predict  # noqa: E402
+from napari_graintrace.core.io import (  # noqa: E402
+    read_micrograph,
+    read_trace,
+    to_unit_float,
+    unit_float_to_uint8,
+    write_image,
+    write_text,
+)
+from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+
+OUT = Path(__file__).parent / "images"
+
+
+def shifted(trace: np.ndarray, pixels: int) -> np.ndarray:
+    pred = np.zeros(trace.shape, np.float32)
+    pred[:, pixels:] = trace[:, : trace.shape[1] - pixels]
+    return pred
+
+
+def drawn(skeleton: np.ndarray, width: int) -> np.ndarray:
+    """The skeleton drawn ``width`` px wide (a disk of that diameter), as a 0/1 prediction."""
+    from scipy import ndimage as ndi
+
+    if width <= 1:
+        return skeleton.astype(np.float32)
+    return ndi.binary_dilation(skeleton, disk(width // 2)).astype(np.float32)
+
+
+def case_table(trace: np.ndarray) -> str:
+    skeleton = skeletonize(trace)
+    cases = [(f"shift {s} px", shifted(trace, s)) for s in range(7)]
+    cases += [(f"skeleton {w} px wide", drawn(skeleton, w)) for w in (1, 3, 5, 9, 15)]
+    cases.append(("blank", np.zeros(trace.shape, np.float32)))
+    distance = boundary.default_max_distance(trace.shape)
+    strict = boundary.BoundaryScorer(trace, 2.0)
+    bsds = boundary.BoundaryScorer(trace)
+    lines = [f"| prediction | boundary P / R / F ({distance:.1f} px, BSDS) | boundary F (2 px) | Gaussian loss σ=3 "
+             "| tolerant P / R / F σ=1 |", "|---|---|---|---|---|"]
+    for name, pred in cases:
+        p, r, f = bsds.prf(pred)
+        tp, tr, tf = scores.tolerant_prf(pred, trace, 1.0, 15)
+        lines.append(f"| {name} | {p:.3f} / {r:.3f} / **{f:.3f}** | {strict.prf(pred)[2]:.3f} | "
+                     f"{scores.gaussian_loss(pred, trace, 3.0, 15):.4f} | {tp:.3f} / {tr:.3f} / **{tf:.3f}** |")
+    return "\n".join(lines) + "\n"
+
+
+def bce_anatomy(pred: np.ndarray, trace: np.ndarray) -> str:
+    eight_bit = to_unit_float(unit_float_to_uint8(pred))
+    lines = ["| map | BCE | missed (red) | false (blue) | share at the clamp | trace pixels at p = 0 "
+             "| background pixels at p = 1 |", "|---|---|---|---|---|---|---|"]
+    rows = {}
+    for name, p in (("float (`--format tiff`)", pred), ("8-bit PNG (`--format png8`, the lab's)", eight_bit)):
+        missed, false, clamped = scores.bce_parts(p, trace)
+        zeros, ones = int(np.count_nonzero(trace & (p == 0))), int(np.count_nonzero(~trace & (p == 1)))
+        rows[name] = (missed, false, 100.0 * zeros / p.size, 100.0 * ones / p.size)  # each costs 100 / N
+        lines.append(f"| {name} | {missed + false:.4f} | {missed:.4f} | {false:.4f} | {100 * clamped:.1f} % | "
+                     f"{zeros} | {ones} |")
+    fig, ax = plt.subplots(figsize=(7.5, 3.0), constrained_layout=True)
+    for i, (missed, false, missed_clamped, false_clamped) in enumerate(rows.values()):
+        ax.barh(i, missed, color="#d62728", label="missed trace (red)" if i == 0 else None)
+        ax.barh(i, false, left=missed, color="#1f77b4", label="false boundary (blue)" if i == 0 else None)
+        for left, width in ((0.0, missed_clamped), (missed, false_clamped)):
+            if width:
+                ax.barh(i, width, left=left, fill=False, hatch="//", edgecolor="black",
+                        label="at the log clamp (p = 0 on trace, 1 on background)")
+    ax.set_yticks(range(len(rows)), [name.split(" (")[0] for name in rows])
+    ax.set_xlabel("BCE")
+    ax.set_title("BCE in parts: demo checkpoint (demo_59) on the NIST micrograph")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+    fig.savefig(OUT / "bce_parts.png", dpi=110)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    trace = read_trace(NIST_TRACE)[0]
+    table = case_table(trace)
+    model = load_checkpoint(DEMO_CHECKPOINTS / "demo_59.pth")
+    pred = predict(model, read_micrograph(NIST_MICROGRAPH), resolution=None, precision="fp32", device="cpu")
+    anatomy = bce_anatomy(pred, trace)
+    match = boundary.boundary_match(pred, trace, 0.5)
+    p, r, f = match.prf()
+    ods_f, ods_t = boundary.boundary_ods(pred, trace)
+    crop = (slice(150, 406), slice(250, 506))
+    picture = np.repeat(np.repeat(match.rgb()[crop], 2, axis=0), 2, axis=1)  # 2x: 1-px lines stay visible
+    write_image(OUT / "boundary_match.png", picture, overwrite=True)
+    summary = (f"demo_59 on NIST (600 x 800, distance {match.max_distance:.1f} px): at 0.5 "
+               f"{match.n_matched} pairs of {match.n_predicted} predicted / {match.n_true} true boundary pixels, "
+               f"P {p:.3f} R {r:.3f} F {f:.3f}; ODS F {ods_f:.3f} at {ods_t:.2f}\n")
+    write_text(OUT / "boundary_cases.md", table + "\n" + anatomy + "\n" + summary, overwrite=True)
+    print(table, anatomy, summary, sep="\n")
+
+
+if __name__ == "__main__":
+    main()
