@@ -116,6 +116,8 @@ def resolution(value: Any, what: str = "resolution") -> int | None:
 
 def odd_int(value: Any, what: str) -> int:
     """An odd positive integer (windows and kernels are centred on their pixel)."""
+    if type(value) is int and value > 0 and value % 2:
+        return value  # the common case, kept cheap
     kind = "an odd positive integer (1, 3, 5, ...)"
     number = _integer(value, what, kind)
     if number < 1 or number % 2 == 0:
@@ -144,6 +146,8 @@ def non_negative_int(value: Any, what: str) -> int:
 
 def positive_number(value: Any, what: str) -> float:
     """A finite number > 0 (a width, a rate, a weight)."""
+    if type(value) in (float, int) and value > 0 and math.isfinite(value):
+        return float(value)  # the common case, kept cheap: the live sigma slider checks on every move
     number = _number(value, what, "a positive number")
     if number <= 0:
         raise InputError(f"{what} must be a positive number, got {value!r}")
