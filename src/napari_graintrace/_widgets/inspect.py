@@ -85,19 +85,15 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
     return pred, evaluation, pictures, prf
 
 
-_PICTURES = (("bce_overlay", "bce_overlay"), ("tophat_reward", "tophat_reward_rgb"),
-             ("gaussian_reward", "gaussian_reward_rgb"), ("composite", "composite_rgb"), ("recall", "recall_rgb"))
-
-
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
-    """Worker body: the scores and every output picture, one per step (a 1024 x 1024 evaluation
-    takes long enough on a laptop to stall the viewer if it ran on the GUI thread)."""
-    yield ("scoring", 0, len(_PICTURES) + 1)
+    """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
+    there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
+    enough on a laptop to stall the viewer if it ran on the GUI thread."""
+    yield ("scoring", 0, 2)
     evaluation = Evaluation.of(pred, trace, **params)
-    pictures = {}
-    for done, (key, method) in enumerate(_PICTURES, start=1):
-        yield ("scoring", done, len(_PICTURES) + 1)
-        pictures[key] = getattr(evaluation, method)()
+    yield ("scoring", 1, 2)
+    pictures = evaluation.pictures()
+    yield ("scoring", 2, 2)
     return evaluation, pictures, evaluation.tolerant_prf()
 
 
