@@ -40,7 +40,6 @@ from ._common import (
     layer_choices,
     notify_error,
     reports_errors,
-    show_evaluation,
     show_evaluation_gradually,
 )
 
@@ -82,14 +81,19 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
             yield ("predicting", done, total)
     except inference.Cancelled:
         return None
-    parts = (("bce_overlay", "bce_overlay"), ("tophat_reward", "tophat_reward_rgb"),
-             ("gaussian_reward", "gaussian_reward_rgb"), ("composite", "composite_rgb"), ("recall", "recall_rgb"))
-    yield ("scoring", 0, len(parts) + 1)
+    evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+    return pred, evaluation, pictures, prf
+
+
+def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
+    """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
+    there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
+    enough on a laptop to stall the viewer if it ran on the GUI thread."""
+    yield ("scoring", 0, 2)
     evaluation = Evaluation.of(pred, trace, **params)
-    pictures = {}
-    for done, (key, method) in enumerate(parts, start=1):
-        yield ("scoring", done, len(parts) + 1)
-        pictures[key] = getattr(evaluation, method)()
+    yield ("scoring", 1, 2)
+    pictures = evaluation.pictures()
+    yield ("scoring", 2, 2)
     return evaluation, pictures, evaluation.tolerant_prf()
 
 
@@ -250,8 +254,6 @@ class InspectWidget(Container):
 
         The tracing is checked first (shape, boundary pixels), so bad input costs no prediction.
         """
-        if self._worker is not None:
-            raise InputError("a prediction is running; wait for it or press Cancel")
         trace = self._trace_mask()
         if self.source.value == "prediction layer":
             layer = self.prediction_layer.value
@@ -274,21 +276,35 @@ class InspectWidget(Container):
             return
         self._start_worker(item, image, key, trace)
 
+    def _params(self) -> dict:
+        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+
     def _start_worker(self, item, image: np.ndarray, key: tuple, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
-        params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+        stop = threading.Event()
+        self._start(_predict_in_background, (self._models, item, image, self._resolution(), trace, self._params(),
+                                             stop),
+                    lambda pred, *scored: self._on_prediction(key, pred, label, *scored), stop)
+
+    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
+        """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
+
+        A newer start supersedes a running one (it is stopped and whatever it still sends is ignored).
+        """
+        if self._worker is not None:
+            self._abandon()
         self._run_id += 1
-        run_id, stop = self._run_id, threading.Event()
+        run_id = self._run_id
 
         def current() -> bool:
             return run_id == self._run_id
 
         self._stop = stop
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._resolution(), trace, params, stop,
+            body, *args,
             _connect={
                 "yielded": lambda update: current() and self._on_progress(update),
-                "returned": lambda done: current() and done is not None and self._on_prediction(key, label, *done),
+                "returned": lambda value: current() and value is not None and on_result(*value),
                 "errored": lambda exc: current() and notify_error(exc),
                 "finished": lambda: current() and self._idle(),
             },
@@ -305,12 +321,14 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, key: tuple, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
-        self._predictions[key] = evaluation.pred
+    def _on_prediction(self, key: tuple | None, pred: np.ndarray, label: str, evaluation: Evaluation,
+                       pictures: dict, prf: tuple) -> None:
+        if key is not None:
+            self._predictions[key] = pred
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
-        ):  # the controls moved while it ran: score at the current values
-            self._show(evaluation.pred, label, evaluation.trace)
+        ):  # the controls moved while it ran: score again at the current values
+            self._show(pred, label, evaluation.trace)
             return
         self._present(evaluation, label, pictures, prf)
 
@@ -321,30 +339,32 @@ class InspectWidget(Container):
         self.cancel_button.enabled = False
         self.progress.visible = False
 
+    def _abandon(self) -> None:
+        """Stop the running worker and ignore whatever it still sends."""
+        if self._stop is not None:
+            self._stop.set()
+        self._worker.quit()
+        self._run_id += 1
+        self._idle()
+
     def cancel(self) -> None:
         """Stop the prediction: the widget is idle at once and no layer changes; the worker thread
         stops at its next check (before the next layer of the network)."""
         if self._worker is None:
             return
-        self._stop.set()
-        self._worker.quit()
-        self._run_id += 1  # whatever the worker still sends is ignored
-        self._idle()
+        self._abandon()
         show_info("prediction cancelled; no layer was changed")
 
     # ------------------------------------------------------------------------------------------
     # drawing
     # ------------------------------------------------------------------------------------------
     def _show(self, pred: np.ndarray, label: str, trace: np.ndarray | None = None) -> None:
-        """Score ``pred`` here (cached epochs, prediction layers and files) and draw it."""
+        """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
         trace = self._trace_mask() if trace is None else trace
-        evaluation = Evaluation.of(
-            pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
-        )
-        self._present(evaluation, label)
+        self._start(_score_in_background, (pred, trace, self._params()),
+                    lambda *scored: self._on_prediction(None, pred, label, *scored))
 
-    def _present(self, evaluation: Evaluation, label: str, pictures: dict | None = None,
-                 prf: tuple | None = None) -> None:
+    def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
         self._note = self._grid_note(evaluation)
         self._prf = prf
@@ -352,9 +372,6 @@ class InspectWidget(Container):
         if prf is None:
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
-        if pictures is None:
-            show_evaluation(self.viewer, evaluation, reference)
-            return
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
         show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
 
