@@ -10,7 +10,7 @@ tracing; upsampled (bilinear; tracing re-binarized at 0.5) to 1200 x 1600, and r
 Wall times are best of ``--repeat``; CPU seconds (``time.process_time``) are printed beside them
 because this machine may be shared (the load average is printed too).
 
-    python benchmarks/bench_boundary.py [--repeat 2] [--scipy-hk] [--check-ods] [--only-ods]
+    python benchmarks/bench_boundary.py [--repeat 2] [--scipy-hk] [--check-ods]
 
 ``--scipy-hk`` also times ``scipy.sparse.csgraph.maximum_bipartite_matching`` at 600 x 800 (minutes:
 its Hopcroft-Karp search does not mark dead ends, scipy issue 26147); ``--check-ods`` matches every
@@ -110,8 +110,6 @@ def ods(repeat: int, check: bool) -> None:
     print(f"ODS 1024 x 1024, 99 thresholds, distance {scorer.max_distance:.2f} px: F {best_f:.4f} at "
           f"{best_t:.2f} in {wall:.1f} s (cpu {cpu:.1f} s, one process); thresholds matched exactly: "
           f"{len(matched) // repeat} of 99")
-    (best_f2, best_t2), wall2, _ = timed(lambda: scorer.ods(pred, 99, workers=2), repeat)
-    print(f"  the same in 2 worker processes (start-up included): {wall2:.1f} s, F {best_f2:.4f} at {best_t2:.2f}")
     if check:
         start = time.perf_counter()
         every = [scorer.prf(pred, float(t))[2] for t in boundary.ods_thresholds(99)]
@@ -124,13 +122,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--scipy-hk", action="store_true")
     parser.add_argument("--check-ods", action="store_true")
-    parser.add_argument("--only-ods", action="store_true", help="skip the matcher comparison (BSDS takes minutes)")
     args = parser.parse_args()
     print_machine()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    if not args.only_ods:
-        compare_matchers(None, args.repeat, args.scipy_hk)
-        compare_matchers((1200, 1600), args.repeat, False)
+    compare_matchers(None, args.repeat, args.scipy_hk)
+    compare_matchers((1200, 1600), args.repeat, False)
     ods(args.repeat, args.check_ods)
     print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

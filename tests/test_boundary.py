@@ -431,12 +431,3 @@ def test_boundary_picture_and_evaluation_keys(nist_trace):
     ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
     ev.set_window(9)
     assert ev.boundary_match() is match
-
-
-def test_ods_in_two_processes_gives_the_same_answer(nist_prediction, nist_trace):
-    crop = (slice(0, 200), slice(0, 260))
-    pred, trace = nist_prediction[crop], nist_trace[crop]
-    serial = scores.boundary_ods(pred, trace, 15)
-    assert boundary.boundary_ods(pred, trace, 15, workers=2) == serial
-    with pytest.raises(InputError, match="workers"):
-        boundary.boundary_ods(pred, trace, 15, workers=0)

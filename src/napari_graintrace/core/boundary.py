@@ -359,127 +359,40 @@ class BoundaryScorer:
         """(precision, recall, F) at one threshold."""
         return _prf(*self.counts(pred, threshold))
 
-    def ods(self, pred: np.ndarray, thresholds: int | Sequence[float] | np.ndarray = 99,
-            workers: int = 1) -> tuple[float, float]:
+    def ods(self, pred: np.ndarray, thresholds: int | Sequence[float] | np.ndarray = 99) -> tuple[float, float]:
         """(best F, its threshold) over ``thresholds``; ties go to the lowest threshold.
 
         Exact: a threshold is matched only while its upper bound on F (from the pixels that have
-        any partner within the distance) can still reach the best F found so far. ``workers`` > 1
-        thins and matches in that many processes (fresh interpreters: safe beside Qt and torch
-        threads, about a second to start); the answer is the same.
+        any partner within the distance) can still reach the best F found so far.
         """
         pred, values = self._check(pred), ods_thresholds(thresholds)
-        if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-            raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
-        distance = self._distance_to_truth()
-        # nested thresholds: the same pixel count means the same binary map, thinned once
-        keys = [int(np.count_nonzero(pred >= threshold)) for threshold in values]
-        first_of = {key: float(threshold) for key, threshold in zip(keys[::-1], values[::-1], strict=True)}
-        pool = _ods_pool(workers, pred, self._true_px, self.max_distance, distance) if workers > 1 else None
-        try:
-            if pool is None:
-                thinned = {key: _thinned_and_reachable(pred, t, distance, self.max_distance)
-                           for key, t in first_of.items()}
-            else:
-                found = pool.map(_pool_thin, first_of.values())
-                thinned = dict(zip(first_of, found, strict=True))
-            candidates = []
-            for index, key in enumerate(keys):
-                predicted_px, reachable = thinned[key]
-                bound = _prf(min(reachable, self.n_true), len(predicted_px), self.n_true)[2]
-                candidates.append((bound, index, predicted_px))
-            order = sorted(candidates, key=lambda c: (-c[0], c[1]))
-            if pool is None:
-                return _best_in_bound_order(order, values, self.n_true,
-                                            lambda px: self._count(px, want_pairs=False)[0])
-            return _best_in_bound_order_parallel(order, values, self.n_true, pool, workers)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-
-    def _distance_to_truth(self) -> np.ndarray:
-        """Euclidean distance to the nearest skeleton pixel (inf everywhere without one), made once."""
         if self._distance is None:
             from scipy import ndimage as ndi
 
             self._distance = (
                 ndi.distance_transform_edt(~self.true) if self.n_true else np.full(self.shape, np.inf)
             )
-        return self._distance
-
-
-def _thinned_and_reachable(pred: np.ndarray, threshold: float, distance: np.ndarray, max_distance: float):
-    """The thinned predicted pixels at ``threshold`` (int32 coordinates) and how many have a true
-    pixel within reach (the ODS bound; a hair of slack so that it may only err upwards)."""
-    predicted_px = np.argwhere(thin(pred >= threshold)).astype(np.int32)
-    reach = max_distance * (1 + 1e-9) + 1e-9
-    return predicted_px, int(np.count_nonzero(distance[tuple(predicted_px.T)] <= reach))
-
-
-def _best_in_bound_order(order, values, n_true: int, count) -> tuple[float, float]:
-    best_f, best_index = -1.0, len(values)
-    for bound, index, predicted_px in order:
-        if bound < best_f:
-            break
-        f = _prf(count(predicted_px), len(predicted_px), n_true)[2]
-        if f > best_f or (f == best_f and index < best_index):
-            best_f, best_index = f, index
-    return best_f, float(values[best_index])
-
-
-def _best_in_bound_order_parallel(order, values, n_true: int, pool, workers: int) -> tuple[float, float]:
-    """As :func:`_best_in_bound_order`, ``workers`` matchings at a time. A threshold is only started
-    while its bound can still reach the best F so far, so every threshold that could tie or beat the
-    final best is matched, as in the serial search."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    best_f, best_index = -1.0, len(values)
-    queue, running = list(order), {}
-    while queue or running:
-        while queue and len(running) < workers and queue[0][0] >= best_f:
-            _, index, predicted_px = queue.pop(0)
-            running[pool.submit(_pool_count, predicted_px)] = (index, len(predicted_px))
-        if queue and queue[0][0] < best_f:
-            queue.clear()  # sorted by bound: nothing after this one can reach the best either
-        if not running:
-            break
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            index, n_predicted = running.pop(future)
-            f = _prf(future.result(), n_predicted, n_true)[2]
+        reach = self.max_distance * (1 + 1e-9) + 1e-9  # a bound may only err upwards
+        thinned: dict[int, np.ndarray] = {}  # nested thresholds: same pixel count = same binary map
+        candidates = []
+        for index, threshold in enumerate(values):
+            binary = pred >= threshold
+            key = int(np.count_nonzero(binary))
+            if key not in thinned:
+                thinned[key] = np.argwhere(thin(binary)).astype(np.int32)  # pixels, not images: small
+            predicted_px = thinned[key]
+            reachable = int(np.count_nonzero(self._distance[tuple(predicted_px.T)] <= reach))
+            bound = _prf(min(reachable, self.n_true), len(predicted_px), self.n_true)[2]
+            candidates.append((bound, index, predicted_px))
+        best_f, best_index = -1.0, len(values)
+        for bound, index, predicted_px in sorted(candidates, key=lambda c: (-c[0], c[1])):
+            if bound < best_f:
+                break
+            matched = self._count(predicted_px, want_pairs=False)[0]
+            f = _prf(matched, len(predicted_px), self.n_true)[2]
             if f > best_f or (f == best_f and index < best_index):
                 best_f, best_index = f, index
-    return best_f, float(values[best_index])
-
-
-# worker processes of a parallel ODS: the prediction and the tracing's side are sent once
-_POOL_STATE: dict = {}
-
-
-def _ods_pool(workers: int, pred, true_px, max_distance: float, distance):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_pool_start, initargs=(pred, true_px, max_distance, distance))
-
-
-def _pool_start(pred, true_px, max_distance, distance) -> None:
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(true_px) if len(true_px) else None
-    _POOL_STATE.update(pred=pred, true_px=true_px, tree=tree, max_distance=max_distance, distance=distance)
-
-
-def _pool_thin(threshold: float):
-    state = _POOL_STATE
-    return _thinned_and_reachable(state["pred"], threshold, state["distance"], state["max_distance"])
-
-
-def _pool_count(predicted_px: np.ndarray) -> int:
-    state = _POOL_STATE
-    indptr, indices = _pairs_within(predicted_px, state["tree"], state["true_px"], state["max_distance"])
-    return _maximum_matching(indptr, indices, len(state["true_px"]), want_pairs=False)[0]
+        return best_f, float(values[best_index])
 
 
 def boundary_match(
@@ -502,8 +415,7 @@ def boundary_ods(
     trace: np.ndarray,
     thresholds: int | Sequence[float] | np.ndarray = 99,
     max_distance: float | None = None,
-    workers: int = 1,
 ) -> tuple[float, float]:
     """The optimal dataset scale (ODS) of one image: the best boundary F over evenly spaced
-    thresholds (99 -> 0.01 ... 0.99) and the threshold that gives it (``workers`` processes)."""
-    return BoundaryScorer(trace, max_distance).ods(pred, thresholds, workers)
+    thresholds (99 -> 0.01 ... 0.99) and the threshold that gives it."""
+    return BoundaryScorer(trace, max_distance).ods(pred, thresholds)
