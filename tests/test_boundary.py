@@ -397,3 +397,37 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
     assert len(maps) == 2
     assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)
+
+
+# -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
+def test_boundary_picture_and_evaluation_keys(nist_trace):
+    from napari_graintrace.core.evaluation import Evaluation
+
+    crop = nist_trace[200:264, 300:380]
+    pred = np.zeros(crop.shape, np.float32)
+    pred[:, 3:] = crop[:, :-3] * 0.9  # found within reach
+    pred[:, 60:] = 0.0  # a missed part: red
+    pred[5, :] = 0.8  # a false line: blue where it is far from the tracing
+    ev = Evaluation(pred, crop, max_distance=2.5)
+    picture = ev.pictures()["boundary_match"]
+    predicted, true = skimage_thin(pred >= 0.5), skeletonize(crop)
+    white = (picture == [255, 255, 255]).all(axis=-1)
+    red = (picture == [255, 0, 0]).all(axis=-1)
+    blue = (picture == [0, 0, 255]).all(axis=-1)
+    assert not (picture[~(white | red | blue)]).any()  # black elsewhere, no other colour
+    assert not ((white | red | blue) & ~(predicted | true)).any()  # only boundary pixels are coloured
+    assert red.any() and blue.any() and white.any()
+    # the matched pixels are a maximum matching (Kuhn), and the colours follow the masks
+    match = ev.boundary_match()
+    assert match.n_matched == kuhn_maximum_matching(pairs_by_loop(predicted, true, 2.5), int(true.sum()))
+    assert np.array_equal(red, true & ~match.matched_true & ~(predicted & ~match.matched_predicted))
+    assert np.array_equal(blue, predicted & ~match.matched_predicted)
+    assert np.array_equal(white, (match.matched_predicted | match.matched_true) & ~red & ~blue)
+    got = ev.scores()
+    expected = brute_prf(pred, crop, 0.5, 2.5)
+    assert [got[k] for k in ("boundary_precision", "boundary_recall", "boundary_f")] == pytest.approx(expected)
+    assert [got[k] for k in ("bce_missed", "bce_false", "bce_clamped")] == pytest.approx(
+        bce_parts_by_loop(pred, crop), rel=1e-9, abs=1e-15)
+    ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
+    ev.set_window(9)
+    assert ev.boundary_match() is match

@@ -30,25 +30,25 @@ from .boundary import boundary_ods, boundary_prf  # the BSDS benchmark, named he
 from .errors import InputError
 
 __all__ = [
+    "GaussianScorer",
     "bce",
     "bce_parts",
-    "tophat_mask",
-    "tophat_reward",
-    "tophat_loss",
-    "tophat_summary",
-    "tophat_loss_from_summary",
-    "windowed_sq_distance",
+    "bce_parts_and_boundary",
+    "boundary_ods",
+    "boundary_prf",
+    "gaussian_loss",
     "gaussian_map",
     "gaussian_reward",
-    "gaussian_loss",
-    "soft_dilation",
-    "tolerant_prf",
-    "GaussianScorer",
     "loss_from_summary",
     "score_all",
-    "bce_parts_and_boundary",
-    "boundary_prf",
-    "boundary_ods",
+    "soft_dilation",
+    "tolerant_prf",
+    "tophat_loss",
+    "tophat_loss_from_summary",
+    "tophat_mask",
+    "tophat_reward",
+    "tophat_summary",
+    "windowed_sq_distance",
 ]
 
 _LOG_CLAMP = -100.0  # torch.nn.functional.binary_cross_entropy clamps log() at -100
