@@ -8,11 +8,13 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FileEdit,
@@ -27,14 +29,14 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints, inference
+from ..core import checkpoints, convert, inference
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
-from ..core.io import as_trace, read_prediction, to_unit_float
 from ._common import (
     OWNER_KEY,
     find_output_layer,
     follow_layer_list,
+    keep_narrow,
     layer_choices,
     notify_error,
     reports_errors,
@@ -56,27 +58,39 @@ def _array_key(array: np.ndarray) -> str:
 
 
 def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None, trace: np.ndarray,
-                           params: dict):
+                           params: dict, stop: threading.Event):
     """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
-    Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect.
-    The scores and pictures are computed here too, so the GUI thread only swaps layer data.
+    Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
+    ``stop`` is also checked before every layer of the forward pass, so a Cancel during a long
+    single-tile pass ends it within one layer. The scores and every picture are computed here too,
+    one per step, so the GUI thread only swaps ready arrays into layers. Returns ``None`` when
+    cancelled.
     """
     model_key = (str(item.path), item.path.stat().st_mtime_ns)
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
         models[model_key] = checkpoints.load_checkpoint(item.path)
-    steps = inference.predict_steps(models[model_key], image, resolution=resolution)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            pred = finished.value
-            break
-        yield ("predicting", done, total)
-    yield ("scoring", total, total)
+    steps = inference.predict_steps(models[model_key], image, resolution=resolution, stop=stop.is_set)
+    try:
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as finished:
+                pred = finished.value
+                break
+            yield ("predicting", done, total)
+    except inference.Cancelled:
+        return None
+    parts = (("bce_overlay", "bce_overlay"), ("tophat_reward", "tophat_reward_rgb"),
+             ("gaussian_reward", "gaussian_reward_rgb"), ("composite", "composite_rgb"), ("recall", "recall_rgb"))
+    yield ("scoring", 0, len(parts) + 1)
     evaluation = Evaluation.of(pred, trace, **params)
-    return evaluation, evaluation.pictures(), evaluation.tolerant_prf()
+    pictures = {}
+    for done, (key, method) in enumerate(parts, start=1):
+        yield ("scoring", done, len(parts) + 1)
+        pictures[key] = getattr(evaluation, method)()
+    return evaluation, pictures, evaluation.tolerant_prf()
 
 
 class InspectWidget(Container):
@@ -86,7 +100,10 @@ class InspectWidget(Container):
         self.viewer = viewer
         self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
-        self.polarity = Label(label="polarity", value="-")
+        self.trace_info = Label(label="tracing read as", value="-")
+        self.resize_trace = CheckBox(text="resize the tracing to the micrograph", value=False,
+                                     tooltip="off: a tracing of another shape is refused (it would score the "
+                                             "wrong pixels); on: the lab's bilinear resize, re-binarized")
         self.source = ComboBox(label="prediction from", choices=SOURCES, value="checkpoint")
         self.checkpoint_folder = FileEdit(label="checkpoints", mode="d", tooltip="a folder of NAME_EPOCH.pth files")
         self._series: list[tuple[str, checkpoints.Checkpoint]] = []
@@ -105,7 +122,7 @@ class InspectWidget(Container):
         self.copy_button = PushButton(text="Copy scores as table")
         super().__init__(
             widgets=[
-                self.image_layer, self.trace_layer, self.polarity, self.source, self.checkpoint_folder,
+                self.image_layer, self.trace_layer, self.trace_info, self.resize_trace, self.source, self.checkpoint_folder,
                 self.epoch, self.resolution, self.prediction_layer, self.prediction_file, self.run_button,
                 self.cancel_button, self.progress, self.sigma, self.window, self.kernel, self.score_panel,
                 self.copy_button,
@@ -116,6 +133,8 @@ class InspectWidget(Container):
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
         self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
         self._worker = None
+        self._stop: threading.Event | None = None  # the running prediction's Cancel flag
+        self._run_id = 0  # results of an older (cancelled) run are ignored
         self._drawing = False
         self._note = ""
         self._prf: tuple[float, float, float] | None = None
@@ -125,6 +144,8 @@ class InspectWidget(Container):
         self._prf_timer.timeout.connect(self._update_prf)
 
         self.trace_layer.changed.connect(self._on_trace_changed)
+        self.image_layer.changed.connect(self._on_trace_changed)
+        self.resize_trace.changed.connect(self._on_trace_changed)
         self.source.changed.connect(self._on_source_changed)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
         self.epoch.changed.connect(self._on_epoch_changed)
@@ -137,6 +158,7 @@ class InspectWidget(Container):
         follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
         self._on_source_changed(self.source.value)
         self.reset_choices()
+        keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -170,39 +192,47 @@ class InspectWidget(Container):
         """An epoch already predicted is shown at once, from the cache."""
         if item is None or self.image_layer.value is None:
             return
-        key = self._cache_key(item, self.image_layer.value.data)
+        key = self._cache_key(item, self._micrograph())  # the same array run() predicts from
         if key in self._predictions:
             self._show(self._predictions[key], f"epoch {item.epoch}")
 
-    def _on_trace_changed(self, layer) -> None:
+    def _on_trace_changed(self, *_: Any) -> None:
+        """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
+        layer = self.trace_layer.value
         if layer is None:
-            self.polarity.value = "-"
+            self.trace_info.value = "-"
             return
         try:
-            _, polarity = self._trace_array(layer)
+            tracing = self._tracing()
+            self.trace_info.value = tracing.describe()
+            self._trace_mask(tracing)
         except InputError as exc:
-            self.polarity.value = f"unusable: {exc}"
-            return
-        self.polarity.value = polarity if isinstance(layer, Image) else "labels: non-zero = boundary"
+            self.trace_info.value = f"unusable: {exc}"
 
-    def _trace_array(self, layer) -> tuple[np.ndarray, str]:
-        data = np.asarray(layer.data)
-        if isinstance(layer, Labels):
-            return data != 0, "white-on-black"
-        return as_trace(data[..., :3].mean(axis=-1) if layer.rgb else data, "auto")
+    def _tracing(self) -> convert.Tracing:
+        """The chosen tracing layer read by ``core.convert`` (minority = boundary, Image or Labels)."""
+        layer = self.trace_layer.value
+        if layer is None:
+            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
+        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=f"tracing {layer.name!r}",
+                               rgb=getattr(layer, "rgb", None))
+
+    def _trace_mask(self, tracing: convert.Tracing | None = None) -> np.ndarray:
+        """The tracing on the micrograph's grid: a shape mismatch is refused unless resize is ticked."""
+        tracing = tracing or self._tracing()
+        micrograph = self.image_layer.value
+        if micrograph is None:
+            return tracing.mask
+        shape = np.shape(micrograph.data)[:2]
+        return convert.match_shape(tracing.mask, shape, resize=self.resize_trace.value,
+                                   what=f"tracing {self.trace_layer.value.name!r}",
+                                   reference=f"micrograph {micrograph.name!r}")
 
     def _micrograph(self) -> np.ndarray:
         layer = self.image_layer.value
         if layer is None:
             raise InputError("choose a micrograph layer")
-        data = np.asarray(layer.data)
-        if layer.rgb or data.ndim != 2:
-            from ..core.io import to_grey
-
-            data = to_grey(data)
-        if np.issubdtype(data.dtype, np.floating) and data.size and data.max() > 1:
-            raise InputError(f"{layer.name}: float images must lie in [0, 1]")
-        return to_unit_float(data, layer.name)
+        return convert.micrograph(layer.data, what=f"micrograph {layer.name!r}", rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
         value = self.resolution.value
@@ -216,18 +246,23 @@ class InspectWidget(Container):
     # ------------------------------------------------------------------------------------------
     @reports_errors
     def run(self) -> None:
-        """Predict (off the GUI thread) or take an existing prediction, then score and draw."""
-        if self.trace_layer.value is None:
-            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
+        """Predict (off the GUI thread) or take an existing prediction, then score and draw.
+
+        The tracing is checked first (shape, boundary pixels), so bad input costs no prediction.
+        """
+        if self._worker is not None:
+            raise InputError("a prediction is running; wait for it or press Cancel")
+        trace = self._trace_mask()
         if self.source.value == "prediction layer":
             layer = self.prediction_layer.value
             if layer is None:
                 raise InputError("choose a prediction layer")
-            self._show(to_unit_float(np.asarray(layer.data), layer.name), layer.name)
+            pred = convert.prediction(layer.data, what=f"prediction {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            self._show(pred, layer.name, trace)
             return
         if self.source.value == "prediction file":
             path = Path(self.prediction_file.value)
-            self._show(read_prediction(path), path.name)
+            self._show(convert.read_prediction(path), path.name, trace)
             return
         item = self.epoch.value
         if item is None:
@@ -235,21 +270,27 @@ class InspectWidget(Container):
         image = self._micrograph()
         key = self._cache_key(item, image)
         if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}")
+            self._show(self._predictions[key], f"epoch {item.epoch}", trace)
             return
-        self._start_worker(item, image, key)
+        self._start_worker(item, image, key, trace)
 
-    def _start_worker(self, item, image: np.ndarray, key: tuple) -> None:
+    def _start_worker(self, item, image: np.ndarray, key: tuple, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
-        trace, _ = self._trace_array(self.trace_layer.value)
         params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+        self._run_id += 1
+        run_id, stop = self._run_id, threading.Event()
+
+        def current() -> bool:
+            return run_id == self._run_id
+
+        self._stop = stop
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._resolution(), trace, params,
+            _predict_in_background, self._models, item, image, self._resolution(), trace, params, stop,
             _connect={
-                "yielded": self._on_progress,
-                "returned": lambda done: self._on_prediction(key, label, *done),
-                "errored": notify_error,
-                "finished": self._on_worker_finished,
+                "yielded": lambda update: current() and self._on_progress(update),
+                "returned": lambda done: current() and done is not None and self._on_prediction(key, label, *done),
+                "errored": lambda exc: current() and notify_error(exc),
+                "finished": lambda: current() and self._idle(),
             },
         )
         self.run_button.enabled = False
@@ -269,31 +310,34 @@ class InspectWidget(Container):
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
         ):  # the controls moved while it ran: score at the current values
-            self._show(evaluation.pred, label)
+            self._show(evaluation.pred, label, evaluation.trace)
             return
         self._present(evaluation, label, pictures, prf)
 
-    def _on_worker_finished(self) -> None:
-        if self._worker is not None and self._worker.abort_requested:
-            show_info("prediction cancelled; no layer was changed")
+    def _idle(self) -> None:
         self._worker = None
+        self._stop = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         self.progress.visible = False
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        """Stop the prediction: the widget is idle at once and no layer changes; the worker thread
+        stops at its next check (before the next layer of the network)."""
+        if self._worker is None:
+            return
+        self._stop.set()
+        self._worker.quit()
+        self._run_id += 1  # whatever the worker still sends is ignored
+        self._idle()
+        show_info("prediction cancelled; no layer was changed")
 
     # ------------------------------------------------------------------------------------------
     # drawing
     # ------------------------------------------------------------------------------------------
-    def _show(self, pred: np.ndarray, label: str) -> None:
+    def _show(self, pred: np.ndarray, label: str, trace: np.ndarray | None = None) -> None:
         """Score ``pred`` here (cached epochs, prediction layers and files) and draw it."""
-        layer = self.trace_layer.value
-        if layer is None:
-            raise InputError("choose a tracing layer")
-        trace, _ = self._trace_array(layer)
+        trace = self._trace_mask() if trace is None else trace
         evaluation = Evaluation.of(
             pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
         )
@@ -302,9 +346,7 @@ class InspectWidget(Container):
     def _present(self, evaluation: Evaluation, label: str, pictures: dict | None = None,
                  prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
-        trace_shape = np.shape(self.trace_layer.value.data)[:2]
-        self._note = "" if evaluation.pred.shape == trace_shape else (
-            f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the prediction's grid, re-binarized")
+        self._note = self._grid_note(evaluation)
         self._prf = prf
         self._update_scores()
         if prf is None:
@@ -315,6 +357,18 @@ class InspectWidget(Container):
             return
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
         show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
+
+    def _grid_note(self, evaluation: Evaluation) -> str:
+        """Say where the tracing was resized: to the micrograph (asked for) and to the prediction's grid."""
+        notes = []
+        trace_shape = np.shape(self.trace_layer.value.data)[:2] if self.trace_layer.value is not None else None
+        micrograph = self.image_layer.value
+        if micrograph is not None and trace_shape is not None and trace_shape != np.shape(micrograph.data)[:2]:
+            notes.append(f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the micrograph (asked)")
+        grid = evaluation.pred.shape
+        if trace_shape is not None and micrograph is not None and grid != np.shape(micrograph.data)[:2]:
+            notes.append(f"scored on the prediction's {grid[0]} x {grid[1]} grid")
+        return "; ".join(notes)
 
     def _drawn(self) -> None:
         self._drawing = False
