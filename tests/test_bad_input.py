@@ -156,7 +156,8 @@ ROWS = [
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--params", "{W}/params.json"], "margins"),
     ("clean", ["{W}/trace.png", "-o", "{W}/a_file/c.png"], "is a file"),
     ("clean", ["{W}/trace.png", "-o", "{W}/readonly/c.png"], "not writable"),
-    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--border", "1,2,3"], "--border"),
+    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--border", "1,2,3"], "4 integers"),
+    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--keep", "0,50,0,10"], "does not fit"),
     # crop
     ("crop", ["--boxes", "{W}/nested.json", "--images", "{W}/micro.png", "--trace", "{W}/trace.png",
               "--name", "n", "--out", "{W}/crops"], "nested too deeply"),

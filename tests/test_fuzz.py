@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 
+import brute_force as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import brute_force as ref
 from napari_graintrace.core import io, scores
 from napari_graintrace.core.errors import InputError
 
