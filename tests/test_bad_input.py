@@ -55,6 +55,8 @@ def workspace(tmp_path_factory) -> Path:
     _png(root / "white.png", np.full(trace.shape, 255, np.uint8))
     _png(root / "small.png", np.zeros((20, 20), np.uint8))
     (root / "garbage.png").write_bytes(b"this is not an image")
+    _png(root / "traces" / "a.png", trace)  # a folder of tracings whose second file is damaged
+    (root / "traces" / "b.png").write_bytes(b"this is not an image either")
     tiny_series(root / "ckpt", [0, 1], base_width=2)
     tiny_dataset(root / "data", count=2, size=32)
     (root / "boxes.json").write_text('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 16, "right": 16}]}')
@@ -148,6 +150,8 @@ ROWS = [
                "--plot", "{W}/s.csv", "--cache", "{W}/cache"], "given twice"),
     ("sweep", ["{W}/ckpt", "--image", "{W}/micro.png", "--trace", "{W}/trace.png", "-o", "{W}/s.csv",
                "--sigma", "nan", "--cache", "{W}/cache"], "sigma"),
+    ("sweep", ["{W}/ckpt", "--image", "{W}/micro.png", "--trace", "{W}/trace.png", "-o", "{W}/s.csv",
+               "--resolution", "100000", "--cache", "{W}/cache"], "more than 4x"),
     # clean
     ("clean", ["{W}/trace.png", "-o", "{W}/trace.png", "--overwrite"], "is also an input"),
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--thickness", "10001"], "thickness 10001"),
@@ -158,6 +162,7 @@ ROWS = [
     ("clean", ["{W}/trace.png", "-o", "{W}/readonly/c.png"], "not writable"),
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--border", "1,2,3"], "4 integers"),
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--keep", "0,50,0,10"], "does not fit"),
+    ("clean", ["{W}/traces", "-o", "{W}/cleaned"], "b.png"),
     # crop
     ("crop", ["--boxes", "{W}/nested.json", "--images", "{W}/micro.png", "--trace", "{W}/trace.png",
               "--name", "n", "--out", "{W}/crops"], "nested too deeply"),
@@ -233,3 +238,17 @@ def test_existing_output_message_names_the_option_not_a_checkbox(workspace, tmp_
     capsys.readouterr()
     assert main(args) == 2
     assert capsys.readouterr().err.strip().endswith("already exists (and 4 more); add --overwrite to replace it")
+
+
+def test_vanishing_sigma_prints_strict_json(workspace, capsys):
+    """--sigma 1e-200 printed NaN (not JSON) and exit 0; it is the sigma -> 0 limit, finite."""
+    import json
+
+    assert main(["score", str(workspace / "pred.png"), str(workspace / "trace.png"), "--json",
+                 "--sigma", "1e-200"]) == 0
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in the JSON")
+
+    values = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    assert 0 <= values["precision"] <= 1 and 0 <= values["recall"] <= 1
