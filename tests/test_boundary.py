@@ -366,3 +366,34 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
     bce_axes = figure.axes[0]
     assert len(bce_axes.collections) == 2  # missed (red) and false (blue) stacked under the BCE curve
     assert "boundary ods" in [ax.get_title() for ax in figure.axes]
+
+
+def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path, capsys):
+    import csv
+    import io
+
+    from synthetic import tiny_series
+
+    from napari_graintrace.cli import main
+    from napari_graintrace.core import sweep
+    from napari_graintrace.core.evaluation import resize_trace
+    from napari_graintrace.core.io import read_trace
+
+    series = tiny_series(tmp_path / "series", (0, 1))
+    base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
+            "--resolution", "64", "--cache", str(tmp_path / "cache"), "--sigma", "3", "--kernel", "3"]
+    assert main([*base, "-o", str(tmp_path / "plain.csv")]) == 0
+    assert main([*base, "-o", str(tmp_path / "ods.csv"), "--boundary-ods", "--best", "boundary_ods",
+                 "--plot", str(tmp_path / "ods.png")]) == 0
+    out = capsys.readouterr().out
+    plain = list(csv.DictReader(io.StringIO((tmp_path / "plain.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "ods.csv").read_text())))
+    assert {r["metric"] for r in plain} >= {"boundary_f", "bce_missed", "bce_false", "bce_clamped"}
+    assert "boundary_ods" not in {r["metric"] for r in plain}  # only on request: seconds per map
+    ods = {int(r["epoch"]): float(r["value"]) for r in rows if r["metric"] == "boundary_ods"}
+    assert set(ods) == {0, 1} and "best boundary_ods" in out
+    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
+    assert len(maps) == 2
+    assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)

@@ -134,21 +134,30 @@ def _update_in_place(layer, data, kwargs: dict[str, Any]) -> None:
 
 
 class _LayerListHook:
-    """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once."""
+    """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once.
 
-    def __init__(self, events, callback: Callable[..., Any]) -> None:
-        self.events, self.callback, self.connected = events, callback, True
+    Dropping it also drops the ``reset_choices`` hooks napari itself connects when it docks a
+    magicgui widget (inserted, removed, reordered, renamed), which napari never disconnects.
+    """
+
+    def __init__(self, events, callback: Callable[..., Any], reset_choices: Callable[..., Any] | None) -> None:
+        self.events, self.callback, self.reset_choices, self.connected = events, callback, reset_choices, True
         events.inserted.connect(callback)
         events.removed.connect(callback)
 
     def disconnect(self, *_: Any) -> None:
-        if self.connected:
-            self.connected = False
-            for emitter in (self.events.inserted, self.events.removed):
-                try:
-                    emitter.disconnect(self.callback)
-                except (RuntimeError, ValueError, TypeError):  # the viewer went first
-                    pass
+        if not self.connected:
+            return
+        self.connected = False
+        hooks = [(self.events.inserted, self.callback), (self.events.removed, self.callback)]
+        if self.reset_choices is not None:
+            hooks += [(getattr(self.events, name), self.reset_choices)
+                      for name in ("inserted", "removed", "reordered", "renamed") if hasattr(self.events, name)]
+        for emitter, callback in hooks:
+            try:
+                emitter.disconnect(callback)
+            except (RuntimeError, ValueError, TypeError):  # the viewer went first, or never connected
+                pass
 
 
 def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerListHook:
@@ -160,7 +169,7 @@ def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerLis
     """
     from qtpy.QtCore import QEvent, QObject
 
-    hook = _LayerListHook(viewer.layers.events, callback)
+    hook = _LayerListHook(viewer.layers.events, callback, getattr(widget, "reset_choices", None))
     docked = {"yes": widget.native.parent() is not None}
 
     class UndockFilter(QObject):

@@ -465,7 +465,7 @@ def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, 
 
 def _boundary_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
     """The BSDS boundary F at p >= 0.5 and the default distance (0.0075 x the diagonal)."""
-    yield "boundary_f", "", scores.boundary_prf(ev.pred, ev.trace)[2]
+    yield "boundary_f", "", ev.boundary_prf()[2]
 
 
 # BCE in parts: drawn stacked under the BCE curve (red missed, blue false), no panel of their own
@@ -473,7 +473,7 @@ BCE_PARTS = ("bce_missed", "bce_false", "bce_clamped")
 
 
 def _bce_part_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
-    yield from zip(BCE_PARTS, ("", "", ""), scores.bce_parts(ev.pred, ev.trace), strict=True)
+    yield from zip(BCE_PARTS, ("", "", ""), ev.bce_parts, strict=True)
 
 
 SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
