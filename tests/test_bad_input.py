@@ -64,6 +64,7 @@ def workspace(tmp_path_factory) -> Path:
     (root / "params.json").write_text('{"margins": [NaN, 0, 0, 0]}')
     (root / "a_file").write_text("a file where a folder is expected")
     _png(root / "ovl" / "bce_overlay.png", np.asarray(Image.open(root / "pred.png")))  # an earlier overlay
+    _png(root / "gr" / "grain_sizes.png", np.asarray(Image.open(root / "pred.png")))  # a map named like an output
     (root / "readonly").mkdir()
     state = torch.load(root / "ckpt" / "tiny_0.pth", weights_only=True)
     state["up_conv.0.first.weight"] = torch.full_like(state["up_conv.0.first.weight"], float("nan"))
@@ -177,6 +178,11 @@ ROWS = [
     ("merge", ["{W}/data", "-o", "{W}/a_file"], "is a file"),
     ("merge", ["{W}/data", "-o", "{W}/data", "--overwrite"], "is also an input"),
     ("merge", ["{W}/data", "-o", "{W}/readonly/m"], "not writable"),
+    # grains
+    ("grains", ["{W}/pred.png", "-o", "{W}/a_file"], "is a file"),
+    ("grains", ["{W}/pred.png", "-o", "{W}/readonly"], "not writable"),
+    ("grains", ["{W}/gr/grain_sizes.png", "-o", "{W}/gr", "--overwrite"], "is also an input"),
+    ("grains", ["{W}/pred.png", "--high", "nan"], "high threshold"),
     # demo
     ("demo", ["--headless", "-o", "{W}/a_file"], "is a file"),
     ("demo", ["--headless", "-o", "{W}/readonly"], "not writable"),
