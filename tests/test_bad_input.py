@@ -125,6 +125,8 @@ ROWS = [
     ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/readonly"], "not writable"),
     ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/maps", "--resolution", "100000"],
      "more than 4x"),
+    ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/maps", "--tile", "64", "--overlap", "32"],
+     "leaves no core"),
     # train: every numeric option finite, the folder writable before the first epoch
     ("train", ["{W}/data", "-o", "{W}/out", "--lr", "nan"], "learning rate"),
     ("train", ["{W}/data", "-o", "{W}/out", "--lr", "inf"], "learning rate"),
