@@ -224,14 +224,16 @@ def _run(argv: list[str]) -> int:
     ["train", "DATA", "-o", "OUT", "--lr", "nan"],
 ])
 def test_console_script_prints_one_line(workspace, argv, tmp_path):
-    """The real ``python -m napari_graintrace``: no usage block, no traceback, exit 2."""
+    """The real ``graintrace`` console script (this checkout's code first on the path): no usage block,
+    no traceback, exit 2."""
     names = {"PRED": workspace / "pred.png", "TRACE": workspace / "trace.png", "DATA": workspace / "data",
              "OUT": tmp_path / "out"}
     argv = [str(names.get(a, a)) for a in argv]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(io.__file__).parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "napari_graintrace", *argv], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    script = Path(sys.executable).with_name("graintrace")  # the installed console script, else the module
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "napari_graintrace"]
+    done = subprocess.run([*command, *argv], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1
