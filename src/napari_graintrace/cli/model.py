@@ -119,8 +119,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.inference import check_resolution, choose_device, predict, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
+    from ..core.options import PredictOptions
     from .options import require_files
 
+    # the options a later step would refuse are refused now, before the info line and any work
+    PredictOptions(resolution=None, tile=args.tile, overlap=args.overlap, precision=args.precision, device=args.device)
     require_files([args.checkpoint], "the checkpoint")
     require_files(args.images)
     suffix = PREDICTION_FORMATS[args.format]

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import options
 from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
-from . import options
 from .io import as_trace, atomic_path, read_image, to_unit_float
 from .model import UNet
 from .steps import run_steps
