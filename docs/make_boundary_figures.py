@@ -17,14 +17,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from skimage.morphology import disk, skeletonize  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from skimage.morphology import disk, skeletonize
 
-from napari_graintrace.core import boundary, scores  # noqa: E402
-from napari_graintrace.core.checkpoints import load_checkpoint  # noqa: E402
-from napari_graintrace.core.inference import predict  # noqa: E402
-from napari_graintrace.core.io import (  # noqa: E402
+from napari_graintrace.core import boundary, scores
+from napari_graintrace.core.checkpoints import load_checkpoint
+from napari_graintrace.core.inference import predict
+from napari_graintrace.core.io import (
     read_micrograph,
     read_trace,
     to_unit_float,
@@ -32,7 +32,7 @@ from napari_graintrace.core.io import (  # noqa: E402
     write_image,
     write_text,
 )
-from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 OUT = Path(__file__).parent / "images"
 
@@ -60,8 +60,9 @@ def case_table(trace: np.ndarray) -> str:
     distance = boundary.default_max_distance(trace.shape)
     strict = boundary.BoundaryScorer(trace, 2.0)
     bsds = boundary.BoundaryScorer(trace)
-    lines = [f"| prediction | boundary P / R / F ({distance:.1f} px, BSDS) | boundary F (2 px) | Gaussian loss σ=3 "
-             "| tolerant P / R / F σ=1 |", "|---|---|---|---|---|"]
+    header = (f"| prediction | boundary P / R / F ({distance:.1f} px, BSDS) | boundary F (2 px) | Gaussian loss σ=3 "
+              "| tolerant P / R / F σ=1 |")
+    lines = [header, "|---|---|---|---|---|"]
     for name, pred in cases:
         p, r, f = bsds.prf(pred)
         tp, tr, tf = scores.tolerant_prf(pred, trace, 1.0, 15)
@@ -72,8 +73,9 @@ def case_table(trace: np.ndarray) -> str:
 
 def bce_anatomy(pred: np.ndarray, trace: np.ndarray) -> str:
     eight_bit = to_unit_float(unit_float_to_uint8(pred))
-    lines = ["| map | BCE | missed (red) | false (blue) | share at the clamp | trace pixels at p = 0 "
-             "| background pixels at p = 1 |", "|---|---|---|---|---|---|---|"]
+    header = ("| map | BCE | missed (red) | false (blue) | share at the clamp | trace pixels at p = 0 "
+              "| background pixels at p = 1 |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
     rows = {}
     for name, p in (("float (`--format tiff`)", pred), ("8-bit PNG (`--format png8`, the lab's)", eight_bit)):
         missed, false, clamped = scores.bce_parts(p, trace)

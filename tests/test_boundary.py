@@ -26,12 +26,9 @@ sys.setrecursionlimit(20000)
 # -- references -------------------------------------------------------------------------------
 def pairs_by_loop(predicted: np.ndarray, true: np.ndarray, max_distance: float) -> list[list[int]]:
     """For each predicted pixel (row-major order), the true pixels (row-major index) within reach."""
-    true_px = [tuple(x) for x in np.argwhere(true)]
-    adjacency = []
-    for py, px in np.argwhere(predicted):
-        adjacency.append([j for j, (ty, tx) in enumerate(true_px)
-                          if (py - ty) ** 2 + (px - tx) ** 2 <= max_distance ** 2])
-    return adjacency
+    true_px = np.argwhere(true)
+    return [np.flatnonzero(((true_px - pixel) ** 2).sum(axis=1) <= max_distance ** 2).tolist()
+            for pixel in np.argwhere(predicted)]
 
 
 def kuhn_maximum_matching(adjacency: list[list[int]], n_true: int) -> int:
@@ -339,3 +336,98 @@ def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_for
                              resolution=128, precision="fp32")
     assert np.abs(read_prediction(written) - want).max() <= tolerance + 1e-7
     assert main(args) == 2 and "already exists" in capsys.readouterr().err
+
+
+# -- sweeps ------------------------------------------------------------------------------------
+def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path):
+    from napari_graintrace.core import sweep
+    from napari_graintrace.core.evaluation import resize_trace
+    from napari_graintrace.core.io import read_trace
+    from napari_graintrace.data import DEMO_CHECKPOINTS
+
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
+    result = sweep.run_sweep(DEMO_CHECKPOINTS, pairs, resolution=64, sigmas=(3.0,), kernels=(3,), cache=cache)
+    sweep.add_boundary_ods(result, pairs, thresholds=9, cache=cache)
+    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    distance = boundary.default_max_distance((64, 64))
+    for epoch in (0, 59):
+        got = {r["metric"]: r["value"] for r in result.rows if r["epoch"] == epoch}
+        pred = cache.load(result.predictions[(result.runs[0], epoch, pairs[0].name)])
+        assert got["boundary_f"] == pytest.approx(brute_prf(pred, trace, 0.5, distance)[2], abs=1e-12)
+        assert (got["bce_missed"], got["bce_false"], got["bce_clamped"]) == pytest.approx(
+            bce_parts_by_loop(pred, trace), rel=1e-9, abs=1e-15)
+        assert got["bce_missed"] + got["bce_false"] == pytest.approx(got["bce"], rel=1e-6)
+        values = boundary.ods_thresholds(9)
+        every = [brute_prf(pred, trace, float(t), distance)[2] for t in values]
+        assert got["boundary_ods"] == pytest.approx(max(every), abs=1e-12)
+        assert got["boundary_ods_threshold"] == float(values[every.index(max(every))])
+    figure = sweep.plot(result)
+    bce_axes = figure.axes[0]
+    assert len(bce_axes.collections) == 2  # missed (red) and false (blue) stacked under the BCE curve
+    assert "boundary ods" in [ax.get_title() for ax in figure.axes]
+
+
+def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path, capsys):
+    import csv
+    import io
+
+    from synthetic import tiny_series
+
+    from napari_graintrace.cli import main
+    from napari_graintrace.core import sweep
+    from napari_graintrace.core.evaluation import resize_trace
+    from napari_graintrace.core.io import read_trace
+
+    series = tiny_series(tmp_path / "series", (0, 1))
+    base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
+            "--resolution", "64", "--cache", str(tmp_path / "cache"), "--sigma", "3", "--kernel", "3"]
+    assert main([*base, "-o", str(tmp_path / "plain.csv")]) == 0
+    assert main([*base, "-o", str(tmp_path / "ods.csv"), "--boundary-ods", "--best", "boundary_ods",
+                 "--plot", str(tmp_path / "ods.png")]) == 0
+    out = capsys.readouterr().out
+    plain = list(csv.DictReader(io.StringIO((tmp_path / "plain.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "ods.csv").read_text())))
+    assert {r["metric"] for r in plain} >= {"boundary_f", "bce_missed", "bce_false", "bce_clamped"}
+    assert "boundary_ods" not in {r["metric"] for r in plain}  # only on request: seconds per map
+    ods = {int(r["epoch"]): float(r["value"]) for r in rows if r["metric"] == "boundary_ods"}
+    assert set(ods) == {0, 1} and "best boundary_ods" in out
+    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
+    assert len(maps) == 2
+    assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)
+
+
+# -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
+def test_boundary_picture_and_evaluation_keys(nist_trace):
+    from napari_graintrace.core.evaluation import Evaluation
+
+    crop = nist_trace[200:264, 300:380]
+    pred = np.zeros(crop.shape, np.float32)
+    pred[:, 3:] = crop[:, :-3] * 0.9  # found within reach
+    pred[:, 60:] = 0.0  # a missed part: red
+    pred[5, :] = 0.8  # a false line: blue where it is far from the tracing
+    ev = Evaluation(pred, crop, max_distance=2.5)
+    picture = ev.pictures()["boundary_match"]
+    predicted, true = skimage_thin(pred >= 0.5), skeletonize(crop)
+    white = (picture == [255, 255, 255]).all(axis=-1)
+    red = (picture == [255, 0, 0]).all(axis=-1)
+    blue = (picture == [0, 0, 255]).all(axis=-1)
+    assert not (picture[~(white | red | blue)]).any()  # black elsewhere, no other colour
+    assert not ((white | red | blue) & ~(predicted | true)).any()  # only boundary pixels are coloured
+    assert red.any() and blue.any() and white.any()
+    # the matched pixels are a maximum matching (Kuhn), and the colours follow the masks
+    match = ev.boundary_match()
+    assert match.n_matched == kuhn_maximum_matching(pairs_by_loop(predicted, true, 2.5), int(true.sum()))
+    assert np.array_equal(red, true & ~match.matched_true & ~(predicted & ~match.matched_predicted))
+    assert np.array_equal(blue, predicted & ~match.matched_predicted)
+    assert np.array_equal(white, (match.matched_predicted | match.matched_true) & ~red & ~blue)
+    got = ev.scores()
+    expected = brute_prf(pred, crop, 0.5, 2.5)
+    assert [got[k] for k in ("boundary_precision", "boundary_recall", "boundary_f")] == pytest.approx(expected)
+    assert [got[k] for k in ("bce_missed", "bce_false", "bce_clamped")] == pytest.approx(
+        bce_parts_by_loop(pred, crop), rel=1e-9, abs=1e-15)
+    ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
+    ev.set_window(9)
+    assert ev.boundary_match() is match

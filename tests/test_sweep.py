@@ -38,7 +38,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
     result = sweep.run_sweep(series, pairs, resolution=64, sigmas=(1.0, 3.0), kernels=(3,),
                              cache=sweep.PredictionCache(tmp_path / "cache"))
     assert result.epochs == list(EPOCHS) and result.failures == []
-    assert len(result.rows) == len(EPOCHS) * (1 + 1 + 2 * 2)
+    assert len(result.rows) == len(EPOCHS) * (1 + 1 + 2 * 2 + 1 + 3)  # ... + boundary_f + BCE in 3 parts
     pred = predict(load_checkpoint(series / "tiny_10.pth"), read_micrograph(pairs[0].image), resolution=64,
                    precision="fp32")
     trace = resize_trace(read_trace(pairs[0].trace)[0], (64, 64))

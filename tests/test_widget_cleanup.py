@@ -7,12 +7,15 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from widget_session import PLUGIN, assert_no_doubled_layers, layer_names, output_layers
 
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.cleanup import PREVIEW_NAME, CleanupWidget
 from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
+
+WIDGET = "Clean tracing"
 
 
 @pytest.fixture
@@ -30,10 +33,16 @@ def viewer_and_widget(make_napari_viewer, qtbot):
     viewer.add_image(black_on_white, name="export")
     viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
     viewer.add_image(read_image(NIST_TRACED_ON_MICROGRAPH), name="painted")
-    widget = CleanupWidget(viewer)
-    qtbot.addWidget(widget.native)
+    widget = dock(viewer)
     snapshot = {layer.name: np.array(layer.data, copy=True) for layer in viewer.layers}
     return viewer, widget, snapshot
+
+
+def dock(viewer) -> CleanupWidget:
+    """Docked as Plugins > Grain Trace > Clean tracing does it (the widget sees a proxied viewer)."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    assert isinstance(widget, CleanupWidget)
+    return widget
 
 
 def choice_names(combo) -> list[str]:
@@ -66,7 +75,7 @@ def test_controls_drive_the_live_preview(viewer_and_widget, qtbot, errors):
     expected = clean_trace(snapshot["export"], params)[0]
     np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
     assert not viewer.layers[PREVIEW_NAME].data[-40:].any()  # the scale bar is gone
-    assert viewer.layers[PREVIEW_NAME] is preview  # updated in place, never duplicated
+    assert viewer.layers[PREVIEW_NAME].unique_id == preview.unique_id  # updated in place, never duplicated
     assert viewer.layers[PREVIEW_NAME].metadata["cleanup"] == params.to_dict()
 
     widget.border_mode.value = "crop"
@@ -152,8 +161,7 @@ def test_labels_tracing_layer(make_napari_viewer, qtbot, errors):
     viewer = make_napari_viewer()
     trace = read_image(NIST_TRACE) > 0
     viewer.add_labels(trace.astype(np.uint8) * 3, name="trace labels")
-    widget = CleanupWidget(viewer)
-    qtbot.addWidget(widget.native)
+    widget = dock(viewer)
     widget.trace_layer.value = viewer.layers["trace labels"]
     widget.thickness.value = "5"
     widget.footprint.value = "gaussian"
@@ -168,7 +176,7 @@ def test_closing_the_dock_with_a_preview_pending_is_quiet(make_napari_viewer, qt
     preview on deleted Qt widgets, and a closed dock must stop listening to layer events."""
     viewer = make_napari_viewer()
     viewer.add_image(read_image(NIST_TRACE), name="export")
-    widget = CleanupWidget(viewer)
+    widget = dock(viewer)
     widget.trace_layer.value = viewer.layers["export"]
     widget.thickness.value = "3"  # schedules the preview
     assert widget._timer.isActive()
@@ -180,3 +188,67 @@ def test_closing_the_dock_with_a_preview_pending_is_quiet(make_napari_viewer, qt
     qtbot.wait(200)
     assert errors == []
     assert PREVIEW_NAME not in viewer.layers
+
+
+def test_user_session_through_the_plugin_menu(widget_session, errors):
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    export = 255 - read_image(NIST_TRACE)  # black-on-white
+    viewer.add_image(export, name="export")
+    widget = session.dock()
+    widget.trace_layer.value = viewer.layers["export"]
+    session.wait_until(lambda: PREVIEW_NAME in viewer.layers, 5_000)  # the debounced preview
+    names = layer_names(viewer)
+    preview = output_layers(viewer)[PREVIEW_NAME]
+
+    # run again (another setting): the same layer, in place, showing the latest result
+    widget.thickness.value = "3"
+    widget.update_preview()
+    assert layer_names(viewer) == names
+    assert output_layers(viewer)[PREVIEW_NAME].unique_id == preview.unique_id
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data,
+                                  clean_trace(export, CleanupOptions(thickness=3))[0])
+
+    # a live control after the re-run: the visible layer follows (debounced)
+    widget.min_size.value = 50
+    expected = clean_trace(export, CleanupOptions(thickness=3, min_size=50))[0]
+    session.wait_until(lambda: np.array_equal(viewer.layers[PREVIEW_NAME].data, expected), 5_000)
+
+    # delete the output layer and run again: it comes back, once
+    viewer.layers.remove(PREVIEW_NAME)
+    widget.bottom.value = 20
+    expected = clean_trace(export, CleanupOptions(margins=(0, 20, 0, 0), thickness=3, min_size=50))[0]
+    session.wait_until(lambda: PREVIEW_NAME in viewer.layers, 5_000)
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, expected)
+    assert layer_names(viewer) == names
+    assert_no_doubled_layers(viewer)
+
+    # undock (the old widget goes quiet), dock again, and it works
+    old = session.widget
+    widget = session.redock()
+    viewer.add_image(export, name="another export")
+    assert "another export" not in choice_names(old.trace_layer)
+    widget.trace_layer.value = viewer.layers["another export"]
+    widget.update_preview()
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data, clean_trace(export, CleanupOptions())[0])
+    assert_no_doubled_layers(viewer)
+    assert errors == []
+    session.close()
+
+
+def test_inverted_labels_tracing_takes_the_minority(widget_session, errors):
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    trace = read_image(NIST_TRACE) > 0
+    inverted = (~trace).astype(np.uint8) * 2  # black-on-white painted as Labels: non-zero is background
+    viewer.add_labels(inverted, name="inverted labels")
+    widget = session.dock()
+    widget.trace_layer.value = viewer.layers["inverted labels"]
+    widget.update_preview()
+    nonzero = inverted != 0  # independent: the rarer side is the boundary
+    boundary = nonzero if nonzero.mean() <= 0.5 else ~nonzero
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data != 0, boundary)
+    assert "black-on-white" in widget.status.value
+    assert f"{100 * boundary.mean():.1f}% boundary" in widget.status.value
+    assert errors == []
+    session.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from widget_session import PLUGIN, assert_no_doubled_layers, layer_names, output_layers
 
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.crops import BOXES_LAYER, PREVIEW_LAYER, CropWidget
@@ -18,6 +19,8 @@ from napari_graintrace.core.crops import (
 )
 from napari_graintrace.core.io import read_image
 
+WIDGET = "Aligned crops"
+
 
 @pytest.fixture
 def errors(monkeypatch) -> list[str]:
@@ -31,8 +34,9 @@ def tree(folder):
 
 
 def make_widget(viewer, qtbot, images, trace) -> CropWidget:
-    widget = CropWidget(viewer)
-    qtbot.addWidget(widget.native)
+    """Docked as Plugins > Grain Trace > Aligned crops does it (the widget sees a proxied viewer)."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    assert isinstance(widget, CropWidget)
     widget.images.value = images
     widget.trace_layer.value = trace
     return widget
@@ -243,4 +247,94 @@ def test_preview_shows_the_crops_of_one_box(nist_viewer, qtbot, errors):
     assert viewer.layers[PREVIEW_LAYER] is preview
     np.testing.assert_array_equal(preview.data[0], apply_boxes([moved], micrograph.data)[0][0])
     assert [layer.name for layer in viewer.layers].count(PREVIEW_LAYER) == 1
+    assert errors == []
+
+
+def test_user_session_through_the_plugin_menu(widget_session, nist_micrograph_path, nist_trace_path, errors):
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    micrograph = viewer.open(nist_micrograph_path, plugin="napari")[0]
+    trace = viewer.open(nist_trace_path, plugin="napari")[0]
+    widget = session.dock()
+    widget.images.value = [viewer.layers[micrograph.name]]
+    widget.trace_layer.value = viewer.layers[trace.name]
+    widget.box_size.value = 200
+    widget.suggest()
+    names = layer_names(viewer)
+    assert names == [micrograph.name, trace.name, BOXES_LAYER, PREVIEW_LAYER]
+    preview = output_layers(viewer)[PREVIEW_LAYER]
+
+    # run again, with another layout: the same layers, updated in place
+    widget.layout_kind.value = "grid"
+    widget.suggest()
+    assert layer_names(viewer) == names
+    assert_no_doubled_layers(viewer)
+    assert output_layers(viewer)[PREVIEW_LAYER].unique_id == preview.unique_id
+    boxes = grid_boxes((600, 800), widget.rows.value, widget.cols.value, widget.overlap.value)
+    assert widget.current_boxes() == boxes
+
+    # the live controls drive the visible preview
+    widget.preview_index.value = 3
+    box = boxes[2]
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_LAYER].data[0],
+                                  micrograph.data[box.top:box.bottom, box.left:box.right])
+    shapes = viewer.layers[BOXES_LAYER]
+    moved = [np.asarray(v) + (0, 10) if i == 2 else np.asarray(v) for i, v in enumerate(shapes.data)]
+    shapes.data = moved  # the user drags box 3 ten pixels right
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_LAYER].data[0],
+                                  micrograph.data[box.top:box.bottom, box.left + 10:box.right + 10])
+
+    # a deleted preview stays deleted: no layer event, selection change or unrelated layer brings it back
+    viewer.layers.remove(PREVIEW_LAYER)
+    viewer.add_image(np.zeros((20, 20), np.uint8), name="unrelated")
+    widget.trace_layer.value = None
+    widget.trace_layer.value = viewer.layers[trace.name]
+    assert PREVIEW_LAYER not in viewer.layers
+    widget.suggest()  # the next action of the user's shows it again, once
+    assert layer_names(viewer).count(PREVIEW_LAYER) == 1
+    assert_no_doubled_layers(viewer)
+
+    # undock: the old widget stops listening; dock again: the new one picks up the boxes
+    old = widget
+    widget = session.redock()
+    viewer.add_image(np.zeros((20, 20), np.uint8), name="later")
+    assert viewer.layers["later"] not in old.images.choices
+    assert viewer.layers["later"] in widget.images.choices
+    widget.images.value = [viewer.layers[micrograph.name]]
+    assert widget.current_boxes() == boxes  # (the last suggest replaced the moved box)
+    assert errors == []
+    session.close()  # used to spin forever (layers.clear -> preview re-added -> ...)
+
+
+def test_unrelated_layers_never_spawn_a_preview(widget_session, nist_micrograph_path, errors):
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    micrograph = viewer.open(nist_micrograph_path, plugin="napari")[0]
+    viewer.add_shapes([np.array([[0.0, 0.0], [0.0, 99.0], [99.0, 99.0], [99.0, 0.0]])],
+                      shape_type="rectangle", name=BOXES_LAYER)  # boxes drawn before the widget opened
+    widget = session.dock()
+    assert list(viewer.layers[BOXES_LAYER].features["index"]) == [1]  # numbered on sight ...
+    assert PREVIEW_LAYER not in viewer.layers  # ... but nothing drawn the user did not ask for
+    viewer.add_image(np.zeros((10, 10)), name="unrelated")
+    viewer.layers.remove("unrelated")
+    widget.images.value = [viewer.layers[micrograph.name]]
+    assert PREVIEW_LAYER not in viewer.layers
+    widget.preview_index.value = 1
+    widget.update_preview()  # an explicit request does show it
+    assert PREVIEW_LAYER in viewer.layers
+    assert errors == []
+    session.close()
+
+
+def test_closing_with_the_preview_shown_returns(widget_session, nist_micrograph_path, nist_trace_path, errors):
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    micrograph = viewer.open(nist_micrograph_path, plugin="napari")[0]
+    trace = viewer.open(nist_trace_path, plugin="napari")[0]
+    widget = session.dock()
+    widget.images.value = [viewer.layers[micrograph.name]]
+    widget.trace_layer.value = viewer.layers[trace.name]
+    widget.suggest()
+    assert PREVIEW_LAYER in viewer.layers
+    session.close()
     assert errors == []

@@ -1,16 +1,24 @@
-"""The "Inspect prediction" widget in a real napari viewer (Xvfb via pytest-xvfb)."""
+"""The "Inspect prediction" widget as users meet it: docked from the Plugins menu (a proxied viewer).
+
+Every test docks through ``viewer.window.add_plugin_dock_widget`` (``tests/widget_session.py``) and
+checks the readout against the core functions on independently prepared arrays.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from widget_session import OWNER_KEY, assert_no_doubled_layers, layer_names, output_layers
 
-from napari_graintrace._widgets import _common
-from napari_graintrace._widgets.inspect import InspectWidget
+from napari_graintrace._widgets import _common, inspect
 from napari_graintrace.core import scores
 from napari_graintrace.core.evaluation import resize_trace
 from napari_graintrace.core.io import read_image, read_trace
+from napari_graintrace.core.overlays import composite_rgb, reward_rgb
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
+
+WIDGET = "Inspect prediction"
+OUTPUTS = ["prediction", *_common.OUTPUT_LAYERS]
 
 
 @pytest.fixture
@@ -21,126 +29,282 @@ def errors(monkeypatch) -> list[str]:
 
 
 @pytest.fixture
-def nist_viewer(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
-    trace = read_trace(NIST_TRACE)[0]
-    viewer.add_labels(trace.astype(np.uint8), name="trace")
-    return viewer, trace
+def infos(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(inspect, "show_info", shown.append)
+    return shown
 
 
-def make_widget(viewer, qtbot) -> InspectWidget:
-    widget = InspectWidget(viewer)
-    qtbot.addWidget(widget.native)
-    widget.image_layer.value = viewer.layers["micrograph"]
-    widget.trace_layer.value = viewer.layers["trace"]
-    return widget
+@pytest.fixture
+def nist() -> tuple[np.ndarray, np.ndarray]:
+    return read_image(NIST_MICROGRAPH), read_trace(NIST_TRACE)[0]
 
 
-def test_existing_prediction_layer_scores_and_live_sigma(nist_viewer, qtbot, errors):
-    viewer, trace = nist_viewer
+def shifted_prediction(trace: np.ndarray, shift: int = 2, strength: float = 0.9) -> np.ndarray:
     pred = np.zeros(trace.shape, np.float32)
-    pred[:, 2:] = trace[:, :-2] * 0.9
-    viewer.add_image(pred, name="my prediction")
-    widget = make_widget(viewer, qtbot)
-    widget.source.value = "prediction layer"
-    widget.prediction_layer.value = viewer.layers["my prediction"]
-    assert widget.polarity.value.startswith("labels")
+    pred[:, shift:] = trace[:, :-shift] * strength
+    return pred
+
+
+def choose(widget, viewer, image="micrograph", trace="trace", prediction=None) -> None:
+    widget.image_layer.value = viewer.layers[image] if image else None
+    widget.trace_layer.value = viewer.layers[trace]
+    if prediction is not None:
+        widget.source.value = "prediction layer"
+        widget.prediction_layer.value = viewer.layers[prediction]
+
+
+def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
+    first, second = shifted_prediction(trace, 2, 0.9), shifted_prediction(trace, 4, 0.6)
+    viewer.add_image(first, name="pred A")
+    viewer.add_image(second, name="pred B")
+    widget = session.dock()
+    choose(widget, viewer, prediction="pred A")
     widget.run()
+    session.wait_idle()
     assert errors == []
-    for name in ("prediction", "BCE overlay", "top-hat reward", "Gaussian reward", "score overlay", "missed trace"):
-        assert viewer.layers[name].data.shape[:2] == trace.shape
-    assert not viewer.layers["missed trace"].visible
-    panel = widget.score_panel.value
-    assert f"BCE  {scores.bce(pred, trace):.4f}" in panel
-    assert f"{scores.gaussian_loss(pred, trace, 3.0, 15):.4f}" in panel
-    assert f"{scores.tophat_loss(pred, trace, 3):.4f}" in panel
+    made = output_layers(viewer)
+    assert list(made) == OUTPUTS
+    names = layer_names(viewer)
 
-    widget.sigma.value = 1.2
-    assert f"Gaussian (sigma=1.2, w=15)  {scores.gaussian_loss(pred, trace, 1.2, 15):.4f}" in widget.score_panel.value
-    from napari_graintrace.core.overlays import composite_rgb, reward_rgb
-
+    # run again with another prediction: the same layers, updated in place, showing the latest
+    widget.prediction_layer.value = viewer.layers["pred B"]
+    widget.run()
+    session.wait_idle()
+    assert layer_names(viewer) == names
+    assert_no_doubled_layers(viewer)
+    for name, layer in output_layers(viewer).items():
+        assert layer.unique_id == made[name].unique_id  # the very layers the user sees
+    np.testing.assert_array_equal(viewer.layers["prediction"].data, second)
+    assert viewer.layers["score overlay"].visible
     np.testing.assert_array_equal(viewer.layers["score overlay"].data,
-                                  composite_rgb(pred, scores.gaussian_reward(trace, 1.2, 15)))
-    hidden = viewer.layers["Gaussian reward"]  # hidden layers are redrawn when shown
-    assert not hidden.visible
-    hidden.visible = True
-    np.testing.assert_array_equal(hidden.data, reward_rgb(scores.gaussian_reward(trace, 1.2, 15)))
-    from napari_graintrace.core.overlays import recall_rgb
+                                  composite_rgb(second, scores.gaussian_reward(trace, 3.0, 15)))
+    assert f"BCE  {scores.bce(second, trace):.4f}" in widget.score_panel.value
 
-    missed = viewer.layers["missed trace"]  # follows sigma after the debounce, like the P/R/F
-    qtbot.waitUntil(lambda: "tolerant P / R / F" in widget.score_panel.value, timeout=5_000)
-    prf = scores.tolerant_prf(pred, trace, 1.2, 15)
-    qtbot.waitUntil(lambda: "{:.3f} / {:.3f} / {:.3f}".format(*prf) in widget.score_panel.value, timeout=5_000)
-    missed.visible = True
-    np.testing.assert_array_equal(missed.data, recall_rgb(trace, scores.soft_dilation(pred, 1.2, 15)))
-    widget.sigma.value = 2.0
-    qtbot.waitUntil(lambda: np.array_equal(
-        missed.data, recall_rgb(trace, scores.soft_dilation(pred, 2.0, 15))), timeout=5_000)
+    # the live controls move the visible layers after the re-run
+    widget.sigma.value = 1.4
+    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
+                                  composite_rgb(second, scores.gaussian_reward(trace, 1.4, 15)))
+    assert f"{scores.gaussian_loss(second, trace, 1.4, 15):.4f}" in widget.score_panel.value
+    widget.window.value = 9
+    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
+                                  composite_rgb(second, scores.gaussian_reward(trace, 1.4, 9)))
     widget.kernel.value = 5
-    assert f"top-hat (k=5)  {scores.tophat_loss(pred, trace, 5):.4f}" in widget.score_panel.value
-    table = widget.score_table()
-    assert table.splitlines()[0] == "metric\tparameters\tvalue" and "tolerant F" in table
+    np.testing.assert_array_equal(viewer.layers["top-hat reward"].data,
+                                  reward_rgb(scores.tophat_reward(trace, 5)))
+    assert f"top-hat (k=5)  {scores.tophat_loss(second, trace, 5):.4f}" in widget.score_panel.value
+    hidden = viewer.layers["Gaussian reward"]  # hidden layers catch up when shown
+    hidden.visible = True
+    np.testing.assert_array_equal(hidden.data, reward_rgb(scores.gaussian_reward(trace, 1.4, 9)))
+    assert len(viewer.layers) == len(names)
 
-    widget.run()  # re-run: layers are updated in place, not duplicated
-    assert len(viewer.layers) == 3 + 6
-    assert np.array_equal(viewer.layers["my prediction"].data, pred)  # the user's layer is untouched
+    # delete an output layer and run again: it comes back, once
+    viewer.layers.remove("score overlay")
+    widget.run()
+    session.wait_idle()
+    assert sorted(layer_names(viewer)) == sorted(names)
+    assert_no_doubled_layers(viewer)
+    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
+                                  composite_rgb(second, scores.gaussian_reward(trace, 1.4, 9)))
+
+    # undock: the old widget stops listening; dock again: a fresh one works on the same layers
+    old = widget
+    widget = session.redock()
+    viewer.add_image(first, name="pred C")
+    assert viewer.layers["pred C"] not in old.prediction_layer.choices  # did not hear the insertion
+    assert viewer.layers["pred C"] in widget.prediction_layer.choices
+    choose(widget, viewer, prediction="pred C")
+    widget.run()
+    session.wait_idle()
+    assert_no_doubled_layers(viewer)
+    np.testing.assert_array_equal(viewer.layers["prediction"].data, first)
+    assert errors == []
+    session.close()
 
 
-def test_user_layer_with_an_output_name_is_never_overwritten(nist_viewer, qtbot, errors):
-    viewer, trace = nist_viewer
+def test_user_layer_with_an_output_name_is_never_touched(widget_session, nist, errors):
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
     mine = np.full(trace.shape, 0.25, np.float32)
-    viewer.add_image(mine, name="prediction")
-    widget = make_widget(viewer, qtbot)
-    widget.source.value = "prediction layer"
-    widget.prediction_layer.value = viewer.layers["prediction"]
+    viewer.add_image(mine, name="prediction")  # the user's, with our output's name
+    viewer.add_image(np.zeros((*trace.shape, 3), np.uint8), rgb=True, name="score overlay")
+    widget = session.dock()
+    choose(widget, viewer, prediction="prediction")
     widget.run()
+    session.wait_idle()
+    widget.run()
+    session.wait_idle()
+    widget.sigma.value = 2.0
     assert np.array_equal(viewer.layers["prediction"].data, mine)
-    assert "prediction (graintrace)" in viewer.layers
+    assert not viewer.layers["score overlay"].data.any()  # the slider never drew into the user's layer
+    assert OWNER_KEY not in viewer.layers["prediction"].metadata
+    ours = viewer.layers["score overlay (graintrace)"]
+    np.testing.assert_array_equal(ours.data, composite_rgb(mine, scores.gaussian_reward(trace, 2.0, 15)))
+    assert_no_doubled_layers(viewer)
+    assert errors == []
+    session.close()
 
 
-def test_bad_input_becomes_a_notification(nist_viewer, qtbot, errors, tmp_path):
-    viewer, _ = nist_viewer
-    widget = make_widget(viewer, qtbot)
-    widget.trace_layer.value = None
+def test_inverted_labels_tracing_takes_the_minority_and_says_so(widget_session, nist, errors):
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    inverted = (~trace).astype(np.uint8)  # black-on-white painted as Labels: non-zero is background
+    viewer.add_labels(inverted, name="trace")
+    pred = shifted_prediction(trace)
+    viewer.add_image(pred, name="pred")
+    widget = session.dock()
+    choose(widget, viewer, prediction="pred")
+    # independent: the rarer of zero / non-zero is the boundary
+    nonzero = inverted != 0
+    boundary = nonzero if nonzero.mean() <= 0.5 else ~nonzero
+    assert not nonzero.mean() <= 0.5  # this tracing really is inverted
+    assert widget.trace_info.value.startswith("black-on-white")
+    assert f"{100 * boundary.mean():.1f} % boundary" in widget.trace_info.value
     widget.run()
-    assert errors and "choose a tracing layer" in errors[-1]
-    widget.trace_layer.value = viewer.layers["trace"]
-    (tmp_path / "unet_3.pth").write_bytes(b"not a checkpoint")
-    widget.checkpoint_folder.value = tmp_path
-    assert widget.epoch.value.epoch == 3
-    widget.resolution.value = "256"
+    session.wait_idle()
+    assert errors == []
+    assert f"BCE  {scores.bce(pred, boundary):.4f}" in widget.score_panel.value
+    assert f"BCE  {scores.bce(pred, nonzero):.4f}" not in widget.score_panel.value
+    session.close()
+
+
+def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, nist, errors):
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    small = trace[::2, ::2].copy()[:250]  # 250 x 400: another shape and aspect ratio
+    viewer.add_labels(small.astype(np.uint8), name="trace")
+    pred = shifted_prediction(trace)
+    viewer.add_image(pred, name="pred")
+    widget = session.dock()
+    choose(widget, viewer, prediction="pred")
+    before = layer_names(viewer)
     widget.run()
-    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
-    assert "unet_3.pth" in errors[-1]
-    assert [layer.name for layer in viewer.layers] == ["micrograph", "trace"]
+    session.wait_idle()
+    assert errors and "250 x 400" in errors[-1] and "600 x 800" in errors[-1]
+    assert layer_names(viewer) == before and widget.evaluation is None  # nothing scored or drawn
+    assert "250 x 400" in widget.trace_info.value  # the widget says so before any run, too
+
+    widget.resize_trace.value = True
+    count = len(errors)
+    widget.run()
+    session.wait_idle()
+    assert len(errors) == count
+    expected = resize_trace(small, (600, 800))
+    assert f"BCE  {scores.bce(pred, expected):.4f}" in widget.score_panel.value
+    assert "resized to the micrograph (asked)" in widget.score_panel.value
+    session.close()
 
 
-def test_checkpoint_run_through_the_worker(nist_viewer, qtbot, errors):
+def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qtbot, monkeypatch):
     from napari_graintrace.core import checkpoints, inference
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
-    viewer, trace = nist_viewer
-    widget = make_widget(viewer, qtbot)
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
+    widget = session.dock()
+    choose(widget, viewer)
     widget.checkpoint_folder.value = DEMO_CHECKPOINTS
     series = checkpoints.find_checkpoints(DEMO_CHECKPOINTS)
-    widget.epoch.value = series[-1]
     widget.resolution.value = "256"
+
+    # Cancel before the worker has done anything: idle at once, no layer made, nothing reported late
+    widget.epoch.value = series[0]
     widget.run()
-    assert widget._worker is not None
-    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
+    worker = widget._worker
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        widget.cancel()
+        assert not widget.busy and widget.run_button.enabled  # effective at once
+    qtbot.wait(50)
+    assert output_layers(viewer) == {} and errors == []
+    assert infos[-1].startswith("prediction cancelled")
+
+    widget.epoch.value = series[-1]
+    widget.run()
+    session.wait_idle()
     assert errors == []
-    assert widget.epoch.value == series[-1]  # new layers reset the pickers, not the epoch
     layer = viewer.layers["prediction"]
     assert layer.data.shape == (256, 256) and layer.data.dtype == np.float32
     np.testing.assert_allclose(layer.scale, (600 / 256, 800 / 256))
-    # the readout equals the core on the same arrays
-    expected_pred = inference.predict(checkpoints.load_checkpoint(series[-1].path),
-                                      read_image(NIST_MICROGRAPH), resolution=256)
-    np.testing.assert_allclose(layer.data, expected_pred, atol=1e-6)
+    expected = inference.predict(checkpoints.load_checkpoint(series[-1].path), micrograph, resolution=256)
+    np.testing.assert_allclose(layer.data, expected, atol=1e-6)
     small_trace = resize_trace(trace, (256, 256))
-    assert f"BCE  {scores.bce(layer.data, small_trace):.4f}" in widget.score_panel.value
-    # picking the same epoch again is served from the cache, without a worker
-    widget.epoch.value = series[0]
-    widget.epoch.value = series[-1]
-    assert widget._worker is None and f"epoch {series[-1].epoch}" in widget.score_panel.value
+    assert f"BCE  {scores.bce(expected, small_trace):.4f}" in widget.score_panel.value
+    names = layer_names(viewer)
+
+    widget.epoch.value = series[0]  # another epoch: through the worker, into the same layers
+    widget.run()
+    session.wait_idle()
+    assert layer_names(viewer) == names
+    assert_no_doubled_layers(viewer)
+    monkeypatch.setattr(inspect, "_predict_in_background", None)  # no prediction from here on
+    widget.epoch.value = series[-1]  # an epoch already predicted is shown from the cache
+    session.wait_idle()
+    assert f"epoch {series[-1].epoch}" in widget.score_panel.value
+    np.testing.assert_allclose(viewer.layers["prediction"].data, expected, atol=1e-6)
+    widget.sigma.value = 2.5  # and the visible overlay follows the slider
+    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
+                                  composite_rgb(viewer.layers["prediction"].data,
+                                                scores.gaussian_reward(small_trace, 2.5, 15)))
+    assert errors == []
+    session.close()
+
+
+def test_damaged_checkpoint_is_a_short_notification(widget_session, nist, errors, tmp_path):
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
+    widget = session.dock()
+    choose(widget, viewer)
+    folder = tmp_path / ("a folder with a long name " * 4).strip()
+    folder.mkdir()
+    (folder / "unet_3.pth").write_bytes(b"not a checkpoint")
+    widget.checkpoint_folder.value = folder
+    widget.resolution.value = "256"
+    widget.run()
+    session.wait_idle()
+    assert errors[-1].startswith("unet_3.pth: ")  # the collapsed notification says what, not a path
+    assert str(folder / "unet_3.pth") in errors[-1]  # the full path is still there
+    assert layer_names(viewer) == ["micrograph", "trace"]
+    session.close()
+
+
+def test_long_paths_and_notes_do_not_widen_the_dock(widget_session, make_napari_viewer, nist, errors):
+    micrograph, trace = nist
+    session = widget_session(WIDGET, make_napari_viewer(show=True))  # size hints need shown widgets
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
+    widget = session.dock()
+    choose(widget, viewer)
+    session.qtbot.wait(50)
+
+    def widths() -> tuple[int, int]:
+        return session.dock_widget.minimumSizeHint().width(), widget.native.minimumSizeHint().width()
+
+    before = widths()
+    long = "/data/" + "a-very-long-folder-name/" * 12 + "unet_300.pth"
+    widget.score_panel.value = f"epoch 300 ({long})\nBCE 0.1234\n" + "a long note " * 30
+    widget.trace_info.value = "unusable: " + long
+    viewer.add_image(micrograph, name="micrograph " + "with a very long layer name " * 6)
+    session.qtbot.wait(50)
+    assert all(after <= width + 5 for after, width in zip(widths(), before, strict=True)), (widths(), before)
+    assert widget.trace_info.native.toolTip().endswith("unet_300.pth")  # the full text stays reachable
+    session.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,10 +18,25 @@ logger = logging.getLogger("napari_graintrace")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_LEADING_PATH = re.compile(r"^(?P<path>(?:/|[A-Za-z]:[\\/]|~)[^:\n]*?[/\\](?P<name>[^/\\:\n]+)): (?P<rest>.+)$",
+                           re.DOTALL)
+
+
+def readable_message(text: str) -> str:
+    """``/a/long/path/to/unet_3.pth: problem`` -> ``unet_3.pth: problem (file: /a/long/...)``.
+
+    napari's collapsed notification shows the start of a message; a long path there says nothing.
+    """
+    match = _LEADING_PATH.match(text)
+    if match is None or len(match["path"]) <= len(match["name"]) + 24:
+        return text
+    return f"{match['name']}: {match['rest']} (file: {match['path']})"
+
+
 def notify_error(exc: BaseException) -> None:
     """Show an exception as a napari notification: the viewer never crashes on bad input."""
     if isinstance(exc, InputError):
-        show_error(str(exc))
+        show_error(readable_message(str(exc)))
     else:
         logger.exception("napari-graintrace: unexpected error", exc_info=exc)
         show_error(f"napari-graintrace: unexpected {type(exc).__name__}: {exc}")
@@ -119,21 +135,30 @@ def _update_in_place(layer, data, kwargs: dict[str, Any]) -> None:
 
 
 class _LayerListHook:
-    """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once."""
+    """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once.
 
-    def __init__(self, events, callback: Callable[..., Any]) -> None:
-        self.events, self.callback, self.connected = events, callback, True
+    Dropping it also drops the ``reset_choices`` hooks napari itself connects when it docks a
+    magicgui widget (inserted, removed, reordered, renamed), which napari never disconnects.
+    """
+
+    def __init__(self, events, callback: Callable[..., Any], reset_choices: Callable[..., Any] | None) -> None:
+        self.events, self.callback, self.reset_choices, self.connected = events, callback, reset_choices, True
         events.inserted.connect(callback)
         events.removed.connect(callback)
 
     def disconnect(self, *_: Any) -> None:
-        if self.connected:
-            self.connected = False
-            for emitter in (self.events.inserted, self.events.removed):
-                try:
-                    emitter.disconnect(self.callback)
-                except (RuntimeError, ValueError, TypeError):  # the viewer went first
-                    pass
+        if not self.connected:
+            return
+        self.connected = False
+        hooks = [(self.events.inserted, self.callback), (self.events.removed, self.callback)]
+        if self.reset_choices is not None:
+            hooks += [(getattr(self.events, name), self.reset_choices)
+                      for name in ("inserted", "removed", "reordered", "renamed") if hasattr(self.events, name)]
+        for emitter, callback in hooks:
+            try:
+                emitter.disconnect(callback)
+            except (RuntimeError, ValueError, TypeError):  # the viewer went first, or never connected
+                pass
 
 
 def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerListHook:
@@ -145,7 +170,7 @@ def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerLis
     """
     from qtpy.QtCore import QEvent, QObject
 
-    hook = _LayerListHook(viewer.layers.events, callback)
+    hook = _LayerListHook(viewer.layers.events, callback, getattr(widget, "reset_choices", None))
     docked = {"yes": widget.native.parent() is not None}
 
     class UndockFilter(QObject):
@@ -185,6 +210,41 @@ def placement_on(reference, shape: tuple[int, int]) -> dict[str, tuple]:
         "scale": tuple(s * r for s, r in zip(scale, ref_scale, strict=True)),
         "translate": tuple(t * r + o for t, r, o in zip(translate, ref_scale, ref_translate, strict=True)),
     }
+
+
+def _text_with_tooltip(label) -> Callable[[str], None]:
+    """``QLabel.setText`` that also puts the full text in the tooltip (a clipped path stays readable)."""
+    set_text = label.setText
+
+    def set_text_and_tooltip(text: str) -> None:
+        set_text(text)
+        label.setToolTip(text)
+
+    return set_text_and_tooltip
+
+
+def keep_narrow(container, min_contents: int = 12) -> None:
+    """Long paths, layer names and notes must not widen the dock and squeeze the canvas.
+
+    Labels wrap (with the full text as tooltip) and ignore their one-line width; combo boxes size
+    to ``min_contents`` characters instead of their longest layer name.
+    """
+    from magicgui.widgets import ComboBox, Container, Label
+    from qtpy.QtWidgets import QComboBox, QSizePolicy
+
+    for widget in container:
+        if isinstance(widget, Container):
+            keep_narrow(widget, min_contents)
+        elif isinstance(widget, Label):
+            label = widget.native
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(0)
+            label.setText = _text_with_tooltip(label)  # magicgui sets a Label's value through setText
+        elif isinstance(widget, ComboBox):
+            combo = widget.native
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(min_contents)
 
 
 # layer name -> key of Evaluation.pictures(), from core's one list of overlays
@@ -235,7 +295,18 @@ def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | No
 
 
 __all__ = [
-    "evaluation_layer_updates", "find_output_layer", "follow_layer_list", "is_output_layer", "layer_choices",
-    "notify_error", "placement_on", "reports_errors", "same_layer", "set_layer_data", "show_evaluation",
+    "evaluation_layer_updates",
+    "find_output_layer",
+    "follow_layer_list",
+    "is_output_layer",
+    "keep_narrow",
+    "layer_choices",
+    "notify_error",
+    "placement_on",
+    "readable_message",
+    "reports_errors",
+    "same_layer",
+    "set_layer_data",
+    "show_evaluation",
     "show_evaluation_gradually",
 ]

@@ -32,7 +32,7 @@ from ..core.cleanup import (
 )
 from ..core.errors import InputError
 from ..core.io import POLARITIES, check_writable
-from ._common import follow_layer_list, layer_choices, reports_errors, set_layer_data
+from ._common import follow_layer_list, keep_narrow, layer_choices, reports_errors, same_layer, set_layer_data
 
 if TYPE_CHECKING:
     import napari
@@ -105,6 +105,7 @@ class CleanupWidget(Container):
         follow_layer_list(self, viewer, self.reset_choices)  # a closed or undocked dock hears nothing
         self._on_thickness_changed(self.thickness.value)
         self.reset_choices()
+        keep_narrow(self)
 
     # ------------------------------------------------------------------------------------------
     # controls
@@ -134,7 +135,11 @@ class CleanupWidget(Container):
         )
 
     def _inputs(self) -> tuple[Any, np.ndarray, np.ndarray | None]:
-        """The chosen layers' data, read only (a Labels tracing: non-zero is boundary)."""
+        """The chosen layers' data, read only.
+
+        A Labels tracing splits at non-zero, then the polarity control decides which side is
+        boundary ("auto": the minority, the rule ``core.convert.tracing`` applies everywhere).
+        """
         layer = self.trace_layer.value
         if layer is None:
             raise InputError("choose a tracing layer")
@@ -145,7 +150,7 @@ class CleanupWidget(Container):
             raise InputError(f"{layer.name}: a tracing must be a 2-D image, got shape {data.shape}")
         original = None
         if self.original_layer.value is not None:
-            if self.original_layer.value is layer:
+            if same_layer(self.original_layer.value, layer):
                 raise InputError("the original micrograph and the tracing are the same layer")
             original = np.asarray(self.original_layer.value.data)
         return layer, data, original
@@ -214,7 +219,7 @@ class CleanupWidget(Container):
     def _save_source(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The applied layer (with any touch-ups) if it is still in the viewer, else the preview."""
         layer = self.applied_layer
-        if layer is not None and layer in self.viewer.layers:
+        if layer is not None and any(same_layer(layer, other) for other in self.viewer.layers):
             return np.asarray(layer.data) != 0, {**layer.metadata, "layer": layer.name}
         self.update_preview()
         if self.result is None:

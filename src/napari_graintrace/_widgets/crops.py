@@ -2,7 +2,7 @@
 
 The set of boxes *is* a Shapes layer named "crop boxes" (rectangles, each labelled with its crop
 number m), so the user edits boxes with napari's own tools. Everything else is thin over
-``core.crops`` and ``core.dataset``; "Write dataset" calls the same ``write_aligned`` as
+``core.crops`` and ``core.dataset``; "Write dataset" calls the same ``write_aligned_steps`` as
 ``graintrace crop``, so both write the same bytes.
 
 Coordinates: a rectangle's vertices go shapes-data -> world -> each selected layer's data with
@@ -36,7 +36,7 @@ from napari.layers import Image, Labels, Shapes
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 
-from ..core import dataset
+from ..core import convert, dataset
 from ..core.crops import (
     CropBox,
     apply_boxes,
@@ -48,9 +48,17 @@ from ..core.crops import (
     write_boxes,
 )
 from ..core.errors import InputError
-from ..core.io import to_grey
 from ..core.options import CropOptions
-from ._common import layer_choices, notify_error, reports_errors, set_layer_data
+from ._common import (
+    find_output_layer,
+    follow_layer_list,
+    keep_narrow,
+    layer_choices,
+    notify_error,
+    reports_errors,
+    same_layer,
+    set_layer_data,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -133,24 +141,31 @@ class CropWidget(Container):
         self.write_button.changed.connect(self.write)
         self.open_button.changed.connect(self.open_dataset)
         self.images.changed.connect(self._update_count)
-        self.images.changed.connect(self.update_preview)
-        self.trace_layer.changed.connect(self.update_preview)
-        self.preview_index.changed.connect(self.update_preview)
-        viewer.layers.events.inserted.connect(self._on_layers_changed)
-        viewer.layers.events.removed.connect(self._on_layers_changed)
-        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear layer events
+        # a new choice of layers refreshes a preview that is there; it never makes one (these also
+        # change while layers are being removed, e.g. while the viewer closes)
+        self.images.changed.connect(self._refresh_preview)
+        self.trace_layer.changed.connect(self._refresh_preview)
+        self.preview_index.changed.connect(self._show_preview)
+        self._hook = follow_layer_list(self, viewer, self._on_layers_changed)  # let go on close and undock
+        self.native.destroyed.connect(self._unwatch)
         self._on_layout_changed(self.layout_kind.value)
         self._on_layers_changed()
+        keep_narrow(self)
 
-    def _disconnect(self, *_: Any) -> None:
-        self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
-        self.viewer.layers.events.removed.disconnect(self._on_layers_changed)
+    def _unwatch(self, *_: Any) -> None:
         self._watch(None)
 
     # ------------------------------------------------------------------------------------------
     # layers
     # ------------------------------------------------------------------------------------------
     def _on_layers_changed(self, event: Any = None) -> None:
+        """Layers were added or removed: refresh the pickers and the boxes hook, nothing else.
+
+        Never adds a layer: adding one from a removal handler is how ``viewer.close()`` (which
+        removes every layer) used to loop forever.
+        """
+        if not self._hook.connected:  # undocked: a closed widget does nothing
+            return
         self.reset_choices()
         self._watch(self._find_boxes_layer())
         self._update_count()
@@ -162,8 +177,10 @@ class CropWidget(Container):
         self.box_size.visible = not grid
 
     def _find_boxes_layer(self) -> Shapes | None:
-        layer = self.viewer.layers[BOXES_LAYER] if BOXES_LAYER in self.viewer.layers else None  # noqa: SIM401 - LayerList has no .get
-        return layer if isinstance(layer, Shapes) else None
+        for layer in self.viewer.layers:  # (a LayerList has no .get)
+            if layer.name == BOXES_LAYER:
+                return layer if isinstance(layer, Shapes) else None
+        return None
 
     def boxes_layer(self) -> Shapes:
         """The Shapes layer that holds the boxes (an error, not None, when there is none)."""
@@ -176,15 +193,19 @@ class CropWidget(Container):
         return layer
 
     def _watch(self, layer: Shapes | None) -> None:
-        """Follow one boxes layer's edits (renumber new rectangles, live count); drop the old hook."""
-        if layer is self._watched:
+        """Follow one boxes layer's edits (renumber new rectangles, live count); drop the old hook.
+
+        Layers are compared by ``unique_id``: a docked widget sees a new proxy object on every
+        access, so ``is`` would re-hook (and redraw) on every layer event.
+        """
+        if same_layer(layer, self._watched):
             return
         if self._watched is not None:
             self._watched.events.data.disconnect(self._on_boxes_edited)
         self._watched = layer
         if layer is not None:
             layer.events.data.connect(self._on_boxes_edited)
-            self._on_boxes_edited()  # a layer drawn before the widget opened gets its numbers now
+            self._renumber(layer)  # a layer drawn before the widget opened gets its numbers now
 
     def _reference_layer(self):
         """The layer whose pixel grid the boxes are in: the first micrograph, else the tracing."""
@@ -203,8 +224,14 @@ class CropWidget(Container):
         action = str(getattr(event, "action", "added"))
         if action.lower().endswith(("adding", "removing", "changing")):
             return
-        layer = self._watched
-        if layer is not None and len(layer.data):
+        if self._watched is not None:
+            self._renumber(self._watched)
+        self._update_count()
+        self._show_preview()
+
+    def _renumber(self, layer: Shapes) -> None:
+        """New rectangles get the next free crop number; duplicates are renumbered."""
+        if len(layer.data):
             index = np.asarray(layer.features["index"] if "index" in layer.features else np.zeros(len(layer.data)))
             index = np.nan_to_num(index.astype(float), nan=0).astype(int)
             seen: set[int] = set()
@@ -216,8 +243,6 @@ class CropWidget(Container):
                 seen.add(int(index[i]))
             if changed or "index" not in layer.features:
                 self._set_index(layer, index)
-        self._update_count()
-        self.update_preview()
 
     @staticmethod
     def _set_index(layer: Shapes, index: np.ndarray) -> None:
@@ -250,7 +275,8 @@ class CropWidget(Container):
         layer.shape_type = ["rectangle"] * len(rectangles)
         self._set_index(layer, np.array([box.index for box in boxes], dtype=int))
         self._watch(layer)
-        self._update_count()  # (re-watching the layer above has refreshed the preview)
+        self._update_count()
+        self._show_preview()
         return layer
 
     def current_boxes(self) -> list[CropBox]:
@@ -315,16 +341,32 @@ class CropWidget(Container):
         if not arrays:
             raise InputError("choose the micrographs and the tracing to preview a box")
         crops = list(apply_boxes(chosen, *arrays)[0])
-        slices = [to_grey(crop).astype(np.float32) for crop in crops[: len(layers)]]
+        slices = [convert.grey(crop, "micrograph").astype(np.float32) for crop in crops[: len(layers)]]
         if trace_layer is not None:
-            trace = to_grey(crops[-1]).astype(np.float32)
+            trace = convert.grey(crops[-1], "tracing").astype(np.float32)
             top = max((float(s.max()) for s in slices), default=1.0) or 1.0
             slices.append(trace * np.float32(top / (float(trace.max()) or 1.0)))
         return np.stack(slices), chosen[0]
 
-    def update_preview(self, *_: Any) -> None:
-        """Refresh the "crop preview" layer (made when boxes first exist); quiet while input is incomplete."""
-        if self._previewing or self._find_boxes_layer() is None or not len(self._find_boxes_layer().data):
+    def _show_preview(self, *_: Any) -> None:
+        """After the user's own action (boxes drawn, suggested, loaded; another box number): show it."""
+        self.update_preview(create=True)
+
+    def _refresh_preview(self, *_: Any) -> None:
+        """After a change of chosen layers: refresh a preview that is there, never make one."""
+        self.update_preview(create=False)
+
+    def update_preview(self, create: bool = True) -> None:
+        """Refresh the "crop preview" layer; quiet while input is incomplete.
+
+        ``create=False`` only updates a preview the user still has (one they deleted stays deleted
+        until they edit the boxes again).
+        """
+        if not self._hook.connected or self._previewing:
+            return
+        if not create and find_output_layer(self.viewer, PREVIEW_LAYER) is None:
+            return
+        if self._find_boxes_layer() is None or not len(self._find_boxes_layer().data):
             return
         self._previewing = True
         try:

@@ -7,11 +7,13 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FileEdit,
@@ -26,20 +28,19 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints, inference
+from ..core import checkpoints, convert, inference
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
-from ..core.io import as_trace, read_prediction, to_unit_float
 from ..core.options import PredictOptions
 from ._common import (
     OWNER_KEY,
     find_output_layer,
     follow_layer_list,
+    keep_narrow,
     layer_choices,
     notify_error,
     reports_errors,
-    show_evaluation,
     show_evaluation_gradually,
 )
 
@@ -51,29 +52,46 @@ SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 
 
-def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions,
-                           trace: np.ndarray, params: dict, cache: PredictionCache, entry: Path):
+def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
+                           params: dict, stop: threading.Event, cache: PredictionCache, entry: Path):
     """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
-    Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect.
-    The scores and pictures are computed here too, so the GUI thread only swaps layer data.
+    Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
+    ``stop`` is also checked before every layer of the forward pass, so a Cancel during a long
+    single-tile pass ends it within one layer. The scores and every picture are computed here too,
+    one per step, so the GUI thread only swaps ready arrays into layers. Returns ``None`` when
+    cancelled.
     """
     model_key = (str(item.path), item.path.stat().st_mtime_ns)
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
         models[model_key] = checkpoints.load_checkpoint(item.path)
-    steps = inference.predict_steps(models[model_key], image, options)
-    while True:
-        try:
-            done, total = next(steps)
-        except StopIteration as finished:
-            pred = finished.value
-            break
-        yield ("predicting", done, total)
-    cache.store(entry, pred)
-    yield ("scoring", total, total)
+    steps = inference.predict_steps(models[model_key], image, options, stop=stop.is_set)
+    try:
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as finished:
+                pred = finished.value
+                break
+            yield ("predicting", done, total)
+    except inference.Cancelled:
+        return None
+    cache.store(entry, pred)  # core's prediction cache, shared with sweeps (bounded, on disk)
+    evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+    return pred, evaluation, pictures, prf
+
+
+def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
+    """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
+    there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
+    enough on a laptop to stall the viewer if it ran on the GUI thread."""
+    yield ("scoring", 0, 2)
     evaluation = Evaluation.of(pred, trace, **params)
-    return evaluation, evaluation.pictures(), evaluation.tolerant_prf()
+    yield ("scoring", 1, 2)
+    pictures = evaluation.pictures()
+    yield ("scoring", 2, 2)
+    return evaluation, pictures, evaluation.tolerant_prf()
 
 
 class InspectWidget(Container):
@@ -83,7 +101,10 @@ class InspectWidget(Container):
         self.viewer = viewer
         self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
-        self.polarity = Label(label="polarity", value="-")
+        self.trace_info = Label(label="tracing read as", value="-")
+        self.resize_trace = CheckBox(text="resize the tracing to the micrograph", value=False,
+                                     tooltip="off: a tracing of another shape is refused (it would score the "
+                                             "wrong pixels); on: the lab's bilinear resize, re-binarized")
         self.source = ComboBox(label="prediction from", choices=SOURCES, value="checkpoint")
         self.checkpoint_folder = FileEdit(label="checkpoints", mode="d", tooltip="a folder of NAME_EPOCH.pth files")
         self._series: list[tuple[str, checkpoints.Checkpoint]] = []
@@ -102,7 +123,7 @@ class InspectWidget(Container):
         self.copy_button = PushButton(text="Copy scores as table")
         super().__init__(
             widgets=[
-                self.image_layer, self.trace_layer, self.polarity, self.source, self.checkpoint_folder,
+                self.image_layer, self.trace_layer, self.trace_info, self.resize_trace, self.source, self.checkpoint_folder,
                 self.epoch, self.resolution, self.prediction_layer, self.prediction_file, self.run_button,
                 self.cancel_button, self.progress, self.sigma, self.window, self.kernel, self.score_panel,
                 self.copy_button,
@@ -113,6 +134,8 @@ class InspectWidget(Container):
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
         self.cache = PredictionCache()  # core's bounded cache on disk, shared with sweeps
         self._worker = None
+        self._stop: threading.Event | None = None  # the running prediction's Cancel flag
+        self._run_id = 0  # results of an older (cancelled) run are ignored
         self._drawing = False
         self._note = ""
         self._prf: tuple[float, float, float] | None = None
@@ -122,6 +145,8 @@ class InspectWidget(Container):
         self._prf_timer.timeout.connect(self._update_prf)
 
         self.trace_layer.changed.connect(self._on_trace_changed)
+        self.image_layer.changed.connect(self._on_trace_changed)
+        self.resize_trace.changed.connect(self._on_trace_changed)
         self.source.changed.connect(self._on_source_changed)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
         self.epoch.changed.connect(self._on_epoch_changed)
@@ -134,6 +159,7 @@ class InspectWidget(Container):
         follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
         self._on_source_changed(self.source.value)
         self.reset_choices()
+        keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -167,42 +193,48 @@ class InspectWidget(Container):
         """An epoch already predicted is shown at once, from the cache."""
         if item is None or self.image_layer.value is None:
             return
-        try:
-            pred = self.cache.load(self._cache_key(item, self._micrograph()))
-        except InputError:
-            return  # an unusable micrograph is reported when the user runs
+        image = self._micrograph()  # the same array run() predicts from
+        pred = self.cache.load(self._cache_key(item, image))
         if pred is not None:
             self._show(pred, f"epoch {item.epoch}")
 
-    def _on_trace_changed(self, layer) -> None:
+    def _on_trace_changed(self, *_: Any) -> None:
+        """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
+        layer = self.trace_layer.value
         if layer is None:
-            self.polarity.value = "-"
+            self.trace_info.value = "-"
             return
         try:
-            _, polarity = self._trace_array(layer)
+            tracing = self._tracing()
+            self.trace_info.value = tracing.describe()
+            self._trace_mask(tracing)
         except InputError as exc:
-            self.polarity.value = f"unusable: {exc}"
-            return
-        self.polarity.value = polarity if isinstance(layer, Image) else "labels: non-zero = boundary"
+            self.trace_info.value = f"unusable: {exc}"
 
-    def _trace_array(self, layer) -> tuple[np.ndarray, str]:
-        data = np.asarray(layer.data)
-        if isinstance(layer, Labels):
-            return data != 0, "white-on-black"
-        return as_trace(data[..., :3].mean(axis=-1) if layer.rgb else data, "auto")
+    def _tracing(self) -> convert.Tracing:
+        """The chosen tracing layer read by ``core.convert`` (minority = boundary, Image or Labels)."""
+        layer = self.trace_layer.value
+        if layer is None:
+            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
+        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=f"tracing {layer.name!r}",
+                               rgb=getattr(layer, "rgb", None))
+
+    def _trace_mask(self, tracing: convert.Tracing | None = None) -> np.ndarray:
+        """The tracing on the micrograph's grid: a shape mismatch is refused unless resize is ticked."""
+        tracing = tracing or self._tracing()
+        micrograph = self.image_layer.value
+        if micrograph is None:
+            return tracing.mask
+        shape = np.shape(micrograph.data)[:2]
+        return convert.match_shape(tracing.mask, shape, resize=self.resize_trace.value,
+                                   what=f"tracing {self.trace_layer.value.name!r}",
+                                   reference=f"micrograph {micrograph.name!r}")
 
     def _micrograph(self) -> np.ndarray:
         layer = self.image_layer.value
         if layer is None:
             raise InputError("choose a micrograph layer")
-        data = np.asarray(layer.data)
-        if layer.rgb or data.ndim != 2:
-            from ..core.io import to_grey
-
-            data = to_grey(data)
-        if np.issubdtype(data.dtype, np.floating) and data.size and data.max() > 1:
-            raise InputError(f"{layer.name}: float images must lie in [0, 1]")
-        return to_unit_float(data, layer.name)
+        return convert.micrograph(layer.data, what=f"micrograph {layer.name!r}", rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
         value = self.resolution.value
@@ -222,18 +254,21 @@ class InspectWidget(Container):
     # ------------------------------------------------------------------------------------------
     @reports_errors
     def run(self) -> None:
-        """Predict (off the GUI thread) or take an existing prediction, then score and draw."""
-        if self.trace_layer.value is None:
-            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
+        """Predict (off the GUI thread) or take an existing prediction, then score and draw.
+
+        The tracing is checked first (shape, boundary pixels), so bad input costs no prediction.
+        """
+        trace = self._trace_mask()
         if self.source.value == "prediction layer":
             layer = self.prediction_layer.value
             if layer is None:
                 raise InputError("choose a prediction layer")
-            self._show(to_unit_float(np.asarray(layer.data), layer.name), layer.name)
+            pred = convert.prediction(layer.data, what=f"prediction {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            self._show(pred, layer.name, trace)
             return
         if self.source.value == "prediction file":
             path = Path(self.prediction_file.value)
-            self._show(read_prediction(path), path.name)
+            self._show(convert.read_prediction(path), path.name, trace)
             return
         item = self.epoch.value
         if item is None:
@@ -242,22 +277,41 @@ class InspectWidget(Container):
         key = self._cache_key(item, image)
         pred = self.cache.load(key)
         if pred is not None:
-            self._show(pred, f"epoch {item.epoch}")
+            self._show(pred, f"epoch {item.epoch}", trace)
             return
-        self._start_worker(item, image, key)
+        self._start_worker(item, image, key, trace)
 
-    def _start_worker(self, item, image: np.ndarray, key: Path) -> None:
+    def _params(self) -> dict:
+        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+
+    def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
-        trace, _ = self._trace_array(self.trace_layer.value)
-        params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+        stop = threading.Event()
+        self._start(_predict_in_background, (self._models, item, image, self._predict_options(), trace,
+                                             self._params(), stop, self.cache, key),
+                    lambda pred, *scored: self._on_prediction(label, pred, *scored), stop)
+
+    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
+        """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
+
+        A newer start supersedes a running one (it is stopped and whatever it still sends is ignored).
+        """
+        if self._worker is not None:
+            self._abandon()
+        self._run_id += 1
+        run_id = self._run_id
+
+        def current() -> bool:
+            return run_id == self._run_id
+
+        self._stop = stop
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._predict_options(), trace, params, self.cache,
-            key,
+            body, *args,
             _connect={
-                "yielded": self._on_progress,
-                "returned": lambda done: self._on_prediction(key, label, *done),
-                "errored": notify_error,
-                "finished": self._on_worker_finished,
+                "yielded": lambda update: current() and self._on_progress(update),
+                "returned": lambda value: current() and value is not None and on_result(*value),
+                "errored": lambda exc: current() and notify_error(exc),
+                "finished": lambda: current() and self._idle(),
             },
         )
         self.run_button.enabled = False
@@ -272,56 +326,69 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, key: Path, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
+    def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
+                       prf: tuple) -> None:
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
-        ):  # the controls moved while it ran: score at the current values
-            self._show(evaluation.pred, label)
+        ):  # the controls moved while it ran: score again at the current values
+            self._show(pred, label, evaluation.trace)
             return
         self._present(evaluation, label, pictures, prf)
 
-    def _on_worker_finished(self) -> None:
-        if self._worker is not None and self._worker.abort_requested:
-            show_info("prediction cancelled; no layer was changed")
+    def _idle(self) -> None:
         self._worker = None
+        self._stop = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         self.progress.visible = False
 
+    def _abandon(self) -> None:
+        """Stop the running worker and ignore whatever it still sends."""
+        if self._stop is not None:
+            self._stop.set()
+        self._worker.quit()
+        self._run_id += 1
+        self._idle()
+
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        """Stop the prediction: the widget is idle at once and no layer changes; the worker thread
+        stops at its next check (before the next layer of the network)."""
+        if self._worker is None:
+            return
+        self._abandon()
+        show_info("prediction cancelled; no layer was changed")
 
     # ------------------------------------------------------------------------------------------
     # drawing
     # ------------------------------------------------------------------------------------------
-    def _show(self, pred: np.ndarray, label: str) -> None:
-        """Score ``pred`` here (cached epochs, prediction layers and files) and draw it."""
-        layer = self.trace_layer.value
-        if layer is None:
-            raise InputError("choose a tracing layer")
-        trace, _ = self._trace_array(layer)
-        evaluation = Evaluation.of(
-            pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
-        )
-        self._present(evaluation, label)
+    def _show(self, pred: np.ndarray, label: str, trace: np.ndarray | None = None) -> None:
+        """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
+        trace = self._trace_mask() if trace is None else trace
+        self._start(_score_in_background, (pred, trace, self._params()),
+                    lambda *scored: self._on_prediction(label, pred, *scored))
 
-    def _present(self, evaluation: Evaluation, label: str, pictures: dict | None = None,
-                 prf: tuple | None = None) -> None:
+    def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
-        trace_shape = np.shape(self.trace_layer.value.data)[:2]
-        self._note = "" if evaluation.pred.shape == trace_shape else (
-            f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the prediction's grid, re-binarized")
+        self._note = self._grid_note(evaluation)
         self._prf = prf
         self._update_scores()
         if prf is None:
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
-        if pictures is None:
-            show_evaluation(self.viewer, evaluation, reference)
-            return
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
         show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
+
+    def _grid_note(self, evaluation: Evaluation) -> str:
+        """Say where the tracing was resized: to the micrograph (asked for) and to the prediction's grid."""
+        notes = []
+        trace_shape = np.shape(self.trace_layer.value.data)[:2] if self.trace_layer.value is not None else None
+        micrograph = self.image_layer.value
+        if micrograph is not None and trace_shape is not None and trace_shape != np.shape(micrograph.data)[:2]:
+            notes.append(f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the micrograph (asked)")
+        grid = evaluation.pred.shape
+        if trace_shape is not None and micrograph is not None and grid != np.shape(micrograph.data)[:2]:
+            notes.append(f"scored on the prediction's {grid[0]} x {grid[1]} grid")
+        return "; ".join(notes)
 
     def _drawn(self) -> None:
         self._drawing = False

@@ -15,7 +15,7 @@ FORMAT_CHOICES = ("png8", "png16", "tiff")  # core.io.PREDICTION_FORMATS (io is 
 def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser(
         "predict",
-        help="run a U-Net checkpoint on micrographs and write probability maps as 8-bit PNG",
+        help="run a U-Net checkpoint on micrographs and write probability maps (8-bit PNG, or --format)",
         description=(
             "Run a lab-format U-Net checkpoint (NAME_EPOCH.pth) on each IMAGE and write DIR/predict_<stem>.png, "
             "the probability map x 255 as the lab's scripts do. By default the image is resized to "
@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
     predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
     predict.add_argument("--resolution", default="1024", metavar="PX|native",
-                         help="square size the image is resized to, or 'native' (default 1024)")
+                         help="square size the image is resized to, or 'native' (default 1024, the size the "
+                              "lab's inference script uses; `sweep` defaults to 256, the training size)")
     predict.add_argument("--tile", type=int, default=1024, metavar="PX",
                          help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
     predict.add_argument("--overlap", type=int, default=112, metavar="PX",
@@ -91,15 +92,14 @@ def _predict_options(args: argparse.Namespace):
 def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import choose_device, predict_steps, resolve_precision
+    from ..core.inference import check_resolution, choose_device, predict_steps, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
     from ..core.steps import run_steps
-    from .options import progress_printer
+    from .options import progress_printer, require_files
 
-    options = _predict_options(args)
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        raise InputError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    options = _predict_options(args)  # what a later step would refuse is refused now, before any work
+    require_files([args.checkpoint], "the checkpoint")
+    require_files(args.images)
     suffix = PREDICTION_FORMATS[args.format]
     targets = [args.output / f"predict_{image.stem}{suffix}" for image in args.images]
     seen: dict[Path, Path] = {}
@@ -107,7 +107,13 @@ def run_predict(args: argparse.Namespace) -> int:
         if target in seen:
             raise InputError(f"{seen[target]} and {image} would both be written to {target}")
         seen[target] = image
-    check_writable(targets, args.overwrite)
+    check_writable(targets, args.overwrite, inputs=[args.checkpoint, *args.images])
+    for image_path in args.images:  # every input is read once before anything is written
+        shape = read_micrograph(image_path).shape
+        try:
+            check_resolution(shape, options.resolution)
+        except InputError as exc:
+            raise InputError(f"{image_path}: {exc}") from None
     if args.scheduler is not None:
         if args.format != "png8":
             raise InputError(f"--format {args.format} is not available with --scheduler (the cluster sends 8-bit "
@@ -168,11 +174,15 @@ def train_options(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..core.io import check_output_folder
     from ..core.steps import run_steps
     from ..core.training import TrainProgress, train_steps
     from .options import progress_printer
 
     options = train_options(args)
+    # checkpoints are added to the folder (a rerun resumes): it may exist, but must be writable now,
+    # not after the first epoch
+    check_output_folder(args.output, inputs=[args.dataset], replaced=False)
     bar: list = []
 
     def report(step: TrainProgress) -> None:

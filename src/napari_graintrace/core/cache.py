@@ -110,11 +110,20 @@ class PredictionCache:
         key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
         return self.root / key[:2] / f"{key}.npy"
 
-    def load(self, path: Path) -> np.ndarray | None:
-        """The stored map, or None if it is missing or unreadable (predict again); a hit counts as use."""
+    def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The stored map, or None (predict again) when it is missing, unreadable or damaged; a hit
+        counts as use.
+
+        Damaged = not a float map of ``shape`` with values in [0, 1]: a wrong shape would be scored
+        against the wrong tracing size, a NaN would fail far from its cause; both are recomputed.
+        """
         try:
             pred = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):
+            return None
+        if (pred.ndim != 2 or (shape is not None and tuple(pred.shape) != tuple(shape))
+                or not np.issubdtype(pred.dtype, np.floating) or not np.all(np.isfinite(pred))
+                or (pred.size and (pred.min() < 0 or pred.max() > 1))):
             return None
         try:
             os.utime(path)  # most recently used: evicted last

@@ -104,18 +104,21 @@ class OverlayInputs:
     tophat_reward: np.ndarray
     gaussian_reward: np.ndarray
     soft_dilation: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
+    boundary_match: np.ndarray | None = None  # the BSDS picture, drawn by boundary.BoundaryMatch.rgb()
 
 
 @dataclass(frozen=True)
 class Overlay:
     """One picture: its key (``Evaluation.pictures()`` key and ``graintrace overlay`` file stem),
-    the napari output layer that shows it (None: a file only) and whether the CLI writes it."""
+    the Inspect output layer that shows it (None: none), whether ``graintrace overlay`` writes it
+    (``file``) and whether ``Evaluation.pictures()`` draws it (``picture``)."""
 
     key: str
     layer: str | None
     description: str
     draw: Callable[[OverlayInputs], np.ndarray]
     file: bool = True
+    picture: bool = True
 
 
 OVERLAYS: tuple[Overlay, ...] = (
@@ -124,13 +127,15 @@ OVERLAYS: tuple[Overlay, ...] = (
     Overlay("tophat_reward", "top-hat reward", "top-hat reward map: green +1, red -1",
             lambda i: reward_rgb(i.tophat_reward)),
     Overlay("tophat_composite", None, "prediction x top-hat reward",
-            lambda i: composite_rgb(i.pred, i.tophat_reward)),
+            lambda i: composite_rgb(i.pred, i.tophat_reward), picture=False),
     Overlay("gaussian_reward", "Gaussian reward", "normalized Gaussian reward map: green > 0, red < 0",
             lambda i: reward_rgb(i.gaussian_reward)),
     Overlay("gaussian_composite", "score overlay", "prediction x Gaussian reward",
             lambda i: composite_rgb(i.pred, i.gaussian_reward)),
     Overlay("recall", "missed trace", "trace pixels red (missed) to green (found): where tolerant recall is lost",
             lambda i: recall_rgb(i.trace, i.soft_dilation), file=False),
+    Overlay("boundary_match", None, "BSDS match: matched white, unmatched predicted blue, missed true red",
+            lambda i: i.boundary_match, file=False),
 )
 
 

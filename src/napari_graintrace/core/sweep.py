@@ -68,7 +68,7 @@ MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summar
 # Which way is better, per metric of the table: the one place ``best`` looks. A new score row
 # (issue 16's grain F1, issue 18's boundary F) adds its name here and its row maker to SCORE_ROWS.
 LOWER_IS_BETTER = {"bce": True, "tophat": True, "gaussian": True, "tolerant_f": False, "tolerant_precision": False,
-                   "tolerant_recall": False, "boundary_f": False, "grain_f1": False,
+                   "tolerant_recall": False, "boundary_f": False, "grain_f1": False, "boundary_ods": False,
                    # grain metrics (``grains=True``: core.grains.SWEEP_METRICS)
                    "vi_merge": True, "vi_split": True, "orphan_fraction": True, "size_ks": True}
 # the design's default parameters of each metric, for ``best`` without parameters
@@ -409,8 +409,21 @@ def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, 
             yield metric, "", value
 
 
+def _boundary_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+    """The BSDS boundary F at p >= 0.5 and the default distance (0.0075 x the diagonal)."""
+    yield "boundary_f", "", ev.boundary_prf()[2]
+
+
+# BCE in parts: drawn stacked under the BCE curve (red missed, blue false), no panel of their own
+BCE_PARTS = ("bce_missed", "bce_false", "bce_clamped")
+
+
+def _bce_part_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+    yield from zip(BCE_PARTS, ("", "", ""), ev.bce_parts, strict=True)
+
+
 SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
-    _bce_rows, _tophat_rows, _gaussian_rows, _grain_rows,
+    _bce_rows, _tophat_rows, _gaussian_rows, _boundary_rows, _bce_part_rows, _grain_rows,
 ]
 
 
@@ -519,7 +532,8 @@ def evaluate_pair(
     from .inference import predict
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
-    pred = cache.load(entry)
+    expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
+    pred = cache.load(entry, expected)
     if pred is None:
         try:
             network = model()
@@ -637,6 +651,35 @@ def run_sweep(
     return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
+def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], thresholds: int = 99,
+                     cache: PredictionCache | None = None) -> SweepResult:
+    """Add each prediction's boundary ODS (best BSDS F over ``thresholds``) as ``boundary_ods`` rows,
+    and its threshold as ``boundary_ods_threshold``: on request, as it costs seconds per map.
+
+    Works from the cached predictions of a finished sweep (no inference); a map no longer in the
+    cache is skipped.
+    """
+    from .boundary import BoundaryScorer
+    from .evaluation import resize_trace
+
+    cache = cache if cache is not None else PredictionCache()
+    traces = {pair.name: (pair.load() if isinstance(pair, Pair) else pair).trace for pair in pairs}
+    scorers: dict[tuple[str, tuple[int, int]], BoundaryScorer] = {}
+    for row in [r for r in result.rows if r["metric"] == "bce"]:
+        key = (row["run"], row["epoch"], row["image"])
+        entry = result.predictions.get(key)
+        pred = cache.load(entry) if entry is not None else None
+        if pred is None or row["image"] not in traces:
+            continue
+        scorer_key = (row["image"], pred.shape)
+        if scorer_key not in scorers:  # one skeleton and k-d tree per tracing and grid
+            scorers[scorer_key] = BoundaryScorer(resize_trace(traces[row["image"]], pred.shape))
+        f, threshold = scorers[scorer_key].ods(pred, thresholds)
+        for metric, value in (("boundary_ods", f), ("boundary_ods_threshold", threshold)):
+            result.rows.append({**row, "metric": metric, "parameters": "", "value": value})
+    return result
+
+
 def write_csv(result: SweepResult, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """The tidy table, written atomically."""
     return write_text(path, result.to_csv(), overwrite=overwrite)
@@ -692,6 +735,8 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
                     for image in result.images:
                         ax.plot(*result.values(metric, param, image, run=run), lw=0.7, alpha=0.4, color=colour,
                                 gid=f"image|{run}|{image}")
+            if metric == "bce" and not several and "bce_missed" in present:
+                _stack_bce_parts(ax, result, run)
             live = None
             if metric == "gaussian" and sigma is not None and result.summaries:
                 live = result.gaussian_curve(sigma, run=run), f"sigma={sigma:g} (live)"
@@ -717,6 +762,17 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
         figure.legend(handles, result.run_names, loc="outside upper center", ncol=min(len(handles), 6),
                       fontsize=8, frameon=False)
     return figure
+
+
+def _stack_bce_parts(ax, result: SweepResult, run: str) -> None:
+    """BCE in parts under the BCE curve: missed trace (red) then false boundary (blue), stacked."""
+    epochs, missed = result.values("bce_missed", "", run=run)
+    epochs_false, false = result.values("bce_false", "", run=run)
+    if not epochs or epochs != epochs_false:
+        return
+    missed, false = np.asarray(missed), np.asarray(false)
+    ax.fill_between(epochs, 0, missed, color="#d62728", alpha=0.25, lw=0, label="missed trace")
+    ax.fill_between(epochs, missed, missed + false, color="#1f77b4", alpha=0.25, lw=0, label="false boundary")
 
 
 def _grey_copy(line):
