@@ -9,11 +9,13 @@ hysteresis, ndimage's dilation, skan-based spur pruning). On a shared machine th
 fairer figure: wall time includes waiting for a core.
 
     python benchmarks/bench_grains.py
+    xvfb-run -a python benchmarks/bench_grains.py --widget   # + the docked widget, layers and histogram included
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
@@ -127,5 +129,37 @@ def main() -> None:
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
+def widget_figures(pred: np.ndarray, trace: np.ndarray) -> None:
+    """A slider move in the real docked widget: segmentation, comparison, fates, layers, histogram."""
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer()
+    viewer.add_image(pred, name="prediction map")
+    viewer.add_labels(trace.astype(np.uint8), name="tracing")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-graintrace", "Grains")
+    widget.prediction_layer.value = viewer.layers["prediction map"]
+    widget.trace_layer.value = viewer.layers["tracing"]
+    widget.run()
+    state = {"flip": False}
+
+    def move(control, a, b) -> None:
+        state["flip"] = not state["flip"]
+        widget._applying = True  # no debounce timer here: time the re-segmentation itself
+        control.value = a if state["flip"] else b
+        widget._applying = False
+        widget.resegment()
+        QApplication.processEvents()
+
+    print("\nthe docked widget, one slider moved (re-segment, compare, fates, table, layers, histogram)")
+    for name, control, a, b in (("high threshold", widget.high, 0.40, 0.37), ("min area", widget.min_area, 50, 100),
+                                ("prune", widget.prune, 10, 30)):
+        wall, cpu = timed(lambda control=control, a=a, b=b: move(control, a, b), repeat=6)
+        print(f"{name:<42} {wall:8.1f}  {cpu:8.1f}")
+    viewer.close()
+
+
 if __name__ == "__main__":
     main()
+    if "--widget" in sys.argv:
+        widget_figures(*soft_map(1024))

@@ -13,6 +13,8 @@ def shifted(array: np.ndarray, dy: int, dx: int, fill: float = 0.0) -> np.ndarra
     """out[y, x] = array[y + dy, x + dx], ``fill`` outside the image."""
     h, w = array.shape
     out = np.full(array.shape, fill, dtype=array.dtype)
+    if abs(dy) >= h or abs(dx) >= w:  # shifted right out of the image (windows larger than it)
+        return out
     ys, yd = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h + min(-dy, 0))
     xs, xd = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w + min(-dx, 0))
     out[yd, xd] = array[ys, xs]

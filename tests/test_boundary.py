@@ -366,3 +366,68 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
     bce_axes = figure.axes[0]
     assert len(bce_axes.collections) == 2  # missed (red) and false (blue) stacked under the BCE curve
     assert "boundary ods" in [ax.get_title() for ax in figure.axes]
+
+
+def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path, capsys):
+    import csv
+    import io
+
+    from synthetic import tiny_series
+
+    from napari_graintrace.cli import main
+    from napari_graintrace.core import sweep
+    from napari_graintrace.core.evaluation import resize_trace
+    from napari_graintrace.core.io import read_trace
+
+    series = tiny_series(tmp_path / "series", (0, 1))
+    base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
+            "--resolution", "64", "--cache", str(tmp_path / "cache"), "--sigma", "3", "--kernel", "3"]
+    assert main([*base, "-o", str(tmp_path / "plain.csv")]) == 0
+    assert main([*base, "-o", str(tmp_path / "ods.csv"), "--boundary-ods", "--best", "boundary_ods",
+                 "--plot", str(tmp_path / "ods.png")]) == 0
+    out = capsys.readouterr().out
+    plain = list(csv.DictReader(io.StringIO((tmp_path / "plain.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "ods.csv").read_text())))
+    assert {r["metric"] for r in plain} >= {"boundary_f", "bce_missed", "bce_false", "bce_clamped"}
+    assert "boundary_ods" not in {r["metric"] for r in plain}  # only on request: seconds per map
+    ods = {int(r["epoch"]): float(r["value"]) for r in rows if r["metric"] == "boundary_ods"}
+    assert set(ods) == {0, 1} and "best boundary_ods" in out
+    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
+    assert len(maps) == 2
+    assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)
+
+
+# -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
+def test_boundary_picture_and_evaluation_keys(nist_trace):
+    from napari_graintrace.core.evaluation import Evaluation
+
+    crop = nist_trace[200:264, 300:380]
+    pred = np.zeros(crop.shape, np.float32)
+    pred[:, 3:] = crop[:, :-3] * 0.9  # found within reach
+    pred[:, 60:] = 0.0  # a missed part: red
+    pred[5, :] = 0.8  # a false line: blue where it is far from the tracing
+    ev = Evaluation(pred, crop, max_distance=2.5)
+    picture = ev.pictures()["boundary_match"]
+    predicted, true = skimage_thin(pred >= 0.5), skeletonize(crop)
+    white = (picture == [255, 255, 255]).all(axis=-1)
+    red = (picture == [255, 0, 0]).all(axis=-1)
+    blue = (picture == [0, 0, 255]).all(axis=-1)
+    assert not (picture[~(white | red | blue)]).any()  # black elsewhere, no other colour
+    assert not ((white | red | blue) & ~(predicted | true)).any()  # only boundary pixels are coloured
+    assert red.any() and blue.any() and white.any()
+    # the matched pixels are a maximum matching (Kuhn), and the colours follow the masks
+    match = ev.boundary_match()
+    assert match.n_matched == kuhn_maximum_matching(pairs_by_loop(predicted, true, 2.5), int(true.sum()))
+    assert np.array_equal(red, true & ~match.matched_true & ~(predicted & ~match.matched_predicted))
+    assert np.array_equal(blue, predicted & ~match.matched_predicted)
+    assert np.array_equal(white, (match.matched_predicted | match.matched_true) & ~red & ~blue)
+    got = ev.scores()
+    expected = brute_prf(pred, crop, 0.5, 2.5)
+    assert [got[k] for k in ("boundary_precision", "boundary_recall", "boundary_f")] == pytest.approx(expected)
+    assert [got[k] for k in ("bce_missed", "bce_false", "bce_clamped")] == pytest.approx(
+        bce_parts_by_loop(pred, crop), rel=1e-9, abs=1e-15)
+    ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
+    ev.set_window(9)
+    assert ev.boundary_match() is match

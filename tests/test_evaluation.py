@@ -29,7 +29,8 @@ def test_grid_transform_puts_pixel_centres_on_the_micrograph():
 def test_evaluation_matches_core_scores(rng, nist_trace):
     pred = rng.random(nist_trace.shape).astype(np.float32)
     ev = Evaluation(pred, nist_trace, sigma=2.0, window=9, kernel=5)
-    assert ev.scores() == pytest.approx(scores.score_all(pred, nist_trace, 2.0, 9, 5))
+    expected = {**scores.score_all(pred, nist_trace, 2.0, 9, 5), **scores.bce_parts_and_boundary(pred, nist_trace)}
+    assert ev.scores() == pytest.approx(expected)
     ev.sigma = 1.0
     assert ev.gaussian() == pytest.approx(scores.gaussian_loss(pred, nist_trace, 1.0, 9))
     ev.set_window(5)

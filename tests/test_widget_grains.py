@@ -52,27 +52,33 @@ def test_user_session(widget_session, qtbot, errors, crop, soft):
     assert errors == []
     layer = ours(viewer, "grains")
     expected = grains.segment(soft)
-    np.testing.assert_array_equal(layer.data, expected)
-    np.testing.assert_array_equal(ours(viewer, "true grains").data, truth)
+    np.testing.assert_array_equal(widget.grain_labels, expected)
+    # the layers hold each grain's fate (1 matched, 2 split, 3 merged, 4 spurious, 5 missed; 0 boundary)
+    pred_fate, true_fate = grains.grain_fates(expected, truth)
+    np.testing.assert_array_equal(layer.data, pred_fate[expected])
+    np.testing.assert_array_equal(ours(viewer, "true grains").data, true_fate[truth])
+    assert set(np.unique(layer.data)) <= {0, 1, 2, 3, 4} and 1 in layer.data
     result = grains.compare(expected, truth)
     assert f"grain F1  {result['grain_f1']:.4f}" in widget.metrics_panel.value
     assert f"VI merge  {result['vi_merge']:.4f}" in widget.metrics_panel.value
-    # fate colours: a matched grain is green, the boundary transparent
-    pred_fate, _ = grains.grain_fates(expected, truth)
-    matched = int(np.flatnonzero(pred_fate == 1)[0])
-    np.testing.assert_allclose(layer.colormap.map(np.array([matched]))[0], (0.2, 0.8, 0.2, 1.0), atol=1e-6)
+    # fate colours: matched green, missed blue, the boundary transparent
+    np.testing.assert_allclose(layer.colormap.map(np.array([1]))[0], (0.2, 0.8, 0.2, 1.0), atol=1e-6)
+    np.testing.assert_allclose(layer.colormap.map(np.array([5]))[0], (0.2, 0.4, 1.0, 1.0), atol=1e-6)
     assert layer.colormap.map(np.array([0]))[0][3] == 0
 
     widget.run_button.clicked.emit()  # again: updated in place, nothing doubled
     assert len(viewer.layers) == 4
+    first = ours(viewer, "grains").data.copy()
 
     # live controls after the re-run: one debounced re-segmentation
     widget.min_area.value = 0
     widget.prune.value = 0
-    qtbot.waitUntil(lambda: not np.array_equal(ours(viewer, "grains").data, expected), timeout=10_000)
+    qtbot.waitUntil(lambda: not np.array_equal(ours(viewer, "grains").data, first), timeout=10_000)
     options = grains.GrainOptions(min_area=0, prune=0)
-    np.testing.assert_array_equal(ours(viewer, "grains").data, grains.segment(soft, options))
-    assert widget.metrics["grains"] == grains.stats(grains.segment(soft, options))["grains"]
+    moved = grains.segment(soft, options)
+    np.testing.assert_array_equal(widget.grain_labels, moved)
+    np.testing.assert_array_equal(ours(viewer, "grains").data, grains.grain_fates(moved, truth)[0][moved])
+    assert widget.metrics["grains"] == grains.stats(moved)["grains"]
 
     # a deleted output layer comes back on the next run; the user's layers are untouched
     viewer.layers.remove(ours(viewer, "grains"))
@@ -88,7 +94,9 @@ def test_user_session(widget_session, qtbot, errors, crop, soft):
     tuned = widget.tuned
     assert tuned.scores["grain_f1"] > result["grain_f1"]
     assert widget.options().post_processing == tuned.options.post_processing
-    np.testing.assert_array_equal(ours(viewer, "grains").data, grains.segment(soft, tuned.options))
+    tuned_labels = grains.segment(soft, tuned.options)
+    np.testing.assert_array_equal(widget.grain_labels, tuned_labels)
+    np.testing.assert_array_equal(ours(viewer, "grains").data, grains.grain_fates(tuned_labels, truth)[0][tuned_labels])
     assert widget.metrics["grain_f1"] == pytest.approx(tuned.scores["grain_f1"])
     session.close()
 
@@ -117,6 +125,7 @@ def test_copy_and_export(widget_session, errors, soft, tmp_path):
     widget.prediction_layer.value = session.viewer.layers["p"]
     widget.pixel_size.value = 0.5
     widget.run_button.clicked.emit()
+    np.testing.assert_array_equal(ours(session.viewer, "grains").data, grains.segment(soft))  # no tracing: ids
     table = widget.metrics_table().splitlines()
     assert table[0] == "metric\tvalue" and any(row.startswith("astm_g_intercept\t") for row in table)
     target = tmp_path / "metrics.json"

@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="blur of --footprint gaussian (default max(1, N/3))")
     clean.add_argument("--border", default=None, metavar="T,B,L,R",
                        help="pixels to remove at top, bottom, left, right (scale bar, frame)")
-    clean.add_argument("--keep", default=None, metavar="T,L,B,R",
-                       help="keep only this half-open rectangle (top, left, bottom, right), not --border")
+    clean.add_argument("--keep", default=None, metavar="T,B,L,R",
+                       help="keep only rows T..B-1 and columns L..R-1 (half-open; the same side order as "
+                            "--border), instead of --border")
     clean.add_argument("--border-mode", choices=("blank", "crop"), default=None,
                        help="removed border becomes background (blank, default) or is cut away (crop)")
     clean.add_argument("--min-size", type=int, default=None, metavar="S",
@@ -61,6 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clean.set_defaults(run=run_clean)
 
 
+def _keep_rectangle(text: str | None) -> tuple[int, int, int, int] | None:
+    """``--keep T,B,L,R`` (the side order of ``--border``) -> CleanupOptions.keep (top, left, bottom, right)."""
+    from ..core.options import int_tuple
+
+    if text is None:
+        return None
+    top, bottom, left, right = int_tuple(text, 4, "--keep T,B,L,R")
+    return top, left, bottom, right
+
+
 def _params_from_args(args: argparse.Namespace):
     from ..core.errors import InputError
     from ..core.options import CleanupOptions
@@ -76,7 +87,7 @@ def _params_from_args(args: argparse.Namespace):
         base = data.get("params", data) if isinstance(data, dict) else data
         base = CleanupOptions.from_dict(base).to_dict()
     overrides = {
-        "margins": args.border, "keep": args.keep, "border_mode": args.border_mode,
+        "margins": args.border, "keep": _keep_rectangle(args.keep), "border_mode": args.border_mode,
         "threshold": args.threshold,
         "polarity": args.polarity, "min_size": args.min_size, "bridge": args.bridge,
         "thickness": args.thickness, "footprint": args.footprint, "sigma": args.sigma,
@@ -135,14 +146,17 @@ def run_clean(args: argparse.Namespace) -> int:
 
     params = _params_from_args(args)
     jobs = _jobs(args)
-    check_writable([path for _, _, out in jobs for path in (out, sidecar_path(out))], args.overwrite)
+    targets = [path for _, _, out in jobs for path in (out, sidecar_path(out))]
+    inputs = [path for source, original, _ in jobs for path in (source, original) if path is not None]
+    check_writable(targets, args.overwrite, inputs=[*inputs, *([args.params] if args.params else [])])
+    # every input is read before the first progress line, so an unreadable file is the only line
+    loaded = [(read_image(source), read_image(original) if original is not None else None)
+              for source, original, _ in jobs]
     results = []
     total = len(jobs)
-    for i, (source, original, out) in enumerate(jobs, 1):
+    for i, ((source, original, out), (image, micrograph)) in enumerate(zip(jobs, loaded, strict=True), 1):
         if total > 1:
             print(f"[{i}/{total}] cleaning {source.name}", file=sys.stderr, flush=True)
-        image = read_image(source)
-        micrograph = read_image(original) if original is not None else None
         try:
             mask, report = clean_trace(image, params, original=micrograph)
         except InputError as exc:

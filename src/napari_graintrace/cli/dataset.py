@@ -66,10 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_crop(args: argparse.Namespace) -> int:
     from ..core.crops import read_boxes
     from ..core.dataset import aligned_folder, write_aligned
-    from ..core.io import read_image
+    from ..core.io import check_output_folder, read_image
+    from .options import require_files
 
-    boxes = read_boxes(args.boxes)
+    require_files([args.boxes, *args.images, args.trace])
     final = aligned_folder(args.out, args.name)  # checks the name before reading any image
+    # the folder is replaced whole: it may not hold an input, and must be writable before any work
+    check_output_folder(final, args.overwrite, inputs=[args.boxes, *args.images, args.trace])
+    boxes = read_boxes(args.boxes)
     images = [read_image(path) for path in args.images]
     trace = read_image(args.trace)
     write_aligned(
@@ -86,7 +90,9 @@ def run_merge(args: argparse.Namespace) -> int:
     import csv
 
     from ..core.dataset import merge
+    from ..core.io import check_output_folder
 
+    check_output_folder(args.output, args.overwrite, inputs=args.sources)
     dest = merge(args.sources, args.output, on_clash=args.on_clash, overwrite=args.overwrite)
     with open(dest / "manifest.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
     predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
     predict.add_argument("--resolution", type=_resolution, default=1024, metavar="PX|native",
-                         help="square size the image is resized to, or 'native' (default 1024)")
+                         help="square size the image is resized to, or 'native' (default 1024, the size the "
+                              "lab's inference script uses; `sweep` defaults to 256, the training size)")
     predict.add_argument("--tile", type=int, default=1024, metavar="PX",
                          help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
     predict.add_argument("--overlap", type=int, default=112, metavar="PX",
@@ -116,12 +117,15 @@ class ProgressBar:
 def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import choose_device, predict, resolve_precision
+    from ..core.inference import check_resolution, choose_device, predict, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
+    from ..core.options import PredictOptions
+    from .options import require_files
 
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        raise InputError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    # the options a later step would refuse are refused now, before the info line and any work
+    PredictOptions(resolution=None, tile=args.tile, overlap=args.overlap, precision=args.precision, device=args.device)
+    require_files([args.checkpoint], "the checkpoint")
+    require_files(args.images)
     suffix = PREDICTION_FORMATS[args.format]
     targets = [args.output / f"predict_{image.stem}{suffix}" for image in args.images]
     seen: dict[Path, Path] = {}
@@ -129,7 +133,13 @@ def run_predict(args: argparse.Namespace) -> int:
         if target in seen:
             raise InputError(f"{seen[target]} and {image} would both be written to {target}")
         seen[target] = image
-    check_writable(targets, args.overwrite)
+    check_writable(targets, args.overwrite, inputs=[args.checkpoint, *args.images])
+    for image_path in args.images:  # every input is read once before anything is written
+        shape = read_micrograph(image_path).shape
+        try:
+            check_resolution(shape, args.resolution)
+        except InputError as exc:
+            raise InputError(f"{image_path}: {exc}") from None
     if args.scheduler is not None:
         if args.format != "png8":
             raise InputError(f"--format {args.format} is not available with --scheduler (the cluster sends 8-bit "
@@ -184,8 +194,12 @@ def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.inference import choose_device
+    from ..core.io import check_output_folder
     from ..core.training import TrainProgress, train
 
+    # checkpoints are added to the folder (a rerun resumes): it may exist, but must be writable now,
+    # not after the first epoch
+    check_output_folder(args.output, inputs=[args.dataset], replaced=False)
     device = choose_device(args.device)
     bar: list[ProgressBar] = []
 

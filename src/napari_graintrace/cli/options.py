@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,18 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def require_files(paths, what: str = "") -> None:
+    """Every input exists and is a file: said for the first missing one, before any work starts."""
+    from ..core.errors import InputError
+
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file" + (f" ({what})" if what else ""))
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder; expected a file" + (f" ({what})" if what else ""))
+
+
 def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     """Read ``args.pred`` and ``args.trace`` and check them against each other and the options."""
     from ..core.errors import InputError
@@ -34,7 +47,9 @@ def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     if pred.shape != trace.shape:
         raise InputError(
             f"{args.pred} is {pred.shape[0]} x {pred.shape[1]} but {args.trace} is "
-            f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match"
+            f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match: predict the map at the "
+            f"tracing's size (graintrace predict --resolution native, or --input-size), or resize the "
+            f"tracing to {pred.shape[0]} x {pred.shape[1]} first"
         )
     if not trace.any():
         raise InputError(f"{args.trace}: the tracing has no boundary pixels")

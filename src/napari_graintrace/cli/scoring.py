@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from .options import add_score_options, read_pair
@@ -47,13 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_score(args: argparse.Namespace) -> int:
     from ..core.boundary import default_max_distance
+    from ..core.errors import InputError
     from ..core.scores import bce_parts_and_boundary, score_all
 
     pred, trace, polarity = read_pair(args)
     scores = score_all(pred, trace, sigma=args.sigma, window=args.window, kernel=args.kernel)
     scores.update(bce_parts_and_boundary(pred, trace, max_distance=args.match_distance))
+    not_finite = [key for key, value in scores.items() if not math.isfinite(value)]
+    if not_finite:  # never print NaN: it is not JSON, and not a score
+        raise InputError(f"{', '.join(not_finite)} cannot be computed for {args.pred} with sigma {args.sigma:g}, "
+                         f"window {args.window}, kernel {args.kernel}")
     if args.json:
-        print(json.dumps(scores))
+        print(json.dumps(scores, allow_nan=False))
         return 0
     labels = {
         "bce": "BCE",
@@ -82,9 +88,9 @@ def run_overlay(args: argparse.Namespace) -> int:
     from ..core import overlays, scores
     from ..core.io import check_writable, write_image
 
-    pred, trace, _ = read_pair(args)
     targets = {name: args.output / f"{name}.png" for name in OVERLAY_FILES}
-    check_writable(targets.values(), args.overwrite)
+    check_writable(targets.values(), args.overwrite, inputs=[args.pred, args.trace])
+    pred, trace, _ = read_pair(args)
     tophat = scores.tophat_reward(trace, args.kernel)
     gaussian = scores.gaussian_reward(trace, args.sigma, args.window)
     pictures = {

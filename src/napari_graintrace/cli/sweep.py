@@ -19,16 +19,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "stopped."
         ),
     )
-    sweep.add_argument("runs", nargs="+", metavar="RUN", help="a checkpoint folder, or NAME=FOLDER (repeatable)")
+    sweep.add_argument("runs", nargs="+", metavar="RUN",
+                       help="a folder of a checkpoint series NAME_EPOCH.pth (other files are ignored), or "
+                            "NAME=FOLDER to name it in the table and plot (repeatable)")
     sweep.add_argument("--image", type=Path, action="append", required=True, help="a micrograph (repeatable)")
     sweep.add_argument("--trace", type=Path, action="append", required=True, help="its tracing (one per --image)")
     sweep.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv", help="the tidy table")
     sweep.add_argument("--plot", type=Path, metavar="OUT.png", help="also write the plot")
-    sweep.add_argument("--resolution", default="256", help="square size the lab resizes to, or 'native' (default 256)")
-    sweep.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"))
+    sweep.add_argument("--resolution", default="256",
+                       help="square size each image is resized to, or 'native' (default 256: the lab trains at "
+                            "256, and a sweep runs every epoch, so it is 16x cheaper than predict's 1024)")
+    sweep.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
+                       help="inference precision: fp32 (default, exact and reproducible), bf16, or auto "
+                            "(bf16 where the CPU has native bf16); part of the cache key")
     sweep.add_argument("--sigma", type=float, nargs="+", default=[1.0, 3.0], help="Gaussian sigmas (default 1 3)")
     sweep.add_argument("--kernel", type=int, nargs="+", default=[3, 5], help="top-hat kernels (default 3 5)")
-    sweep.add_argument("--window", type=int, default=15)
+    sweep.add_argument("--window", type=int, default=15,
+                       help="odd window of the Gaussian loss and tolerant F, in pixels (default 15)")
     sweep.add_argument("--cache", type=Path, help="prediction cache folder (default: the user's cache directory)")
     sweep.add_argument("--best", action="append", metavar="METRIC[:PARAMS]", default=[],
                        help="print each run's epoch with the best mean over images: bce, tophat, gaussian, "
@@ -58,14 +65,27 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
     from ..core.errors import InputError
-    from ..core.io import check_writable
-    from .options import parse_resolution, progress_printer
+    from ..core.inference import check_resolution
+    from ..core.io import check_output_folder, check_writable, read_image
+    from .options import parse_resolution, progress_printer, require_files
 
     if len(args.image) != len(args.trace):
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
-    check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite)
+    require_files([*args.image, *args.trace])
     best = [sweep.parse_metric(text, args.window) for text in args.best]
     runs = sweep.as_runs(args.runs)  # checked (and named) before any work
+    # every output before any inference: the table, the plot and the cache; no input is an output
+    checkpoints = [item.path for run in runs for item in run.series]
+    folders = [run.folder for run in runs if run.folder is not None]
+    check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
+                   inputs=[*args.image, *args.trace, *folders, *checkpoints])
+    check_output_folder(args.cache if args.cache is not None else sweep.default_cache_dir(), replaced=False)
+    resolution = parse_resolution(args.resolution)
+    for image in args.image:  # a resolution no image can use is refused before the first prediction
+        try:
+            check_resolution(read_image(image).shape, resolution)
+        except InputError as exc:
+            raise InputError(f"{image}: {exc}") from None
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]
     # a --best at another sigma or kernel is scored in the same pass
     sigmas = [*args.sigma, *(c.sigma for c in best if c.sigma is not None and c.sigma not in args.sigma)]
@@ -73,7 +93,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     for choice in best:
         if choice.window is not None and choice.window != args.window:
             raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
-    options = {"resolution": parse_resolution(args.resolution), "precision": args.precision, "sigmas": sigmas,
+    options = {"resolution": resolution, "precision": args.precision, "sigmas": sigmas,
                    "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
                    "progress": progress_printer("sweep"),
                    # a --best on a grain metric turns the grain rows on

@@ -20,8 +20,8 @@ How it is exact and fast:
   change since a sub-iteration last kept it is kept again), 5-25x faster on thick maps.
 * **ODS** (the best F over thresholds) needs the exact match only where it can win: the number
   of matched pairs is at most the number of predicted pixels that have a true pixel within the
-  distance (and of true pixels with a predicted one), which a distance transform of the tracing,
-  computed once, gives for every threshold. Thresholds are matched in order of that bound and the
+  distance (and at most the number of true pixels); a distance transform of the tracing, computed
+  once, gives that count for every threshold. Thresholds are matched in order of that bound and the
   search stops when the bound falls below the best F found: the same answer as matching all.
 
 The BSDS program (``correspond_pixels``) solves a different problem on the same graph: a minimum
@@ -166,28 +166,38 @@ def thin(mask: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # matching
 # --------------------------------------------------------------------------------------------
+_PAIR_CHUNK = 32768  # predicted pixels per k-d tree query: bounds the memory of a noisy map's pairs
+
+
 def _pairs_within(predicted_px: np.ndarray, true_tree, true_px: np.ndarray, max_distance: float):
     """CSR (indptr, indices) of the true pixels within ``max_distance`` of each predicted pixel.
 
     The k-d tree is asked with a hair more than the distance, then every pair is checked on exact
-    integer squared distances (``dy^2 + dx^2 <= max_distance^2``, the BSDS test).
+    integer squared distances (``dy^2 + dx^2 <= max_distance^2``, the BSDS test). Predicted pixels
+    go in chunks, so an untrained, noisy map (hundreds of thousands of pixels, tens of millions of
+    pairs) never holds more than one chunk's float distances at a time.
     """
     from scipy.spatial import cKDTree
 
     n_pred = len(predicted_px)
-    if n_pred == 0 or len(true_px) == 0:
-        return np.zeros(n_pred + 1, np.int64), np.empty(0, np.int64)
-    pairs = cKDTree(predicted_px).sparse_distance_matrix(
-        true_tree, max_distance * (1 + 1e-9) + 1e-9, output_type="ndarray"
-    )
-    i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-    delta = predicted_px[i] - true_px[j]
-    keep = (delta * delta).sum(axis=1) <= max_distance * max_distance
-    i, j = i[keep], j[keep]
-    order = np.argsort(i, kind="stable")
     indptr = np.zeros(n_pred + 1, np.int64)
-    np.cumsum(np.bincount(i, minlength=n_pred), out=indptr[1:])
-    return indptr, j[order]
+    if n_pred == 0 or len(true_px) == 0:
+        return indptr, np.empty(0, np.int32)
+    reach = max_distance * (1 + 1e-9) + 1e-9
+    limit = max_distance * max_distance
+    counts, parts = np.zeros(n_pred, np.int64), []
+    for start in range(0, n_pred, _PAIR_CHUNK):
+        chunk = predicted_px[start:start + _PAIR_CHUNK]
+        pairs = cKDTree(chunk).sparse_distance_matrix(true_tree, reach, output_type="ndarray")
+        i, j = pairs["i"], pairs["j"]
+        delta = chunk[i].astype(np.int64) - true_px[j]
+        keep = (delta * delta).sum(axis=1) <= limit
+        i, j = i[keep], j[keep]
+        order = np.argsort(i, kind="stable")
+        parts.append(j[order].astype(np.int32))
+        counts[start:start + len(chunk)] = np.bincount(i, minlength=len(chunk))
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, np.concatenate(parts)
 
 
 def _maximum_matching(indptr: np.ndarray, indices: np.ndarray, n_true: int, want_pairs: bool):
@@ -211,7 +221,7 @@ def _maximum_matching(indptr: np.ndarray, indices: np.ndarray, n_true: int, want
         indptr[-1] + 1 + np.arange(n_true, dtype=np.int64),
         [indptr[-1] + n_true + n_pred, indptr[-1] + n_true + n_pred],
     ])
-    flow_indices = np.concatenate([indices + n_pred, np.full(n_true, sink), np.arange(n_pred)])
+    flow_indices = np.concatenate([indices.astype(np.int64) + n_pred, np.full(n_true, sink), np.arange(n_pred)])
     capacity = csr_matrix(
         (np.ones(flow_indices.size, np.int32), flow_indices.astype(np.int32), flow_indptr.astype(np.int32)),
         shape=(n_nodes, n_nodes),

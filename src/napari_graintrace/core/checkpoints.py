@@ -144,8 +144,9 @@ def state_dict_width(state: Mapping[str, torch.Tensor], path: str | os.PathLike 
         keys = ", ".join(list(state)[:4])
         raise InputError(_about(path, f"not a U-Net checkpoint of the lab's layout: no key {_WIDTH_KEY!r} "
                                       f"(found {keys}{', ...' if len(state) > 4 else ''})"))
-    if weight.ndim != 4 or tuple(weight.shape[1:]) != (1, 3, 3):
-        raise InputError(_about(path, f"{_WIDTH_KEY} has shape {tuple(weight.shape)}, expected (width, 1, 3, 3)"))
+    if weight.ndim != 4 or tuple(weight.shape[1:]) != (1, 3, 3) or weight.shape[0] < 1:
+        raise InputError(_about(path, f"{_WIDTH_KEY} has shape {tuple(weight.shape)}, expected (width, 1, 3, 3) "
+                                      "with a width of at least 1"))
     return int(weight.shape[0])
 
 
@@ -161,8 +162,9 @@ def load_checkpoint(path: str | os.PathLike) -> UNet:
     files whose keys or shapes do not match the lab's U-Net, saying which keys or shapes differ.
     """
     state = read_state_dict(path)
-    model = UNet(state_dict_width(state, path))
-    expected = model.state_dict()
+    width = state_dict_width(state, path)
+    with torch.device("meta"):  # shapes only: a file claiming a huge width allocates nothing here
+        expected = UNet(width).state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     problems = []
@@ -178,10 +180,15 @@ def load_checkpoint(path: str | os.PathLike) -> UNet:
     if wrong:
         problems.append(f"wrong shapes: {_brief(wrong, 2)}")
     if problems:
-        raise InputError(_about(path, f"does not match the lab's U-Net (base width {model.base_width}): "
+        raise InputError(_about(path, f"does not match the lab's U-Net (base width {width}): "
                                 + "; ".join(problems)))
     non_float = [k for k, v in state.items() if not v.is_floating_point()]
     if non_float:
         raise InputError(_about(path, f"non-float weights: {_brief(non_float)}"))
+    not_finite = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
+    if not_finite:
+        raise InputError(_about(path, f"NaN or infinite weights in {_brief(not_finite)} (a diverged or damaged "
+                                      "training run); its maps would be meaningless"))
+    model = UNet(width)  # every tensor of the file matched the architecture: its size is the file's
     model.load_state_dict(state)
     return model.eval()

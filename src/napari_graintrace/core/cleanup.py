@@ -260,6 +260,21 @@ def _gaussian_level(thickness: int, sigma: float) -> float:
     return float((kernel[centre + radius] + kernel[centre + radius + 1]) / 2.0)
 
 
+def _check_fits_image(shape: tuple[int, ...], thickness: int, sigma: float | None) -> None:
+    """Refuse, before allocating, a thickness or blur larger than the image can show.
+
+    A line 2 max(H, W) + 1 wide already covers the image from any pixel; beyond that the
+    structuring element (or the Gaussian's kernel, 8 sigma wide) only costs memory.
+    """
+    limit = 2 * max(shape, default=1) + 1
+    if thickness > limit:
+        raise InputError(f"thickness {thickness} is larger than a {shape[0]} x {shape[1]} image can show "
+                         f"(at most {limit})")
+    if isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > limit:
+        raise InputError(f"sigma {sigma:g} is larger than a {shape[0]} x {shape[1]} image can show "
+                         f"(at most {limit})")
+
+
 def set_thickness(
     mask: np.ndarray,
     thickness: int = 1,
@@ -276,6 +291,7 @@ def set_thickness(
     thickness = odd_int(thickness, "thickness")
     if footprint not in FOOTPRINTS:
         raise InputError(f"footprint must be one of {', '.join(FOOTPRINTS)}, got {footprint!r}")
+    _check_fits_image(np.shape(mask), thickness, sigma)
     lines = skeletonize(mask) if skeleton else np.asarray(mask, dtype=bool)
     if thickness == 1 or not lines.any():
         return lines

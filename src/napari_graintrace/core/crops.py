@@ -161,12 +161,20 @@ def boxes_to_json(boxes: Iterable[CropBox], **extra: Any) -> str:
     return "{\n" + "".join(line + "\n" for line in lines) + '  "boxes": [\n' + rows + "\n  ]\n}\n"
 
 
+MAX_BOXES_TEXT = 8 * 1024 * 1024  # 8 MB: over 100,000 boxes
+
+
 def parse_boxes(text: str, source: str = "boxes") -> list[CropBox]:
     """Parse ``boxes.json`` text; any problem is an :class:`InputError` naming ``source``."""
+    if len(text) > MAX_BOXES_TEXT:
+        raise InputError(f"{source}: {len(text)} characters is too long for a boxes file "
+                         f"(at most {MAX_BOXES_TEXT}, about {MAX_BOXES_TEXT // 70} boxes)")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{source}: not valid JSON ({exc})") from None
+    except RecursionError:  # thousands of nested brackets: no boxes file looks like this
+        raise InputError(f"{source}: nested too deeply to be a boxes file") from None
     try:
         return boxes_from_dict(data)
     except InputError as exc:
@@ -179,6 +187,9 @@ def read_boxes(path: str | os.PathLike) -> list[CropBox]:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
+        if path.stat().st_size > MAX_BOXES_TEXT:
+            raise InputError(f"{path}: {path.stat().st_size} bytes is too large for a boxes file "
+                             f"(at most {MAX_BOXES_TEXT})")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot be read ({exc})") from None

@@ -35,7 +35,17 @@ import numpy as np
 
 from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes
 from .errors import InputError
-from .io import as_trace, read_image, to_grey, write_image, write_text
+from .io import (
+    OutputExistsError,
+    as_trace,
+    check_output_folder,
+    clear_stale_temps,
+    read_image,
+    temp_prefix,
+    to_grey,
+    write_image,
+    write_text,
+)
 from .steps import run_steps
 
 __all__ = [
@@ -124,19 +134,22 @@ def _folder_into_place(final: Path, overwrite: bool) -> Iterator[Path]:
     existing ``final`` is replaced as a whole (stale crops of an older layout would otherwise pair
     with nothing), and only once the new folder is complete.
     """
-    if final.exists() and not overwrite:
-        raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
     if final.exists() and not final.is_dir():
         raise InputError(f"{final}: exists and is not a folder")
+    if final.exists() and not overwrite:
+        raise OutputExistsError(final)
+    check_output_folder(final, overwrite)
     created = [parent for parent in [final.parent, *final.parent.parents] if not parent.exists()]
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    for leftover in (".tmp", ".old"):  # what a killed run of this writer left behind
+        clear_stale_temps(final, leftover)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final), suffix=".tmp", dir=final.parent))
     try:
         yield tmp
         if final.exists():
             if not overwrite:
-                raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+                raise OutputExistsError(final)
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(final), suffix=".old", dir=final.parent))
             os.rename(final, old / final.name)
             os.rename(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -223,7 +236,7 @@ def write_aligned_steps(
     """
     final = aligned_folder(root, name)
     if final.exists() and not overwrite:
-        raise InputError(f"{final}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
+        raise OutputExistsError(final)
     images = list(images)
     if not images:
         raise InputError("no micrographs to crop")
@@ -401,8 +414,10 @@ def merge(
     if not sources:
         raise InputError("no source datasets to merge")
     dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"{dest}: exists and is not a folder")
     if dest.exists() and not overwrite:
-        raise InputError(f"{dest}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace it")
+        raise OutputExistsError(dest)
     resolved: list[tuple[Path, dict[str, Path], dict[str, Path]]] = []
     seen: dict[Path, int] = {}
     for k, source in enumerate(sources, 1):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import overlays, scores
+from .boundary import BoundaryMatch, BoundaryScorer
 from .errors import InputError
 
 
@@ -50,16 +51,20 @@ class Evaluation:
     sigma: float = 3.0
     window: int = 15
     kernel: int = 3
+    max_distance: float | None = None  # boundary benchmark: match distance in px (None: 0.0075 x diagonal)
     scorer: scores.GaussianScorer = field(init=False, repr=False)
     bce: float = field(init=False)
+    bce_parts: tuple[float, float, float] = field(init=False)  # (missed, false, share at the clamp)
     tophat: float = field(init=False)
     _dilation: tuple = field(init=False, repr=False, default=(None, None))  # ((sigma, window), D_p)
+    _boundary: BoundaryMatch | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.pred, self.trace = scores.check_pair(self.pred, self.trace)
         if not self.trace.any():
             raise InputError("the tracing has no boundary pixels")
         self.bce = scores.bce(self.pred, self.trace)
+        self.bce_parts = scores.bce_parts(self.pred, self.trace)
         self.set_window(self.window)
         self.set_kernel(self.kernel)
         scores.check_sigma(self.sigma)
@@ -99,11 +104,25 @@ class Evaluation:
         f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
         return precision, recall, f
 
-    def scores(self, with_prf: bool = True) -> dict[str, float]:
+    def boundary_match(self) -> BoundaryMatch:
+        """The BSDS boundary benchmark at p >= 0.5 (kept: it does not depend on sigma, window or kernel)."""
+        if self._boundary is None:
+            self._boundary = BoundaryScorer(self.trace, self.max_distance).match(self.pred, 0.5)
+        return self._boundary
+
+    def boundary_prf(self) -> tuple[float, float, float]:
+        """BSDS boundary (precision, recall, F) at p >= 0.5."""
+        return self.boundary_match().prf()
+
+    def scores(self, with_prf: bool = True, with_boundary: bool = True) -> dict[str, float]:
         """The ``graintrace score --json`` keys at the current parameters."""
         row = {"bce": self.bce, "tophat": self.tophat, "gaussian": self.gaussian()}
         if with_prf:
             row.update(zip(("precision", "recall", "f"), self.tolerant_prf(), strict=True))
+        row.update(zip(("bce_missed", "bce_false", "bce_clamped"), self.bce_parts, strict=True))
+        if with_boundary:
+            keys = ("boundary_precision", "boundary_recall", "boundary_f")
+            row.update(zip(keys, self.boundary_prf(), strict=True))
         return row
 
     # pictures ---------------------------------------------------------------------------------
@@ -120,6 +139,10 @@ class Evaluation:
         """The "missed trace" picture: trace pixels red (missed) to green (found) at the current sigma."""
         return overlays.recall_rgb(self.trace, self.soft_dilation())
 
+    def boundary_rgb(self) -> np.ndarray:
+        """The BSDS picture: matched boundary pixels white, unmatched predicted blue, missed true red."""
+        return self.boundary_match().rgb()
+
     def pictures(self) -> dict[str, np.ndarray]:
         """Every overlay at the current parameters (computed together, e.g. in a worker thread)."""
         reward = self.scorer.reward_map(self.sigma)
@@ -129,6 +152,7 @@ class Evaluation:
             "gaussian_reward": overlays.reward_rgb(reward),
             "composite": overlays.composite_rgb(self.pred, reward),
             "recall": self.recall_rgb(),
+            "boundary_match": self.boundary_rgb(),
         }
 
     def composite_rgb(self) -> np.ndarray:

@@ -142,6 +142,22 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 # --------------------------------------------------------------------------------------------
 # input
 # --------------------------------------------------------------------------------------------
+MAX_UPSAMPLING = 4  # a resolution may enlarge the micrograph's longer side at most this much (or to 1024)
+
+
+def check_resolution(shape: tuple[int, ...], resolution: int | None) -> None:
+    """A square size for a micrograph of ``shape``: at least 16, and refused before any resize allocates it
+    when it enlarges the longer side more than ``MAX_UPSAMPLING`` times (beyond 1024)."""
+    if resolution is None:
+        return
+    if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) or resolution < GRID:
+        raise InputError(f"resolution must be an integer >= {GRID} or None (native), got {resolution!r}")
+    limit = max(DEFAULT_RESOLUTION, MAX_UPSAMPLING * max(shape[:2]))
+    if resolution > limit:
+        raise InputError(f"resolution {resolution} is more than {MAX_UPSAMPLING}x the micrograph's "
+                         f"{shape[0]} x {shape[1]} (at most {limit}); enlarging it further adds no detail")
+
+
 def prepare_image(image: np.ndarray, resolution: int | None = DEFAULT_RESOLUTION) -> torch.Tensor:
     """Grey float32 [0, 1] tensor of shape (H, W), resized to a square ``resolution`` if given.
 
@@ -157,8 +173,7 @@ def prepare_image(image: np.ndarray, resolution: int | None = DEFAULT_RESOLUTION
         raise InputError(f"the micrograph is empty (shape {array.shape})")
     x = torch.from_numpy(np.ascontiguousarray(to_unit_float(array, "micrograph")))
     if resolution is not None:
-        if isinstance(resolution, bool) or int(resolution) != resolution or resolution < GRID:
-            raise InputError(f"resolution must be an integer >= {GRID} or None (native), got {resolution!r}")
+        check_resolution(tuple(x.shape), resolution)
         size = (int(resolution), int(resolution))
         if tuple(x.shape) != size:
             x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=True, align_corners=False)[0, 0]
@@ -300,6 +315,11 @@ def predict_steps(
         ]
         yield done, len(windows)
     result = out[:height, :width]
+    if not bool(torch.isfinite(result).all()):
+        # sigmoid maps any finite logit into [0, 1]: NaN means damaged weights or an overflow, and
+        # writing it as an 8-bit map would silently give all zeros
+        raise InputError("the network produced NaN or infinite values (damaged weights, or an overflow in "
+                         f"{precision}); no map was written")
     if restore_shape and tuple(result.shape) != tuple(source_shape):
         result = F.interpolate(result[None, None], size=tuple(source_shape), mode="bilinear",
                                antialias=True, align_corners=False)[0, 0].clamp_(0.0, 1.0)

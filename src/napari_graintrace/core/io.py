@@ -9,8 +9,13 @@ existing file is never replaced unless the caller asks.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,8 +170,12 @@ def as_trace(array: np.ndarray, polarity: Polarity | str = "auto") -> tuple[np.n
 
 def _split_level(array: np.ndarray) -> float:
     low, high = array.min(), array.max()
-    if low == high:  # a blank tracing: no boundary at all (nothing is brighter than the level)
-        return float(high)
+    if low == high:
+        # one grey level: white or black by the middle of the pixel type's range, so an all-white
+        # image is all boundary when white is boundary, and none when black is ("auto": none)
+        if array.dtype == np.uint16 or (np.issubdtype(array.dtype, np.integer) and high > 255):
+            return 65535 / 2.0
+        return 255 / 2.0 if np.issubdtype(array.dtype, np.integer) else 0.5
     levels = np.unique(array) if array.dtype.itemsize <= 2 else None
     if levels is not None and levels.size == 2:
         return (float(levels[0]) + float(levels[1])) / 2.0
@@ -187,14 +196,184 @@ def read_trace(path: str | os.PathLike, polarity: Polarity | str = "auto") -> tu
 # --------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------
-def check_writable(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> None:
-    """Refuse up front when any target exists, so a run that would stop halfway writes nothing."""
-    if overwrite:
-        return
-    existing = [str(p) for p in paths if Path(p).exists()]
-    if existing:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(f"{existing[0]}: already exists{more}; choose overwrite (--overwrite, or the overwrite checkbox) to replace")
+class OutputExistsError(InputError):
+    """An output file or folder exists and overwriting was not chosen.
+
+    Its own type so each front end can say how to choose overwrite (``--overwrite`` on the command
+    line, the overwrite checkbox in napari) while the core stays neutral.
+    """
+
+    def __init__(self, path: str | os.PathLike, more: int = 0) -> None:
+        self.path, self.more = Path(path), more
+        extra = f" (and {more} more)" if more else ""
+        super().__init__(f"{path}: already exists{extra}; choose overwrite to replace it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file or folder (also through links); missing paths compare by name."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return candidate
+    return Path(path.anchor or "/")  # pragma: no cover - the root always exists
+
+
+def _check_creatable(path: Path) -> None:
+    """``path`` (absent) can be created: its nearest existing ancestor is a writable folder."""
+    ancestor = _nearest_existing(path.parent)
+    if not ancestor.is_dir():
+        raise InputError(f"{path}: cannot be created because {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot be written: the folder {ancestor} is not writable (permission denied)")
+
+
+def _check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike], replaces_folder: bool = False) -> None:
+    for item in inputs:
+        item = Path(item)
+        if _same_file(output, item):
+            raise InputError(f"{output}: is also an input; writing it would destroy that input, even with "
+                             "overwrite: choose another output")
+        if replaces_folder and output.exists():
+            real_output, real_item = output.resolve(), item.resolve()
+            if real_output in real_item.parents:
+                raise InputError(f"{output}: the input {item} lies inside it and would be lost when it is "
+                                 "replaced: choose another output")
+
+
+def check_writable(
+    paths: Iterable[str | os.PathLike],
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Refuse up front any output file that could not be written, so a run that would stop halfway writes nothing.
+
+    Checks every target before any work: not one of ``inputs`` (refused even with ``overwrite``:
+    it would destroy the input), not a folder, not given twice, absent unless ``overwrite``, and
+    its folder exists or can be created and is writable.
+    """
+    targets = [Path(p) for p in paths]
+    inputs = [Path(p) for p in inputs]
+    existing = []
+    seen: set[str] = set()
+    for target in targets:
+        key = os.path.abspath(target)
+        if key in seen:
+            raise InputError(f"{target}: given twice as an output")
+        seen.add(key)
+        _check_not_an_input(target, inputs)
+        if target.is_dir():
+            raise InputError(f"{target}: is a folder; expected the name of a file to write")
+        if os.path.lexists(target):
+            existing.append(target)
+            if not os.access(target.parent, os.W_OK | os.X_OK):
+                raise InputError(f"{target}: cannot be replaced: the folder {target.parent} is not writable "
+                                 "(permission denied)")
+        else:
+            _check_creatable(target)
+    if existing and not overwrite:
+        raise OutputExistsError(existing[0], len(existing) - 1)
+
+
+def check_output_folder(
+    folder: str | os.PathLike,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    *,
+    replaced: bool = True,
+) -> None:
+    """Refuse up front an output folder that could not be written.
+
+    ``replaced``: the folder is written whole and replaces an existing one (crop, merge), so an
+    existing folder needs ``overwrite`` and may not hold any of ``inputs``. Otherwise files are
+    added into it (train, a cache), so it may exist but must be a writable folder.
+    """
+    folder = Path(folder)
+    for item in inputs:
+        _check_not_an_input(folder, [item], replaces_folder=replaced)
+    if os.path.lexists(folder):
+        if not folder.is_dir():
+            raise InputError(f"{folder}: is a file; expected a folder")
+        if replaced and not overwrite:
+            raise OutputExistsError(folder)
+        writable = folder.parent if replaced else folder
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise InputError(f"{folder}: cannot be written: {writable} is not writable (permission denied)")
+    else:
+        _check_creatable(folder)
+
+
+# --------------------------------------------------------------------------------------------
+# temporary names, and clearing those a killed run left behind
+# --------------------------------------------------------------------------------------------
+STALE_AFTER_S = 3600.0  # a leftover whose writer cannot be asked is stale after an hour
+_HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_TEMP_MIDDLE = re.compile(r"^(?:(?P<host>[0-9a-f]{6})-(?P<pid>\d+)\.)?[A-Za-z0-9_]+$")
+
+
+def temp_prefix(final: Path) -> str:
+    """``.NAME.HOST-PID.``: the writer's machine and process are in every temporary name."""
+    return f".{final.name if final.suffix == '' else final.stem}.{_HOST_TAG}-{os.getpid()}."
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clear_stale_temps(final: str | os.PathLike, suffix: str) -> list[Path]:
+    """Remove temporary files or folders a killed writer of ``final`` left beside it; return them.
+
+    A leftover is ``.NAME.[HOST-PID.]XXXX<suffix>`` (``suffix`` ``.tmp.png``, ``.tmp``, ...). It is
+    stale when its writer ran on this machine and is gone, or (another machine, or an older name
+    without the writer) when it is older than an hour. A live writer's file is never touched, so
+    two runs sharing a folder (a cache) do not disturb each other.
+    """
+    final = Path(final)
+    stem = final.name if final.suffix == "" else final.stem
+    head = f".{stem}."
+    removed = []
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(head) and name.endswith(suffix)) or len(name) <= len(head) + len(suffix):
+            continue
+        match = _TEMP_MIDDLE.match(name[len(head) : len(name) - len(suffix)])
+        if match is None:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if match["host"] == _HOST_TAG and match["pid"] is not None:
+            pid = int(match["pid"])
+            stale = pid != os.getpid() and not _writer_alive(pid)
+        else:
+            stale = age > STALE_AFTER_S
+        if not stale:
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextmanager
@@ -203,12 +382,13 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
 
     A cancelled or failed write leaves no half-written file, and without ``overwrite`` an
     existing file is never replaced (the final link fails instead of clobbering a file that
-    appeared in the meantime).
+    appeared in the meantime). Temporary files a killed run left for the same target are removed.
     """
     path = Path(path)
     check_writable([path], overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    clear_stale_temps(path, f".tmp{path.suffix}")
+    handle, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(handle)
     tmp = Path(tmp_name)
     try:
@@ -220,7 +400,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
             try:
                 os.link(tmp, path)  # atomic "create if absent"
             except FileExistsError:
-                raise InputError(f"{path}: already exists; choose overwrite (--overwrite, or the overwrite checkbox) to replace") from None
+                raise OutputExistsError(path) from None
             except OSError:  # filesystems without hard links
                 check_writable([path], overwrite)
                 os.replace(tmp, path)

@@ -49,6 +49,7 @@ __all__ = [
     "CropOptions",
     "PredictOptions",
     "TrainOptions",
+    "base_width",
     "checkpoint_name",
     "choice",
     "dataset_name",
@@ -131,6 +132,19 @@ def positive_int(value: Any, what: str) -> int:
     number = _integer(value, what, "a positive integer")
     if number < 1:
         raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return number
+
+
+MAX_BASE_WIDTH = 256  # 4x the lab's 64: about 500 M parameters, some 8 GB with Adam's state
+
+
+def base_width(value: Any, what: str = "width") -> int:
+    """The U-Net's base width: a positive integer, at most :data:`MAX_BASE_WIDTH` (refused before allocating)."""
+    number = positive_int(value, what)
+    if number > MAX_BASE_WIDTH:
+        gigabytes = 16 * 31e6 * (number / 64) ** 2 / 1e9  # weights, gradients and Adam's two moments
+        raise InputError(f"{what} {number} is more than {MAX_BASE_WIDTH} (the lab's is 64; the parameters grow "
+                         f"with its square: {number} would need about {gigabytes:.0f} GB to train)")
     return number
 
 
@@ -281,9 +295,9 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         _set(self, "name", checkpoint_name(self.name))
-        for key, what in (("epochs", "epochs"), ("base_width", "width"), ("batch_size", "batch size"),
-                          ("save_every", "save-every")):
+        for key, what in (("epochs", "epochs"), ("batch_size", "batch size"), ("save_every", "save-every")):
             _set(self, key, positive_int(getattr(self, key), what))
+        _set(self, "base_width", base_width(self.base_width))
         _set(self, "lr", positive_number(self.lr, "learning rate"))
         _set(self, "size", resolution(self.size, "size"))
         _set(self, "device", device(self.device))

@@ -21,6 +21,7 @@ loss for a new sigma is a sum over a per-distance histogram of p (:class:`Gaussi
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -29,25 +30,25 @@ from .boundary import boundary_ods, boundary_prf  # the BSDS benchmark, named he
 from .errors import InputError
 
 __all__ = [
+    "GaussianScorer",
     "bce",
     "bce_parts",
-    "tophat_mask",
-    "tophat_reward",
-    "tophat_loss",
-    "tophat_summary",
-    "tophat_loss_from_summary",
-    "windowed_sq_distance",
+    "bce_parts_and_boundary",
+    "boundary_ods",
+    "boundary_prf",
+    "gaussian_loss",
     "gaussian_map",
     "gaussian_reward",
-    "gaussian_loss",
-    "soft_dilation",
-    "tolerant_prf",
-    "GaussianScorer",
     "loss_from_summary",
     "score_all",
-    "bce_parts_and_boundary",
-    "boundary_prf",
-    "boundary_ods",
+    "soft_dilation",
+    "tolerant_prf",
+    "tophat_loss",
+    "tophat_loss_from_summary",
+    "tophat_mask",
+    "tophat_reward",
+    "tophat_summary",
+    "windowed_sq_distance",
 ]
 
 _LOG_CLAMP = -100.0  # torch.nn.functional.binary_cross_entropy clamps log() at -100
@@ -57,15 +58,16 @@ _LOG_CLAMP = -100.0  # torch.nn.functional.binary_cross_entropy clamps log() at 
 # argument checks
 # --------------------------------------------------------------------------------------------
 def check_odd(value: int, name: str) -> int:
-    """An odd positive integer (windows and kernels are centred on the pixel)."""
-    if isinstance(value, bool) or int(value) != value or value < 1 or value % 2 == 0:
+    """An odd positive integer (windows and kernels are centred on the pixel); NaN, inf, text refused."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or int(value) != value or value < 1 or value % 2 == 0):
         raise InputError(f"{name} must be an odd positive integer (1, 3, 5, ...), got {value!r}")
     return int(value)
 
 
 def check_sigma(sigma: float) -> float:
     """A finite, strictly positive Gaussian width."""
-    if not (isinstance(sigma, int | float | np.floating | np.integer) and math.isfinite(sigma) and sigma > 0):
+    if isinstance(sigma, bool) or not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma > 0):
         raise InputError(f"sigma must be a positive number, got {sigma!r}")
     return float(sigma)
 
@@ -147,7 +149,8 @@ def bce_parts(pred: np.ndarray, trace: np.ndarray) -> tuple[float, float, float]
 def tophat_mask(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
     """The tracing dilated by a ``kernel`` x ``kernel`` square (pixels outside the image are empty)."""
     trace, kernel = check_trace(trace), check_odd(kernel, "kernel")
-    return ndi.maximum_filter(trace, size=kernel, mode="constant", cval=False)
+    size = 2 * effective_radius(trace.shape, kernel) + 1  # a kernel larger than the image: the same mask
+    return ndi.maximum_filter(trace, size=size, mode="constant", cval=False)
 
 
 def tophat_reward(trace: np.ndarray, kernel: int = 3) -> np.ndarray:
@@ -190,27 +193,63 @@ def tophat_loss(pred: np.ndarray, trace: np.ndarray, kernel: int = 3) -> float:
 # --------------------------------------------------------------------------------------------
 # normalized Gaussian
 # --------------------------------------------------------------------------------------------
+def effective_radius(shape: tuple[int, ...], window: int) -> int:
+    """``window // 2`` bounded by the image: no two pixels are further apart than ``max(H, W) - 1``.
+
+    Every result is the same for any larger window, so a window of 100001 costs what the image
+    allows, never more.
+    """
+    return max(0, min(check_odd(window, "window") // 2, max(shape, default=1) - 1))
+
+
+def max_sq_distance(shape: tuple[int, ...], window: int) -> int:
+    """The largest squared distance a pixel can have to a trace pixel inside its window."""
+    radius = effective_radius(shape, window)
+    return sum(min(radius, side - 1) ** 2 for side in shape)
+
+
 def windowed_sq_distance(trace: np.ndarray, window: int = 15) -> np.ndarray:
     """Squared distance to the nearest trace pixel y with |x - y|_inf <= window // 2.
 
-    Returns int32; -1 where no trace pixel lies in the window. Computed as two separable 1-D
-    min-plus filters (rows, then columns), which is exact because min over a box of
-    (dy^2 + dx^2 + [no trace]) = min_dy (dy^2 + min_dx (dx^2 + [no trace])).
+    Returns int32 (int64 for huge images); -1 where no trace pixel lies in the window. Computed as
+    two separable 1-D min-plus filters (rows, then columns), which is exact because min over a box
+    of (dy^2 + dx^2 + [no trace]) = min_dy (dy^2 + min_dx (dx^2 + [no trace])). A window that
+    covers the whole image is the plain Euclidean distance transform, O(N) whatever the window.
     """
-    trace, window = check_trace(trace), check_odd(window, "window")
-    radius = window // 2
-    parabola = -(np.arange(-radius, radius + 1, dtype=np.float32) ** 2)
-    dist = np.where(trace, np.float32(0), np.float32(np.inf))
+    trace = check_trace(trace)
+    radius = effective_radius(trace.shape, window)
+    index_type = np.int32 if max_sq_distance(trace.shape, window) < 2**31 - 1 else np.int64
+    if not trace.any():
+        return np.full(trace.shape, -1, dtype=index_type)
+    if radius >= max(trace.shape) - 1:  # the window holds the whole image from every pixel
+        nearest = ndi.distance_transform_edt(~trace, return_distances=False, return_indices=True)
+        rows, cols = np.indices(trace.shape, dtype=np.int64)
+        return ((nearest[0] - rows) ** 2 + (nearest[1] - cols) ** 2).astype(index_type)
+    # float32 holds every integer up to 2**24 exactly; beyond that (huge windows) use float64
+    dtype = np.float32 if 2 * radius * radius < 2**24 else np.float64
+    parabola = -(np.arange(-radius, radius + 1, dtype=dtype) ** 2)
+    dist = np.where(trace, dtype(0), dtype(np.inf))
     dist = ndi.grey_erosion(dist, structure=parabola[None, :], mode="constant", cval=np.inf)
     dist = ndi.grey_erosion(dist, structure=parabola[:, None], mode="constant", cval=np.inf)
-    out = np.full(dist.shape, -1, dtype=np.int32)
+    out = np.full(dist.shape, -1, dtype=index_type)
     finite = np.isfinite(dist)
-    out[finite] = dist[finite].astype(np.int32)
+    out[finite] = dist[finite].astype(index_type)
     return out
 
 
 def _gaussian_of_sq_distance(sq_distance: np.ndarray, sigma: float) -> np.ndarray:
-    return np.exp(-sq_distance / (2.0 * sigma * sigma))
+    # sigma so small that sigma^2 underflows: the limit, 1 on the trace and 0 elsewhere (not 0 / 0)
+    return np.exp(_log_gaussian_of_sq_distance(sq_distance, sigma))
+
+
+def _log_gaussian_of_sq_distance(sq_distance: np.ndarray, sigma: float) -> np.ndarray:
+    """-d / (2 sigma^2), with the sigma -> 0 limit (0 at d = 0, -inf elsewhere) instead of 0 / 0."""
+    sq_distance = np.asarray(sq_distance, dtype=np.float64)
+    scale = 2.0 * sigma * sigma
+    if scale == 0.0:
+        return np.where(sq_distance == 0, 0.0, -np.inf)
+    with np.errstate(over="ignore"):
+        return -sq_distance / scale
 
 
 def gaussian_map(trace: np.ndarray, sigma: float = 3.0, window: int = 15) -> np.ndarray:
@@ -245,9 +284,12 @@ class GaussianScorer:
         self.window = check_odd(window, "window")
         self.shape = pred.shape
         sq = windowed_sq_distance(trace, self.window)
-        n_bins = 2 * (self.window // 2) ** 2 + 1
-        # index n_bins = "no trace pixel in the window"; a small dtype keeps the look-up fast
-        index_dtype = np.uint8 if n_bins < 255 else np.uint16
+        # bins 0 .. the largest squared distance the window allows *in this image* (a window larger
+        # than the image gives the same scores and must not cost more)
+        n_bins = max_sq_distance(self.shape, self.window) + 1
+        # index n_bins = "no trace pixel in the window"; the smallest dtype that holds it keeps the
+        # look-up fast (uint16 for every window up to 361, uint32 above: window 365 overflowed uint16)
+        index_dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if n_bins <= np.iinfo(t).max)
         self._index = np.where(sq < 0, n_bins, sq).astype(index_dtype)
         p = pred.astype(np.float64).ravel()
         self._sq_values = np.arange(n_bins, dtype=np.float64)
@@ -269,9 +311,10 @@ class GaussianScorer:
 
     def precision(self, sigma: float) -> float:
         """Tolerant precision sum(p G) / sum(p), also from the summary (0 for an empty prediction)."""
+        table = self._table(sigma)  # checks sigma even when the answer is 0
         if self._pred_total == 0:
             return 0.0
-        return float(self._pred_mass @ self._table(sigma)) / self._pred_total
+        return float(self._pred_mass @ table) / self._pred_total
 
     def gaussian_map(self, sigma: float) -> np.ndarray:
         """G for this sigma (float32), one look-up per pixel."""
@@ -301,9 +344,9 @@ def soft_dilation(pred: np.ndarray, sigma: float = 3.0, window: int = 15) -> np.
 
     Separable in the log domain: log D = max_dy (-dy^2/2s^2 + max_dx (-dx^2/2s^2 + log p)).
     """
-    pred, sigma, window = check_prediction(pred), check_sigma(sigma), check_odd(window, "window")
-    radius = window // 2
-    parabola = -(np.arange(-radius, radius + 1, dtype=np.float64) ** 2) / (2.0 * sigma * sigma)
+    pred, sigma = check_prediction(pred), check_sigma(sigma)
+    radius = effective_radius(pred.shape, window)
+    parabola = _log_gaussian_of_sq_distance(np.arange(-radius, radius + 1, dtype=np.float64) ** 2, sigma)
     with np.errstate(divide="ignore"):
         log_p = np.log(pred.astype(np.float64))
     log_d = ndi.grey_dilation(log_p, structure=parabola[None, :], mode="constant", cval=-np.inf)

@@ -94,11 +94,21 @@ class PredictionCache:
         key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
         return self.root / key[:2] / f"{key}.npy"
 
-    def load(self, path: Path) -> np.ndarray | None:
+    def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The entry, or None (predict again) when it is missing, unreadable or damaged.
+
+        Damaged = not a float map of ``shape`` with values in [0, 1]: a wrong shape would be scored
+        against the wrong tracing size, a NaN would fail far from its cause; both are recomputed.
+        """
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+            pred = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
             return None  # missing or unreadable: predict again
+        if (pred.ndim != 2 or (shape is not None and tuple(pred.shape) != tuple(shape))
+                or not np.issubdtype(pred.dtype, np.floating) or not np.all(np.isfinite(pred))
+                or (pred.size and (pred.min() < 0 or pred.max() > 1))):
+            return None
+        return pred
 
     def store(self, path: Path, pred: np.ndarray) -> None:
         buffer = _io.BytesIO()
@@ -455,7 +465,7 @@ def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, 
 
 def _boundary_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
     """The BSDS boundary F at p >= 0.5 and the default distance (0.0075 x the diagonal)."""
-    yield "boundary_f", "", scores.boundary_prf(ev.pred, ev.trace)[2]
+    yield "boundary_f", "", ev.boundary_prf()[2]
 
 
 # BCE in parts: drawn stacked under the BCE curve (red missed, blue false), no panel of their own
@@ -463,7 +473,7 @@ BCE_PARTS = ("bce_missed", "bce_false", "bce_clamped")
 
 
 def _bce_part_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
-    yield from zip(BCE_PARTS, ("", "", ""), scores.bce_parts(ev.pred, ev.trace), strict=True)
+    yield from zip(BCE_PARTS, ("", "", ""), ev.bce_parts, strict=True)
 
 
 SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
@@ -576,7 +586,8 @@ def evaluate_pair(
     from .inference import predict
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
-    pred = cache.load(entry)
+    expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
+    pred = cache.load(entry, expected)
     if pred is None:
         try:
             network = model()

@@ -27,15 +27,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .scores import check_odd, check_sigma
+from .scores import _gaussian_of_sq_distance, check_odd, check_sigma, effective_radius
 
 __all__ = ["soft_dilation", "tolerant_prf", "tolerant_f_loss", "tolerant_loss", "TolerantPRFLoss"]
 
 
-def _weights(sigma: float, window: int, like: torch.Tensor) -> torch.Tensor:
-    radius = window // 2
-    offsets = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
-    return torch.exp(-(offsets * offsets) / (2.0 * sigma * sigma))
+def _weights(sigma: float, radius: int, like: torch.Tensor) -> torch.Tensor:
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    # the scores' own table: exact, and the sigma -> 0 limit instead of 0 / 0 when sigma^2 underflows
+    weights = _gaussian_of_sq_distance((offsets * offsets).numpy(), sigma)
+    return torch.from_numpy(weights).to(dtype=like.dtype, device=like.device)
 
 
 def soft_dilation(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torch.Tensor:
@@ -46,8 +47,10 @@ def soft_dilation(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torc
     sigma, window = check_sigma(sigma), check_odd(window, "window")
     if x.ndim < 2:
         raise ValueError(f"expected (..., H, W), got shape {tuple(x.shape)}")
-    weights = _weights(sigma, window, x)
-    radius = window // 2
+    # a window larger than the image gives the same result and must not cost more
+    radius = effective_radius(tuple(x.shape[-2:]), window)
+    window = 2 * radius + 1
+    weights = _weights(sigma, radius, x)
     # along x: (..., H, W + 2r) -> view (..., H, W, window), weight, max over the window
     # max(dim).values, not amax: its backward scatters through the indices, 1.6x faster than amax's mask
     rows = (F.pad(x, (radius, radius)).unfold(-1, window, 1) * weights).max(dim=-1).values

@@ -20,6 +20,8 @@ Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) ->
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import options
 from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
@@ -161,7 +164,9 @@ def _flip_jointly(images: torch.Tensor, labels: torch.Tensor, generator: torch.G
 # training
 # --------------------------------------------------------------------------------------------
 def _check_positive(value: object, name: str, kind: type = int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or (kind is int and value != int(value)):
+    """A finite number > 0 (NaN and inf refused: NaN passes ``value <= 0``), an integer where asked."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0
+            or (kind is int and value != int(value))):
         raise InputError(f"{name} must be a positive {'integer' if kind is int else 'number'}, got {value!r}")
 
 
@@ -189,9 +194,9 @@ def train_steps(
     window: int = 15,
 ) -> Generator[TrainProgress, None, list[float]]:
     """Generator form of :func:`train`: yields a :class:`TrainProgress` per batch, returns the losses."""
-    for value, label in ((epochs, "epochs"), (base_width, "width"), (batch_size, "batch size"),
-                         (save_every, "save-every")):
+    for value, label in ((epochs, "epochs"), (batch_size, "batch size"), (save_every, "save-every")):
         _check_positive(value, label)
+    options.base_width(base_width)  # bounded: a huge width is refused before allocating
     _check_positive(lr, "learning rate", float)
     if size is not None:
         _check_positive(size, "size")
