@@ -190,7 +190,7 @@ class InspectWidget(Container):
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
-        """An epoch already predicted is shown at once, from the cache."""
+        """An epoch already predicted is shown from the cache (scored in a worker, no new prediction)."""
         if item is None or self.image_layer.value is None:
             return
         image = self._micrograph()  # the same array run() predicts from
