@@ -252,6 +252,7 @@ OUTPUT_LAYERS = {  # layer name -> key of Evaluation.pictures()
     "Gaussian reward": "gaussian_reward",
     "score overlay": "composite",
     "missed trace": "recall",  # trace pixels red (missed) .. green (found): where tolerant recall is lost
+    "boundary match": "boundary_match",  # BSDS: matched boundary pixels white, false blue, missed red
 }
 
 
