@@ -431,3 +431,63 @@ def test_boundary_picture_and_evaluation_keys(nist_trace):
     ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
     ev.set_window(9)
     assert ev.boundary_match() is match
+
+
+# -- Inspect, docked the way users dock -------------------------------------------------------
+def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace, monkeypatch):
+    from widget_session import assert_no_doubled_layers, output_layers
+
+    from napari_graintrace._widgets import _common
+    from napari_graintrace.core.io import read_image
+    from napari_graintrace.data import NIST_MICROGRAPH
+
+    errors: list[str] = []
+    monkeypatch.setattr(_common, "show_error", errors.append)
+    pred = np.zeros(nist_trace.shape, np.float32)
+    pred[:, 3:] = nist_trace[:, :-3] * 0.9
+    pred[:, 650:] = 0.0  # a missed part (red), p = 0: some of the BCE sits at the clamp
+    pred[300, 100:500] = 0.8  # a false line (blue where it is far from the boundaries)
+    session = widget_session("Inspect prediction")
+    viewer = session.viewer
+    viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
+    viewer.add_labels(nist_trace.astype(np.uint8), name="trace")
+    viewer.add_image(pred, name="my prediction")
+    widget = session.dock()
+    widget.image_layer.value = viewer.layers["micrograph"]
+    widget.trace_layer.value = viewer.layers["trace"]
+    widget.source.value = "prediction layer"
+    widget.prediction_layer.value = viewer.layers["my prediction"]
+    widget.run()
+    session.wait_idle()
+    assert errors == []
+
+    expected = boundary.boundary_match(pred, nist_trace)  # the core, on the same arrays
+    layer = output_layers(viewer)["boundary match"]
+    np.testing.assert_array_equal(layer.data, expected.rgb())
+    for colour in ([255, 255, 255], [255, 0, 0], [0, 0, 255]):  # hits, misses and false pixels all show
+        assert (layer.data == colour).all(axis=-1).any()
+    panel = widget.score_panel.value
+    assert "boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*expected.prf()) in panel
+    missed, false, clamped = bce_parts_by_loop(pred[::3, ::3], nist_trace[::3, ::3])  # the loop on a ninth
+    assert scores.bce_parts(pred[::3, ::3], nist_trace[::3, ::3]) == pytest.approx((missed, false, clamped))
+    parts = scores.bce_parts(pred, nist_trace)
+    assert "missed (red) {:.4f} + false (blue) {:.4f}; {:.1%} at the log clamp".format(*parts) in panel
+    assert parts[2] > 0
+    table = widget.score_table()
+    assert "boundary F" in table and "BCE missed" in table
+
+    # move the controls after the run: the match does not depend on them and is not redone
+    widget.sigma.value = 1.5
+    widget.kernel.value = 5
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, expected.rgb())
+    # run again with another prediction: the same layer, updated in place
+    second = np.zeros(nist_trace.shape, np.float32)
+    second[:, 2:] = nist_trace[:, :-2] * 0.95
+    viewer.layers["my prediction"].data = second
+    widget.run()
+    session.wait_idle()
+    assert_no_doubled_layers(viewer)
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data,
+                                  boundary.boundary_match(second, nist_trace).rgb())
+    assert errors == []
+    session.close()

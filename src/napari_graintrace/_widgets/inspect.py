@@ -405,11 +405,15 @@ class InspectWidget(Container):
         lines = [
             f"{self.epoch_label}: {ev.pred.shape[0]} x {ev.pred.shape[1]}",
             f"BCE  {ev.bce:.4f}",
+            "  missed (red) {:.4f} + false (blue) {:.4f}; {:.1%} at the log clamp".format(*ev.bce_parts),
             f"top-hat (k={ev.kernel})  {ev.tophat:.4f}",
             f"Gaussian (sigma={ev.sigma:g}, w={ev.window})  {ev.gaussian():.4f}",
         ]
         if self._prf is not None:
             lines.append("tolerant P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*self._prf))
+        match = ev.boundary_match()  # made with the pictures, in the worker
+        lines.append("boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*match.prf())
+                     + f"  (BSDS, p >= 0.5, {match.max_distance:.1f} px)")
         if self._note:
             lines.append(self._note)
         self.score_panel.value = "\n".join(lines)
@@ -497,6 +501,11 @@ class InspectWidget(Container):
             ("tolerant precision", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[0]:.6f}"),
             ("tolerant recall", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[1]:.6f}"),
             ("tolerant F", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[2]:.6f}"),
+            *((name, "", f"{value:.6f}") for name, value in
+              zip(("BCE missed", "BCE false", "BCE share at the clamp"), ev.bce_parts, strict=True)),
+            *((name, f"threshold=0.5 distance={ev.boundary_match().max_distance:.2f}", f"{value:.6f}")
+              for name, value in zip(("boundary precision", "boundary recall", "boundary F"), ev.boundary_prf(),
+                                     strict=True)),
         ]
         return "\n".join("\t".join(row) for row in [("metric", "parameters", "value"), *rows])
 

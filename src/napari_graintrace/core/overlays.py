@@ -134,7 +134,7 @@ OVERLAYS: tuple[Overlay, ...] = (
             lambda i: composite_rgb(i.pred, i.gaussian_reward)),
     Overlay("recall", "missed trace", "trace pixels red (missed) to green (found): where tolerant recall is lost",
             lambda i: recall_rgb(i.trace, i.soft_dilation), file=False),
-    Overlay("boundary_match", None, "BSDS match: matched white, unmatched predicted blue, missed true red",
+    Overlay("boundary_match", "boundary match", "BSDS match: matched white, unmatched predicted blue, missed true red",
             lambda i: i.boundary_match, file=False),
 )
 
