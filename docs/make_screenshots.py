@@ -151,11 +151,14 @@ def aligned_crops() -> None:
     boxes = viewer.layers["crop boxes"]
     boxes.edge_width = 5  # the layer's "edge width" slider: edges that stay visible at this zoom
     viewer.layers["steel micrograph"].opacity = 0.6  # its "opacity" slider: yellow numbers on grey, not white
+    viewer.layers.remove("crop preview")  # this shot is about the boxes; a deleted preview stays deleted
+    viewer.layers.selection.active = boxes
     boxes.mode = "select"
     boxes.selected_data = {4}  # the centre box, ready to be dragged or resized
     narrow_dock(viewer)
     viewer.reset_view()
     save(viewer, "aligned_crops")
+
 
 SHOTS: dict[str, Callable[[], None]] = {
     "inspect_prediction": inspect,

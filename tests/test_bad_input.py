@@ -55,6 +55,8 @@ def workspace(tmp_path_factory) -> Path:
     _png(root / "white.png", np.full(trace.shape, 255, np.uint8))
     _png(root / "small.png", np.zeros((20, 20), np.uint8))
     (root / "garbage.png").write_bytes(b"this is not an image")
+    _png(root / "traces" / "a.png", trace)  # a folder of tracings whose second file is damaged
+    (root / "traces" / "b.png").write_bytes(b"this is not an image either")
     tiny_series(root / "ckpt", [0, 1], base_width=2)
     tiny_dataset(root / "data", count=2, size=32)
     (root / "boxes.json").write_text('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 16, "right": 16}]}')
@@ -62,6 +64,7 @@ def workspace(tmp_path_factory) -> Path:
     (root / "params.json").write_text('{"margins": [NaN, 0, 0, 0]}')
     (root / "a_file").write_text("a file where a folder is expected")
     _png(root / "ovl" / "bce_overlay.png", np.asarray(Image.open(root / "pred.png")))  # an earlier overlay
+    _png(root / "gr" / "grain_sizes.png", np.asarray(Image.open(root / "pred.png")))  # a map named like an output
     (root / "readonly").mkdir()
     state = torch.load(root / "ckpt" / "tiny_0.pth", weights_only=True)
     state["up_conv.0.first.weight"] = torch.full_like(state["up_conv.0.first.weight"], float("nan"))
@@ -122,6 +125,8 @@ ROWS = [
     ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/readonly"], "not writable"),
     ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/maps", "--resolution", "100000"],
      "more than 4x"),
+    ("predict", ["{W}/ckpt/tiny_1.pth", "{W}/micro.png", "-o", "{W}/maps", "--tile", "64", "--overlap", "32"],
+     "leaves no core"),
     # train: every numeric option finite, the folder writable before the first epoch
     ("train", ["{W}/data", "-o", "{W}/out", "--lr", "nan"], "learning rate"),
     ("train", ["{W}/data", "-o", "{W}/out", "--lr", "inf"], "learning rate"),
@@ -148,6 +153,8 @@ ROWS = [
                "--plot", "{W}/s.csv", "--cache", "{W}/cache"], "given twice"),
     ("sweep", ["{W}/ckpt", "--image", "{W}/micro.png", "--trace", "{W}/trace.png", "-o", "{W}/s.csv",
                "--sigma", "nan", "--cache", "{W}/cache"], "sigma"),
+    ("sweep", ["{W}/ckpt", "--image", "{W}/micro.png", "--trace", "{W}/trace.png", "-o", "{W}/s.csv",
+               "--resolution", "100000", "--cache", "{W}/cache"], "more than 4x"),
     # clean
     ("clean", ["{W}/trace.png", "-o", "{W}/trace.png", "--overwrite"], "is also an input"),
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--thickness", "10001"], "thickness 10001"),
@@ -156,7 +163,9 @@ ROWS = [
     ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--params", "{W}/params.json"], "margins"),
     ("clean", ["{W}/trace.png", "-o", "{W}/a_file/c.png"], "is a file"),
     ("clean", ["{W}/trace.png", "-o", "{W}/readonly/c.png"], "not writable"),
-    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--border", "1,2,3"], "--border"),
+    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--border", "1,2,3"], "4 integers"),
+    ("clean", ["{W}/trace.png", "-o", "{W}/c.png", "--keep", "0,50,0,10"], "does not fit"),
+    ("clean", ["{W}/traces", "-o", "{W}/cleaned"], "b.png"),
     # crop
     ("crop", ["--boxes", "{W}/nested.json", "--images", "{W}/micro.png", "--trace", "{W}/trace.png",
               "--name", "n", "--out", "{W}/crops"], "nested too deeply"),
@@ -171,6 +180,11 @@ ROWS = [
     ("merge", ["{W}/data", "-o", "{W}/a_file"], "is a file"),
     ("merge", ["{W}/data", "-o", "{W}/data", "--overwrite"], "is also an input"),
     ("merge", ["{W}/data", "-o", "{W}/readonly/m"], "not writable"),
+    # grains
+    ("grains", ["{W}/pred.png", "-o", "{W}/a_file"], "is a file"),
+    ("grains", ["{W}/pred.png", "-o", "{W}/readonly"], "not writable"),
+    ("grains", ["{W}/gr/grain_sizes.png", "-o", "{W}/gr", "--overwrite"], "is also an input"),
+    ("grains", ["{W}/pred.png", "--high", "nan"], "high threshold"),
     # demo
     ("demo", ["--headless", "-o", "{W}/a_file"], "is a file"),
     ("demo", ["--headless", "-o", "{W}/readonly"], "not writable"),
@@ -210,14 +224,16 @@ def _run(argv: list[str]) -> int:
     ["train", "DATA", "-o", "OUT", "--lr", "nan"],
 ])
 def test_console_script_prints_one_line(workspace, argv, tmp_path):
-    """The real ``python -m napari_graintrace``: no usage block, no traceback, exit 2."""
+    """The real ``graintrace`` console script (this checkout's code first on the path): no usage block,
+    no traceback, exit 2."""
     names = {"PRED": workspace / "pred.png", "TRACE": workspace / "trace.png", "DATA": workspace / "data",
              "OUT": tmp_path / "out"}
     argv = [str(names.get(a, a)) for a in argv]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(io.__file__).parents[2]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "napari_graintrace", *argv], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    script = Path(sys.executable).with_name("graintrace")  # the installed console script, else the module
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "napari_graintrace"]
+    done = subprocess.run([*command, *argv], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1
@@ -232,3 +248,17 @@ def test_existing_output_message_names_the_option_not_a_checkbox(workspace, tmp_
     capsys.readouterr()
     assert main(args) == 2
     assert capsys.readouterr().err.strip().endswith("already exists (and 4 more); add --overwrite to replace it")
+
+
+def test_vanishing_sigma_prints_strict_json(workspace, capsys):
+    """--sigma 1e-200 printed NaN (not JSON) and exit 0; it is the sigma -> 0 limit, finite."""
+    import json
+
+    assert main(["score", str(workspace / "pred.png"), str(workspace / "trace.png"), "--json",
+                 "--sigma", "1e-200"]) == 0
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in the JSON")
+
+    values = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    assert 0 <= values["precision"] <= 1 and 0 <= values["recall"] <= 1

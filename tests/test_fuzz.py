@@ -9,18 +9,21 @@ small images, tens of examples each.
 from __future__ import annotations
 
 import math
+import os
 
+import brute_force as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import brute_force as ref
 from napari_graintrace.core import io, scores
 from napari_graintrace.core.errors import InputError
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# GRAINTRACE_FUZZ_EXAMPLES=2000 for a long hunt; the suite's default stays fast
+FAST = settings(max_examples=int(os.environ.get("GRAINTRACE_FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 shapes = st.tuples(st.integers(1, 9), st.integers(1, 9))
 
@@ -243,3 +246,24 @@ def test_a_single_white_pixel_is_a_boundary_when_white_is_boundary():
     white = np.full((5, 4), 255, np.uint8)  # an all-white tracing with black boundaries has none
     assert not io.as_trace(white, "black-on-white")[0].any()
     assert not io.as_trace(white, "auto")[0].any()
+
+
+@FAST
+@given(image=int_images, suffix=st.sampled_from([".png", ".tif"]), data=st.data())
+def test_a_damaged_image_file_is_read_or_refused(tmp_path_factory, image, suffix, data):
+    """Truncated or overwritten bytes of a real file: an image or an InputError naming the file, nothing else."""
+    path = tmp_path_factory.mktemp("damaged") / f"x{suffix}"
+    io.write_image(path, image)
+    raw = bytearray(path.read_bytes())
+    cut = data.draw(st.integers(0, len(raw)), label="keep bytes")
+    noise = data.draw(st.binary(max_size=16), label="noise")
+    at = data.draw(st.integers(0, max(cut - 1, 0)), label="noise at")
+    damaged = raw[:cut]
+    damaged[at : at + len(noise)] = noise
+    path.write_bytes(bytes(damaged))
+    try:
+        got = io.read_prediction(path)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        return
+    assert got.ndim == 2 and got.dtype == np.float32 and np.all((got >= 0) & (got <= 1))

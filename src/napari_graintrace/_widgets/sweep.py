@@ -326,7 +326,7 @@ class SweepWidget(Container):
             raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
         pair = self._inputs[name]
         evaluation = Evaluation.of(pred, pair.trace, sigma=self.sigma.value, kernel=self.kernel.value)
-        reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 (no .get)
+        reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 - no LayerList.get
         show_evaluation(self.viewer, evaluation, reference or _Grid(pair.image.shape))
         self.marked = (run, epoch)
         self.redraw()

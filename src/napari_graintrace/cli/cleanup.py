@@ -149,13 +149,14 @@ def run_clean(args: argparse.Namespace) -> int:
     targets = [path for _, _, out in jobs for path in (out, sidecar_path(out))]
     inputs = [path for source, original, _ in jobs for path in (source, original) if path is not None]
     check_writable(targets, args.overwrite, inputs=[*inputs, *([args.params] if args.params else [])])
+    # every input is read before the first progress line, so an unreadable file is the only line
+    loaded = [(read_image(source), read_image(original) if original is not None else None)
+              for source, original, _ in jobs]
     results = []
     total = len(jobs)
-    for i, (source, original, out) in enumerate(jobs, 1):
+    for i, ((source, original, out), (image, micrograph)) in enumerate(zip(jobs, loaded, strict=True), 1):
         if total > 1:
             print(f"[{i}/{total}] cleaning {source.name}", file=sys.stderr, flush=True)
-        image = read_image(source)
-        micrograph = read_image(original) if original is not None else None
         try:
             mask, report = clean_trace(image, params, original=micrograph)
         except InputError as exc:

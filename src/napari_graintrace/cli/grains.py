@@ -84,6 +84,9 @@ def run_grains(args: argparse.Namespace) -> int:
                            **{key: value for key, value in given.items() if value is not None})
     if args.tune and args.trace is None:
         raise InputError("--tune needs --trace: the tuning maximises the grain F1 against the tracing")
+    # every output before any work; an input is never an output, even with --overwrite
+    targets = {key: args.output / name for key, name in OUTPUT_FILES.items()} if args.output else {}
+    check_writable(targets.values(), args.overwrite, inputs=[*args.preds, *([args.trace] if args.trace else [])])
     maps = [read_prediction(path) for path in args.preds]
     shapes = {path: m.shape for path, m in zip(args.preds, maps, strict=True)}
     if len(set(shapes.values())) > 1:
@@ -103,8 +106,6 @@ def run_grains(args: argparse.Namespace) -> int:
     segmenter = grains.Segmenter(maps, options.combine)
     if args.tune and segmenter.tracing:
         raise InputError(f"{args.preds[0]} is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
-    targets = {key: args.output / name for key, name in OUTPUT_FILES.items()} if args.output else {}
-    check_writable(targets.values(), args.overwrite)
 
     labels = segmenter.labels(options)
     table = grains.grain_table(labels)

@@ -65,9 +65,10 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
     from ..core.errors import InputError
-    from ..core.io import check_output_folder, check_writable
+    from ..core.inference import check_resolution
+    from ..core.io import check_output_folder, check_writable, read_image
     from ..core.options import SweepOptions
-    from .options import progress_printer, require_files
+    from .options import parse_resolution, progress_printer, require_files
 
     if len(args.image) != len(args.trace):
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
@@ -80,6 +81,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
                    inputs=[*args.image, *args.trace, *folders, *checkpoints])
     check_output_folder(args.cache if args.cache is not None else sweep.default_cache_dir(), replaced=False)
+    resolution = parse_resolution(args.resolution)
+    for image in args.image:  # a resolution no image can use is refused before the first prediction
+        try:
+            check_resolution(read_image(image).shape, resolution)
+        except InputError as exc:
+            raise InputError(f"{image}: {exc}") from None
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]
     # a --best at another sigma or kernel is scored in the same pass
     sigmas = [*args.sigma, *(c.sigma for c in best if c.sigma is not None and c.sigma not in args.sigma)]
@@ -87,7 +94,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     for choice in best:
         if choice.window is not None and choice.window != args.window:
             raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
-    options = SweepOptions(resolution=args.resolution, precision=args.precision, sigmas=tuple(sigmas),
+    options = SweepOptions(resolution=resolution, precision=args.precision, sigmas=tuple(sigmas),
                            kernels=tuple(kernels), window=args.window,
                            # a --best on a grain metric turns the grain rows on
                            grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))

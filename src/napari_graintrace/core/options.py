@@ -62,6 +62,7 @@ __all__ = [
     "positive_int",
     "positive_number",
     "resolution",
+    "tiling",
     "unit_number",
 ]
 
@@ -117,6 +118,8 @@ def resolution(value: Any, what: str = "resolution") -> int | None:
 
 def odd_int(value: Any, what: str) -> int:
     """An odd positive integer (windows and kernels are centred on their pixel)."""
+    if type(value) is int and value > 0 and value % 2:
+        return value  # the common case, kept cheap
     kind = "an odd positive integer (1, 3, 5, ...)"
     number = _integer(value, what, kind)
     if number < 1 or number % 2 == 0:
@@ -158,6 +161,8 @@ def non_negative_int(value: Any, what: str) -> int:
 
 def positive_number(value: Any, what: str) -> float:
     """A finite number > 0 (a width, a rate, a weight)."""
+    if type(value) in (float, int) and value > 0 and math.isfinite(value):
+        return float(value)  # the common case, kept cheap: the live sigma slider checks on every move
     number = _number(value, what, "a positive number")
     if number <= 0:
         raise InputError(f"{what} must be a positive number, got {value!r}")
@@ -201,6 +206,19 @@ def int_tuple(value: Any, count: int, what: str) -> tuple[int, ...]:
     if len(items) != count:
         raise InputError(f"{what} must be {count} integers, got {value!r}")
     return tuple(_integer(item, what, f"{count} integers") for item in items)
+
+
+def tiling(tile: Any, overlap: Any) -> tuple[int, int]:
+    """A tile side and its halo: multiples of 16 that leave a core of at least 16 px."""
+    values = []
+    for value, what in ((tile, "tile"), (overlap, "overlap")):
+        if isinstance(value, bool) or not _is_number(value) or int(value) != value or value < 0 or value % GRID:
+            raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
+        values.append(int(value))
+    if values[0] - 2 * values[1] < GRID:
+        raise InputError(f"tile {tile} leaves no core inside an overlap of {overlap} px on each side; "
+                         f"use tile >= 2 * overlap + {GRID}")
+    return values[0], values[1]
 
 
 def _file_name_part(name: Any, what: str) -> str:
@@ -259,12 +277,10 @@ class PredictOptions:
         tile = None if self.tile is None else non_negative_int(self.tile, "tile")
         _set(self, "tile", tile or None)
         _set(self, "overlap", non_negative_int(self.overlap, "overlap"))
-        for value, what in ((self.tile, "tile"), (self.overlap, "overlap")):
-            if value is not None and value % GRID:
-                raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
-        if self.tile is not None and self.tile - 2 * self.overlap < GRID:
-            raise InputError(f"tile {self.tile} leaves no core inside an overlap of {self.overlap} px on each "
-                             f"side; use tile >= 2 * overlap + {GRID}")
+        if self.tile is not None:
+            tiling(self.tile, self.overlap)
+        elif self.overlap % GRID:
+            raise InputError(f"overlap must be a non-negative multiple of {GRID}, got {self.overlap!r}")
         _set(self, "precision", choice(self.precision, PRECISIONS, "precision"))
         _set(self, "device", device(self.device))
         _set(self, "restore_shape", bool(self.restore_shape))

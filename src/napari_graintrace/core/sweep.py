@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io as _io
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import scores
+from .cache import PredictionCache, array_hash, file_hash
 from .checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from .errors import InputError
 from .evaluation import Evaluation
@@ -34,27 +34,6 @@ from .options import SweepOptions
 from .steps import run_steps
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
-
-
-def default_cache_dir() -> Path:
-    """The user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``)/napari-graintrace."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "napari-graintrace" / "predictions"
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def array_hash(array: np.ndarray) -> str:
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,39 +62,6 @@ class LoadedPair:
     name: str
     image: np.ndarray
     trace: np.ndarray
-
-
-class PredictionCache:
-    """Content-addressed ``.npy`` files; written atomically so a killed run leaves no torn entry."""
-
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
-
-    def path(self, checkpoint_hash: str, image_hash: str, resolution: int | None, precision: str) -> Path:
-        key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
-        return self.root / key[:2] / f"{key}.npy"
-
-    def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
-        """The entry, or None (predict again) when it is missing, unreadable or damaged.
-
-        Damaged = not a float map of ``shape`` with values in [0, 1]: a wrong shape would be scored
-        against the wrong tracing size, a NaN would fail far from its cause; both are recomputed.
-        """
-        try:
-            pred = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None  # missing or unreadable: predict again
-        if (pred.ndim != 2 or (shape is not None and tuple(pred.shape) != tuple(shape))
-                or not np.issubdtype(pred.dtype, np.floating) or not np.all(np.isfinite(pred))
-                or (pred.size and (pred.min() < 0 or pred.max() > 1))):
-            return None
-        return pred
-
-    def store(self, path: Path, pred: np.ndarray) -> None:
-        buffer = _io.BytesIO()
-        np.save(buffer, pred.astype(np.float32), allow_pickle=False)
-        with atomic_path(path, overwrite=True) as tmp:
-            tmp.write_bytes(buffer.getvalue())
 
 
 MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summary
