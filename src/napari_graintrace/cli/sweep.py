@@ -64,6 +64,7 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 
 def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
+    from ..core.cache import default_cache_dir
     from ..core.errors import InputError
     from ..core.inference import check_resolution
     from ..core.io import check_output_folder, check_writable, read_image
@@ -80,7 +81,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     folders = [run.folder for run in runs if run.folder is not None]
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
                    inputs=[*args.image, *args.trace, *folders, *checkpoints])
-    check_output_folder(args.cache if args.cache is not None else sweep.default_cache_dir(), replaced=False)
+    check_output_folder(args.cache if args.cache is not None else default_cache_dir(), replaced=False)
     resolution = parse_resolution(args.resolution)
     for image in args.image:  # a resolution no image can use is refused before the first prediction
         try:
