@@ -397,3 +397,97 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
     assert len(maps) == 2
     assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)
+
+
+# -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
+def test_boundary_picture_and_evaluation_keys(nist_trace):
+    from napari_graintrace.core.evaluation import Evaluation
+
+    crop = nist_trace[200:264, 300:380]
+    pred = np.zeros(crop.shape, np.float32)
+    pred[:, 3:] = crop[:, :-3] * 0.9  # found within reach
+    pred[:, 60:] = 0.0  # a missed part: red
+    pred[5, :] = 0.8  # a false line: blue where it is far from the tracing
+    ev = Evaluation(pred, crop, max_distance=2.5)
+    picture = ev.pictures()["boundary_match"]
+    predicted, true = skimage_thin(pred >= 0.5), skeletonize(crop)
+    white = (picture == [255, 255, 255]).all(axis=-1)
+    red = (picture == [255, 0, 0]).all(axis=-1)
+    blue = (picture == [0, 0, 255]).all(axis=-1)
+    assert not (picture[~(white | red | blue)]).any()  # black elsewhere, no other colour
+    assert not ((white | red | blue) & ~(predicted | true)).any()  # only boundary pixels are coloured
+    assert red.any() and blue.any() and white.any()
+    # the matched pixels are a maximum matching (Kuhn), and the colours follow the masks
+    match = ev.boundary_match()
+    assert match.n_matched == kuhn_maximum_matching(pairs_by_loop(predicted, true, 2.5), int(true.sum()))
+    assert np.array_equal(red, true & ~match.matched_true & ~(predicted & ~match.matched_predicted))
+    assert np.array_equal(blue, predicted & ~match.matched_predicted)
+    assert np.array_equal(white, (match.matched_predicted | match.matched_true) & ~red & ~blue)
+    got = ev.scores()
+    expected = brute_prf(pred, crop, 0.5, 2.5)
+    assert [got[k] for k in ("boundary_precision", "boundary_recall", "boundary_f")] == pytest.approx(expected)
+    assert [got[k] for k in ("bce_missed", "bce_false", "bce_clamped")] == pytest.approx(
+        bce_parts_by_loop(pred, crop), rel=1e-9, abs=1e-15)
+    ev.sigma = 1.0  # the match does not depend on the Gaussian's parameters: kept, not redone
+    ev.set_window(9)
+    assert ev.boundary_match() is match
+
+
+# -- Inspect, docked the way users dock -------------------------------------------------------
+def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace, monkeypatch):
+    from widget_session import assert_no_doubled_layers, output_layers
+
+    from napari_graintrace._widgets import _common
+    from napari_graintrace.core.io import read_image
+    from napari_graintrace.data import NIST_MICROGRAPH
+
+    errors: list[str] = []
+    monkeypatch.setattr(_common, "show_error", errors.append)
+    pred = np.zeros(nist_trace.shape, np.float32)
+    pred[:, 3:] = nist_trace[:, :-3] * 0.9
+    pred[:, 650:] = 0.0  # a missed part (red), p = 0: some of the BCE sits at the clamp
+    pred[300, 100:500] = 0.8  # a false line (blue where it is far from the boundaries)
+    session = widget_session("Inspect prediction")
+    viewer = session.viewer
+    viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
+    viewer.add_labels(nist_trace.astype(np.uint8), name="trace")
+    viewer.add_image(pred, name="my prediction")
+    widget = session.dock()
+    widget.image_layer.value = viewer.layers["micrograph"]
+    widget.trace_layer.value = viewer.layers["trace"]
+    widget.source.value = "prediction layer"
+    widget.prediction_layer.value = viewer.layers["my prediction"]
+    widget.run()
+    session.wait_idle()
+    assert errors == []
+
+    expected = boundary.boundary_match(pred, nist_trace)  # the core, on the same arrays
+    layer = output_layers(viewer)["boundary match"]
+    np.testing.assert_array_equal(layer.data, expected.rgb())
+    for colour in ([255, 255, 255], [255, 0, 0], [0, 0, 255]):  # hits, misses and false pixels all show
+        assert (layer.data == colour).all(axis=-1).any()
+    panel = widget.score_panel.value
+    assert "boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*expected.prf()) in panel
+    missed, false, clamped = bce_parts_by_loop(pred[::3, ::3], nist_trace[::3, ::3])  # the loop on a ninth
+    assert scores.bce_parts(pred[::3, ::3], nist_trace[::3, ::3]) == pytest.approx((missed, false, clamped))
+    parts = scores.bce_parts(pred, nist_trace)
+    assert "missed (red) {:.4f} + false (blue) {:.4f}; {:.1%} at the log clamp".format(*parts) in panel
+    assert parts[2] > 0
+    table = widget.score_table()
+    assert "boundary F" in table and "BCE missed" in table
+
+    # move the controls after the run: the match does not depend on them and is not redone
+    widget.sigma.value = 1.5
+    widget.kernel.value = 5
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, expected.rgb())
+    # run again with another prediction: the same layer, updated in place
+    second = np.zeros(nist_trace.shape, np.float32)
+    second[:, 2:] = nist_trace[:, :-2] * 0.95
+    viewer.layers["my prediction"].data = second
+    widget.run()
+    session.wait_idle()
+    assert_no_doubled_layers(viewer)
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data,
+                                  boundary.boundary_match(second, nist_trace).rgb())
+    assert errors == []
+    session.close()

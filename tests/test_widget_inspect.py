@@ -66,6 +66,7 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     widget = session.dock()
     choose(widget, viewer, prediction="pred A")
     widget.run()
+    session.wait_idle()
     assert errors == []
     made = output_layers(viewer)
     assert list(made) == OUTPUTS
@@ -74,6 +75,7 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     # run again with another prediction: the same layers, updated in place, showing the latest
     widget.prediction_layer.value = viewer.layers["pred B"]
     widget.run()
+    session.wait_idle()
     assert layer_names(viewer) == names
     assert_no_doubled_layers(viewer)
     for name, layer in output_layers(viewer).items():
@@ -104,6 +106,7 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     # delete an output layer and run again: it comes back, once
     viewer.layers.remove("score overlay")
     widget.run()
+    session.wait_idle()
     assert sorted(layer_names(viewer)) == sorted(names)
     assert_no_doubled_layers(viewer)
     np.testing.assert_array_equal(viewer.layers["score overlay"].data,
@@ -117,6 +120,7 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     assert viewer.layers["pred C"] in widget.prediction_layer.choices
     choose(widget, viewer, prediction="pred C")
     widget.run()
+    session.wait_idle()
     assert_no_doubled_layers(viewer)
     np.testing.assert_array_equal(viewer.layers["prediction"].data, first)
     assert errors == []
@@ -135,7 +139,9 @@ def test_user_layer_with_an_output_name_is_never_touched(widget_session, nist, e
     widget = session.dock()
     choose(widget, viewer, prediction="prediction")
     widget.run()
+    session.wait_idle()
     widget.run()
+    session.wait_idle()
     widget.sigma.value = 2.0
     assert np.array_equal(viewer.layers["prediction"].data, mine)
     assert not viewer.layers["score overlay"].data.any()  # the slider never drew into the user's layer
@@ -165,6 +171,7 @@ def test_inverted_labels_tracing_takes_the_minority_and_says_so(widget_session, 
     assert widget.trace_info.value.startswith("black-on-white")
     assert f"{100 * boundary.mean():.1f} % boundary" in widget.trace_info.value
     widget.run()
+    session.wait_idle()
     assert errors == []
     assert f"BCE  {scores.bce(pred, boundary):.4f}" in widget.score_panel.value
     assert f"BCE  {scores.bce(pred, nonzero):.4f}" not in widget.score_panel.value
@@ -184,6 +191,7 @@ def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, ni
     choose(widget, viewer, prediction="pred")
     before = layer_names(viewer)
     widget.run()
+    session.wait_idle()
     assert errors and "250 x 400" in errors[-1] and "600 x 800" in errors[-1]
     assert layer_names(viewer) == before and widget.evaluation is None  # nothing scored or drawn
     assert "250 x 400" in widget.trace_info.value  # the widget says so before any run, too
@@ -191,6 +199,7 @@ def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, ni
     widget.resize_trace.value = True
     count = len(errors)
     widget.run()
+    session.wait_idle()
     assert len(errors) == count
     expected = resize_trace(small, (600, 800))
     assert f"BCE  {scores.bce(pred, expected):.4f}" in widget.score_panel.value
@@ -198,7 +207,7 @@ def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, ni
     session.close()
 
 
-def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qtbot):
+def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qtbot, monkeypatch):
     from napari_graintrace.core import checkpoints, inference
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
@@ -243,8 +252,10 @@ def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qt
     session.wait_idle()
     assert layer_names(viewer) == names
     assert_no_doubled_layers(viewer)
-    widget.epoch.value = series[-1]  # an epoch already predicted is shown from the cache at once
-    assert widget._worker is None and f"epoch {series[-1].epoch}" in widget.score_panel.value
+    monkeypatch.setattr(inspect, "_predict_in_background", None)  # no prediction from here on
+    widget.epoch.value = series[-1]  # an epoch already predicted is shown from the cache
+    session.wait_idle()
+    assert f"epoch {series[-1].epoch}" in widget.score_panel.value
     np.testing.assert_allclose(viewer.layers["prediction"].data, expected, atol=1e-6)
     widget.sigma.value = 2.5  # and the visible overlay follows the slider
     np.testing.assert_array_equal(viewer.layers["score overlay"].data,
@@ -297,3 +308,11 @@ def test_long_paths_and_notes_do_not_widen_the_dock(widget_session, make_napari_
     assert all(after <= width + 5 for after, width in zip(widths(), before, strict=True)), (widths(), before)
     assert widget.trace_info.native.toolTip().endswith("unet_300.pth")  # the full text stays reachable
     session.close()
+
+
+def test_a_message_that_starts_with_a_long_path_leads_with_the_file_name():
+    long = "/home/someone/projects/grains/2026/run-with-a-long-name/checkpoints/unet_30.pth"
+    shown = _common.readable_message(f"{long}: not a readable PyTorch checkpoint")
+    assert shown == f"unet_30.pth: not a readable PyTorch checkpoint (file: {long})"
+    assert _common.readable_message("/tmp/a.png: no such file") == "/tmp/a.png: no such file"  # short: as is
+    assert _common.readable_message("choose a tracing layer") == "choose a tracing layer"

@@ -120,7 +120,7 @@ class GrainsWidget(Container):
         ])
         self.figure = Figure(figsize=(5, 2.6))
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(200)
+        self.canvas.setMinimumHeight(220)
         self.native.layout().addWidget(self.canvas)
 
         self.segmenter: grains.Segmenter | None = None
@@ -245,7 +245,7 @@ class GrainsWidget(Container):
         edges, pred_counts, true_counts = grains.size_distributions(table, self.true_table, pixel_size)
         if self._histogram is None:
             ax = self.figure.add_subplot(1, 1, 1)
-            self.figure.subplots_adjust(left=0.12, right=0.98, bottom=0.2, top=0.86)
+            self.figure.subplots_adjust(left=0.15, right=0.98, bottom=0.26, top=0.86)
             predicted = ax.stairs(pred_counts, edges, fill=True, color="tab:orange", alpha=0.6)
             true = ax.stairs(np.zeros_like(pred_counts), edges, color="k", lw=1.5)
             ax.set_ylabel("grains")

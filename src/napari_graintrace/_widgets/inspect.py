@@ -7,7 +7,6 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,10 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
 from ..core import checkpoints, convert, inference
+from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
+from ..core.options import PredictOptions
 from ._common import (
     OWNER_KEY,
     find_output_layer,
@@ -40,7 +41,6 @@ from ._common import (
     layer_choices,
     notify_error,
     reports_errors,
-    show_evaluation,
     show_evaluation_gradually,
 )
 
@@ -52,13 +52,8 @@ SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 
 
-def _array_key(array: np.ndarray) -> str:
-    """A content hash of the input image, so the cache never serves a stale prediction."""
-    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest()
-
-
-def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None, trace: np.ndarray,
-                           params: dict, stop: threading.Event):
+def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
+                           params: dict, stop: threading.Event, cache: PredictionCache, entry: Path):
     """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
@@ -71,7 +66,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
         models[model_key] = checkpoints.load_checkpoint(item.path)
-    steps = inference.predict_steps(models[model_key], image, resolution=resolution, stop=stop.is_set)
+    steps = inference.predict_steps(models[model_key], image, options, stop=stop.is_set)
     try:
         while True:
             try:
@@ -82,14 +77,20 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
             yield ("predicting", done, total)
     except inference.Cancelled:
         return None
-    parts = (("bce_overlay", "bce_overlay"), ("tophat_reward", "tophat_reward_rgb"),
-             ("gaussian_reward", "gaussian_reward_rgb"), ("composite", "composite_rgb"), ("recall", "recall_rgb"))
-    yield ("scoring", 0, len(parts) + 1)
+    cache.store(entry, pred)  # core's prediction cache, shared with sweeps (bounded, on disk)
+    evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+    return pred, evaluation, pictures, prf
+
+
+def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
+    """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
+    there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
+    enough on a laptop to stall the viewer if it ran on the GUI thread."""
+    yield ("scoring", 0, 2)
     evaluation = Evaluation.of(pred, trace, **params)
-    pictures = {}
-    for done, (key, method) in enumerate(parts, start=1):
-        yield ("scoring", done, len(parts) + 1)
-        pictures[key] = getattr(evaluation, method)()
+    yield ("scoring", 1, 2)
+    pictures = evaluation.pictures()
+    yield ("scoring", 2, 2)
     return evaluation, pictures, evaluation.tolerant_prf()
 
 
@@ -131,7 +132,7 @@ class InspectWidget(Container):
         self.evaluation: Evaluation | None = None
         self.epoch_label = ""
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
-        self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
+        self.cache = PredictionCache()  # core's bounded cache on disk, shared with sweeps
         self._worker = None
         self._stop: threading.Event | None = None  # the running prediction's Cancel flag
         self._run_id = 0  # results of an older (cancelled) run are ignored
@@ -189,12 +190,13 @@ class InspectWidget(Container):
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
-        """An epoch already predicted is shown at once, from the cache."""
+        """An epoch already predicted is shown from the cache (scored in a worker, no new prediction)."""
         if item is None or self.image_layer.value is None:
             return
-        key = self._cache_key(item, self._micrograph())  # the same array run() predicts from
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}")
+        image = self._micrograph()  # the same array run() predicts from
+        pred = self.cache.load(self._cache_key(item, image))
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}")
 
     def _on_trace_changed(self, *_: Any) -> None:
         """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
@@ -238,8 +240,14 @@ class InspectWidget(Container):
         value = self.resolution.value
         return None if value.startswith("native") else int(value)
 
-    def _cache_key(self, item, image: np.ndarray) -> tuple:
-        return (str(item.path), item.path.stat().st_mtime_ns, _array_key(np.asarray(image)), self.resolution.value)
+    def _predict_options(self) -> PredictOptions:
+        device = inference.choose_device("auto")
+        return PredictOptions(resolution=self._resolution(), device=str(device),
+                              precision=inference.resolve_precision("auto", device))
+
+    def _cache_key(self, item, image: np.ndarray) -> Path:
+        options = self._predict_options()
+        return self.cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
     # ------------------------------------------------------------------------------------------
     # running
@@ -250,8 +258,6 @@ class InspectWidget(Container):
 
         The tracing is checked first (shape, boundary pixels), so bad input costs no prediction.
         """
-        if self._worker is not None:
-            raise InputError("a prediction is running; wait for it or press Cancel")
         trace = self._trace_mask()
         if self.source.value == "prediction layer":
             layer = self.prediction_layer.value
@@ -269,26 +275,41 @@ class InspectWidget(Container):
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
         image = self._micrograph()
         key = self._cache_key(item, image)
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}", trace)
+        pred = self.cache.load(key)
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}", trace)
             return
         self._start_worker(item, image, key, trace)
 
-    def _start_worker(self, item, image: np.ndarray, key: tuple, trace: np.ndarray) -> None:
+    def _params(self) -> dict:
+        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+
+    def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
-        params = {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+        stop = threading.Event()
+        self._start(_predict_in_background, (self._models, item, image, self._predict_options(), trace,
+                                             self._params(), stop, self.cache, key),
+                    lambda pred, *scored: self._on_prediction(label, pred, *scored), stop)
+
+    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
+        """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
+
+        A newer start supersedes a running one (it is stopped and whatever it still sends is ignored).
+        """
+        if self._worker is not None:
+            self._abandon()
         self._run_id += 1
-        run_id, stop = self._run_id, threading.Event()
+        run_id = self._run_id
 
         def current() -> bool:
             return run_id == self._run_id
 
         self._stop = stop
         self._worker = create_worker(
-            _predict_in_background, self._models, item, image, self._resolution(), trace, params, stop,
+            body, *args,
             _connect={
                 "yielded": lambda update: current() and self._on_progress(update),
-                "returned": lambda done: current() and done is not None and self._on_prediction(key, label, *done),
+                "returned": lambda value: current() and value is not None and on_result(*value),
                 "errored": lambda exc: current() and notify_error(exc),
                 "finished": lambda: current() and self._idle(),
             },
@@ -305,12 +326,12 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, key: tuple, label: str, evaluation: Evaluation, pictures: dict, prf: tuple) -> None:
-        self._predictions[key] = evaluation.pred
+    def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
+                       prf: tuple) -> None:
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
-        ):  # the controls moved while it ran: score at the current values
-            self._show(evaluation.pred, label, evaluation.trace)
+        ):  # the controls moved while it ran: score again at the current values
+            self._show(pred, label, evaluation.trace)
             return
         self._present(evaluation, label, pictures, prf)
 
@@ -321,30 +342,32 @@ class InspectWidget(Container):
         self.cancel_button.enabled = False
         self.progress.visible = False
 
+    def _abandon(self) -> None:
+        """Stop the running worker and ignore whatever it still sends."""
+        if self._stop is not None:
+            self._stop.set()
+        self._worker.quit()
+        self._run_id += 1
+        self._idle()
+
     def cancel(self) -> None:
         """Stop the prediction: the widget is idle at once and no layer changes; the worker thread
         stops at its next check (before the next layer of the network)."""
         if self._worker is None:
             return
-        self._stop.set()
-        self._worker.quit()
-        self._run_id += 1  # whatever the worker still sends is ignored
-        self._idle()
+        self._abandon()
         show_info("prediction cancelled; no layer was changed")
 
     # ------------------------------------------------------------------------------------------
     # drawing
     # ------------------------------------------------------------------------------------------
     def _show(self, pred: np.ndarray, label: str, trace: np.ndarray | None = None) -> None:
-        """Score ``pred`` here (cached epochs, prediction layers and files) and draw it."""
+        """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
         trace = self._trace_mask() if trace is None else trace
-        evaluation = Evaluation.of(
-            pred, trace, sigma=self.sigma.value, window=self.window.value, kernel=self.kernel.value
-        )
-        self._present(evaluation, label)
+        self._start(_score_in_background, (pred, trace, self._params()),
+                    lambda *scored: self._on_prediction(label, pred, *scored))
 
-    def _present(self, evaluation: Evaluation, label: str, pictures: dict | None = None,
-                 prf: tuple | None = None) -> None:
+    def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
         self._note = self._grid_note(evaluation)
         self._prf = prf
@@ -352,9 +375,6 @@ class InspectWidget(Container):
         if prf is None:
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
-        if pictures is None:
-            show_evaluation(self.viewer, evaluation, reference)
-            return
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
         show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
 
@@ -385,11 +405,15 @@ class InspectWidget(Container):
         lines = [
             f"{self.epoch_label}: {ev.pred.shape[0]} x {ev.pred.shape[1]}",
             f"BCE  {ev.bce:.4f}",
+            "  missed (red) {:.4f} + false (blue) {:.4f}; {:.1%} at the log clamp".format(*ev.bce_parts),
             f"top-hat (k={ev.kernel})  {ev.tophat:.4f}",
             f"Gaussian (sigma={ev.sigma:g}, w={ev.window})  {ev.gaussian():.4f}",
         ]
         if self._prf is not None:
             lines.append("tolerant P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*self._prf))
+        match = ev.boundary_match()  # made with the pictures, in the worker
+        lines.append("boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*match.prf())
+                     + f"  (BSDS, p >= 0.5, {match.max_distance:.1f} px)")
         if self._note:
             lines.append(self._note)
         self.score_panel.value = "\n".join(lines)
@@ -477,6 +501,11 @@ class InspectWidget(Container):
             ("tolerant precision", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[0]:.6f}"),
             ("tolerant recall", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[1]:.6f}"),
             ("tolerant F", f"sigma={ev.sigma:g} window={ev.window}", f"{prf[2]:.6f}"),
+            *((name, "", f"{value:.6f}") for name, value in
+              zip(("BCE missed", "BCE false", "BCE share at the clamp"), ev.bce_parts, strict=True)),
+            *((name, f"threshold=0.5 distance={ev.boundary_match().max_distance:.2f}", f"{value:.6f}")
+              for name, value in zip(("boundary precision", "boundary recall", "boundary F"), ev.boundary_prf(),
+                                     strict=True)),
         ]
         return "\n".join("\t".join(row) for row in [("metric", "parameters", "value"), *rows])
 
