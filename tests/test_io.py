@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -106,6 +108,23 @@ def test_failed_write_leaves_nothing(tmp_path):
 
 def test_unit_float_to_uint8_rounds():
     assert io.unit_float_to_uint8(np.array([0.0, 0.5, 1.0, 0.999])).tolist() == [0, 128, 255, 255]
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(tmp_path):
+    """By name, through a symbolic link and through a hard link: writing it would destroy the input."""
+    from napari_graintrace.core.io import check_output_folder, check_writable
+
+    source = tmp_path / "micrograph.png"
+    source.write_bytes(b"precious")
+    (tmp_path / "link.png").symlink_to(source)
+    os.link(source, tmp_path / "hard.png")
+    for output in (source, tmp_path / "sub" / ".." / "micrograph.png", tmp_path / "link.png", tmp_path / "hard.png"):
+        with pytest.raises(InputError, match="is also an input"):
+            check_writable([output], overwrite=True, inputs=[source])
+    check_writable([tmp_path / "other.png"], overwrite=True, inputs=[source])  # another name is fine
+    with pytest.raises(InputError, match="lies inside it"):
+        check_output_folder(tmp_path, overwrite=True, inputs=[source])
+    assert source.read_bytes() == b"precious"
 
 
 def test_atomic_writes_give_the_usual_mode_without_touching_the_umask(tmp_path, monkeypatch):

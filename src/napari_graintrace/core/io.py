@@ -209,12 +209,15 @@ class OutputExistsError(InputError):
         super().__init__(f"{path}: already exists{extra}; choose overwrite to replace it")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file or folder (also through links); missing paths compare by name."""
+def _identity(path: Path) -> tuple:
+    """What makes two paths one file: device and inode when it exists (hard and symbolic links
+    included), else the resolved name."""
+    resolved = Path(os.path.abspath(path)).resolve()  # "missing/../x" is x, as a write there would be
     try:
-        return os.path.samefile(a, b)
+        info = os.stat(resolved)
     except OSError:
-        return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+        return ("name", str(resolved))
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -234,15 +237,19 @@ def _check_creatable(path: Path) -> None:
         raise InputError(f"{path}: cannot be written: the folder {ancestor} is not writable (permission denied)")
 
 
-def _check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike], replaces_folder: bool = False) -> None:
-    for item in inputs:
-        item = Path(item)
-        if _same_file(output, item):
-            raise InputError(f"{output}: is also an input; writing it would destroy that input, even with "
-                             "overwrite: choose another output")
-        if replaces_folder and output.exists():
-            real_output, real_item = output.resolve(), item.resolve()
-            if real_output in real_item.parents:
+def _inputs_by_identity(inputs: Iterable[str | os.PathLike]) -> dict[tuple, Path]:
+    return {_identity(Path(item)): Path(item) for item in inputs}
+
+
+def _check_not_an_input(output: Path, inputs: dict[tuple, Path], replaces_folder: bool = False) -> None:
+    """``inputs`` from :func:`_inputs_by_identity` (one stat per input, however many outputs)."""
+    if _identity(output) in inputs:
+        raise InputError(f"{output}: is also an input; writing it would destroy that input, even with "
+                         "overwrite: choose another output")
+    if replaces_folder and output.exists():
+        real_output = output.resolve()
+        for item in inputs.values():
+            if real_output in item.resolve().parents:
                 raise InputError(f"{output}: the input {item} lies inside it and would be lost when it is "
                                  "replaced: choose another output")
 
@@ -259,7 +266,7 @@ def check_writable(
     its folder exists or can be created and is writable.
     """
     targets = [Path(p) for p in paths]
-    inputs = [Path(p) for p in inputs]
+    inputs = _inputs_by_identity(inputs)
     existing = []
     seen: set[str] = set()
     for target in targets:
@@ -295,8 +302,7 @@ def check_output_folder(
     added into it (train, a cache), so it may exist but must be a writable folder.
     """
     folder = Path(folder)
-    for item in inputs:
-        _check_not_an_input(folder, [item], replaces_folder=replaced)
+    _check_not_an_input(folder, _inputs_by_identity(inputs), replaces_folder=replaced)
     if os.path.lexists(folder):
         if not folder.is_dir():
             raise InputError(f"{folder}: is a file; expected a folder")
