@@ -29,6 +29,8 @@ from _common import print_machine  # noqa: E402
 from napari_graintrace.core import distributed, sweep  # noqa: E402
 from napari_graintrace.core.io import read_micrograph, read_trace  # noqa: E402
 from napari_graintrace.core.model import UNet  # noqa: E402
+from napari_graintrace.core.options import SweepOptions  # noqa: E402
+from napari_graintrace.core.steps import run_steps  # noqa: E402
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
 
 
@@ -77,7 +79,7 @@ def main() -> None:
         tasks = len(sweep.find_checkpoints(series)) * len(pairs)
         print(f"sweep of {what} x {len(pairs)} images at {args.resolution} px, fp32: {tasks} tasks; torch "
               f"{torch.__version__}, dask.distributed {__import__('distributed').__version__}")
-        options = dict(resolution=args.resolution, precision="fp32")
+        options = SweepOptions(resolution=args.resolution, precision="fp32")
         rows = []
 
         def cache(name: str) -> sweep.PredictionCache:
@@ -87,16 +89,16 @@ def main() -> None:
         first = sweep.find_checkpoints(series)[:1]
         for count in (cores, 1):
             with threads(count):
-                sweep.run_sweep(first, pairs[:1], cache=cache(f"warmup{count}"), **options)
+                run_steps(sweep.sweep_steps(first, pairs[:1], options, cache(f"warmup{count}")))
         tables = {}  # torch threads -> the in-process table
         for label, count in ((f"in-process, {cores} torch threads", cores), ("in-process, 1 torch thread", 1)):
             with threads(count):
                 start = time.perf_counter()
-                result = sweep.run_sweep(series, pairs, cache=cache(f"inproc{count}"), **options)
+                result = run_steps(sweep.sweep_steps(series, pairs, options, cache(f"inproc{count}")))
                 rows.append((label, time.perf_counter() - start, None))
                 tables[count] = result.to_csv()
         warm_inproc_start = time.perf_counter()
-        sweep.run_sweep(series, pairs, cache=cache(f"inproc{cores}"), **options)
+        run_steps(sweep.sweep_steps(series, pairs, options, cache(f"inproc{cores}")))
         warm_inproc = time.perf_counter() - warm_inproc_start
 
         warm, noop_ms, identical = {}, {}, {}
@@ -107,15 +109,15 @@ def main() -> None:
                 client.wait_for_workers(workers)
                 started = time.perf_counter() - start
                 start = time.perf_counter()
-                result = distributed.run_sweep(client, series, pairs, cache=cache(f"dask{workers}"),
-                                               torch_threads=per_worker, **options)
+                result = distributed.run_sweep(client, series, pairs, options, cache=cache(f"dask{workers}"),
+                                               torch_threads=per_worker)
                 cold = time.perf_counter() - start
                 rows.append((f"Dask local:{workers} ({workers} worker process(es) x {max(1, cores // workers)} "
                              f"torch thread(s))", cold, started))
                 identical[workers] = result.to_csv()
                 start = time.perf_counter()
-                distributed.run_sweep(client, series, pairs, cache=cache(f"dask{workers}"), torch_threads=per_worker,
-                                      **options)
+                distributed.run_sweep(client, series, pairs, options, cache=cache(f"dask{workers}"),
+                                      torch_threads=per_worker)
                 warm[workers] = time.perf_counter() - start
                 client.gather(client.map(noop, range(50)))  # warm-up
                 start = time.perf_counter()

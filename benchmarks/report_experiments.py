@@ -213,6 +213,8 @@ def sweep_runs(work: Path, names: list[str], runs: dict[str, Path], stem: str, f
 def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     from napari_graintrace.core import sweep
     from napari_graintrace.core.io import read_prediction, read_trace
+    from napari_graintrace.core.options import SweepOptions
+    from napari_graintrace.core.steps import run_steps
 
     work, figures = args.work, args.figures
     figures.mkdir(parents=True, exist_ok=True)
@@ -220,8 +222,8 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     sweep_runs(work, [f"thick{n}" for n in THICKNESSES], runs, "report_thickness", figures)
     data = work / "data"
     pair = sweep.Pair(data / "held_out_micrograph.png", data / "held_out_trace.png")
-    result = sweep.run_sweep(dict(runs), [pair], resolution=None, sigmas=(1.0, 3.0), kernels=(3,),
-                             cache=sweep.PredictionCache(work / "cache"))
+    options = SweepOptions(resolution=None, sigmas=(1.0, 3.0), kernels=(3,))
+    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, sweep.PredictionCache(work / "cache")))
     trace, _ = read_trace(pair.trace)
     image = pair.name
 

@@ -19,6 +19,8 @@ from skimage.morphology import skeletonize
 from skimage.morphology import thin as skimage_thin
 
 from napari_graintrace.core import InputError, boundary, scores
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 
 sys.setrecursionlimit(20000)
 
@@ -347,7 +349,9 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
 
     cache = sweep.PredictionCache(tmp_path / "cache")
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
-    result = sweep.run_sweep(DEMO_CHECKPOINTS, pairs, resolution=64, sigmas=(3.0,), kernels=(3,), cache=cache)
+    result = run_steps(sweep.sweep_steps(DEMO_CHECKPOINTS, pairs,
+                                         SweepOptions(resolution=64, sigmas=(3.0,), kernels=(3,)),
+                                         cache=cache))
     sweep.add_boundary_ods(result, pairs, thresholds=9, cache=cache)
     trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
     distance = boundary.default_max_distance((64, 64))

@@ -27,6 +27,8 @@ distributed = pytest.importorskip("distributed")  # the [dask] extra; `make test
 from synthetic import tiny_dataset
 
 from napari_graintrace.core import distributed as dist_sweep
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 
 RESOLUTION = 64
 WORKERS = 2
@@ -72,8 +74,8 @@ def series(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(series, pairs, tmp_path_factory):
     with torch_threads(WORKER_THREADS):
-        return sweep.run_sweep(series, pairs, resolution=RESOLUTION,
-                               cache=sweep.PredictionCache(tmp_path_factory.mktemp("reference-cache")))
+        cache = sweep.PredictionCache(tmp_path_factory.mktemp("reference-cache"))
+        return run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=RESOLUTION), cache=cache))
 
 
 def _complete_entries(cache_root: Path) -> list[Path]:
@@ -85,8 +87,9 @@ def _complete_entries(cache_root: Path) -> list[Path]:
 
 def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pairs, reference, tmp_path):
     seen = []
-    result = dist_sweep.run_sweep(client, series, pairs, resolution=RESOLUTION,
-                                  torch_threads=WORKER_THREADS, cache=sweep.PredictionCache(tmp_path / "cache"),
+    result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                  torch_threads=WORKER_THREADS,
+                                  cache=sweep.PredictionCache(tmp_path / "cache"),
                                   progress=lambda done, total, what: seen.append((done, total)))
     assert result.to_csv() == reference.to_csv()
     assert result.failures == reference.failures and len(result.failures) == 1 and "demo_5.pth" in result.failures[0]
@@ -96,7 +99,8 @@ def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pair
         np.testing.assert_array_equal(result.summaries[key].gaussian_mass, summary.gaussian_mass)
     # the workers filled the cache: the same sweep in-process now only reads it
     assert len(_complete_entries(tmp_path / "cache")) == 7 * 2
-    again = sweep.run_sweep(series, pairs, resolution=RESOLUTION, cache=sweep.PredictionCache(tmp_path / "cache"))
+    again = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=RESOLUTION),
+                                        cache=sweep.PredictionCache(tmp_path / "cache")))
     assert again.to_csv() == reference.to_csv()
 
 
@@ -104,13 +108,16 @@ def test_dask_sweep_over_two_runs_equals_the_single_process_table(client, series
     """Runs travel as (run, checkpoint, pair) tasks; a run added to a finished sweep is the only work sent."""
     runs = {"damaged": series, "demo": DEMO_CHECKPOINTS}
     with torch_threads(WORKER_THREADS):
-        local = sweep.run_sweep(runs, pairs, resolution=RESOLUTION, cache=sweep.PredictionCache(tmp_path / "local"))
+        local = run_steps(sweep.sweep_steps(runs, pairs, SweepOptions(resolution=RESOLUTION),
+                                            cache=sweep.PredictionCache(tmp_path / "local")))
     cache = sweep.PredictionCache(tmp_path / "cache")
-    first = dist_sweep.run_sweep(client, {"damaged": series}, pairs, resolution=RESOLUTION,
-                                 torch_threads=WORKER_THREADS, cache=cache)
+    first = dist_sweep.run_sweep(client, {"damaged": series}, pairs,
+                                 options=SweepOptions(resolution=RESOLUTION), torch_threads=WORKER_THREADS,
+                                 cache=cache)
     sent = []
-    both = dist_sweep.run_sweep(client, runs, pairs, resolution=RESOLUTION, torch_threads=WORKER_THREADS,
-                                cache=cache, previous=first, progress=lambda done, total, what: sent.append(what))
+    both = dist_sweep.run_sweep(client, runs, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                torch_threads=WORKER_THREADS, cache=cache, previous=first,
+                                progress=lambda done, total, what: sent.append(what))
     assert both.to_csv() == local.to_csv() and both.runs == ["damaged", "demo"]
     # sent again: the new run's 7 x 2 units, and the damaged file's 2 (a failure is tried again), nothing else
     assert sorted(sent) == sorted([f"demo: epoch {item.epoch} / {pair.name}" for item in
@@ -127,7 +134,7 @@ def test_workers_load_each_checkpoint_once(client, pairs, tmp_path):
         return cache._hash_of_version.cache_info().currsize
 
     client.run(lambda: module._MODELS.clear() or cache._hash_of_version.cache_clear())
-    dist_sweep.run_sweep(client, DEMO_CHECKPOINTS, pairs, resolution=RESOLUTION,
+    dist_sweep.run_sweep(client, DEMO_CHECKPOINTS, pairs, options=SweepOptions(resolution=RESOLUTION),
                          cache=sweep.PredictionCache(tmp_path / "cache"))
     per_worker = client.run(loads)
     # each of the 7 files is hashed (read) at most once per worker, although 14 tasks ran
@@ -239,8 +246,9 @@ def _crashing_cluster(marker: Path, allowed_failures: int):
 def test_a_killed_worker_is_replaced_and_its_task_rerun(series, pairs, reference, tmp_path):
     marker = tmp_path / "died"
     with _crashing_cluster(marker, allowed_failures=3) as (client, before):
-        result = dist_sweep.run_sweep(client, series, pairs, resolution=RESOLUTION,
-                                      torch_threads=WORKER_THREADS, cache=sweep.PredictionCache(tmp_path / "cache"))
+        result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                      torch_threads=WORKER_THREADS,
+                                      cache=sweep.PredictionCache(tmp_path / "cache"))
         client.wait_for_workers(WORKERS, timeout=60)
         after = set(client.run(os.getpid).values())
     assert marker.exists() and after != before  # a worker really died and the nanny replaced it
@@ -251,8 +259,9 @@ def test_a_killed_worker_is_replaced_and_its_task_rerun(series, pairs, reference
 def test_a_task_lost_with_its_worker_is_reported_and_the_rest_go_on(series, pairs, reference, tmp_path):
     marker = tmp_path / "died"
     with _crashing_cluster(marker, allowed_failures=0) as (client, _):
-        result = dist_sweep.run_sweep(client, series, pairs, resolution=RESOLUTION,
-                                      torch_threads=WORKER_THREADS, cache=sweep.PredictionCache(tmp_path / "cache"))
+        result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                      torch_threads=WORKER_THREADS,
+                                      cache=sweep.PredictionCache(tmp_path / "cache"))
     # every task the dead worker held (running or queued there) is lost, the one that killed it included
     lost = [f for f in result.failures if "KilledWorker" in f]
     assert any(f.startswith("epoch 30 / ") for f in lost), result.failures
@@ -296,14 +305,16 @@ def test_a_raising_task_is_retried_then_reported(client, series, pairs, referenc
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         client.run(_raise_on, 30, str(tmp_path / "raised"))
-        once = dist_sweep.run_sweep(client, series, pairs, resolution=RESOLUTION, retries=1,
-                                    torch_threads=WORKER_THREADS, cache=sweep.PredictionCache(tmp_path / "c1"))
+        once = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                    retries=1, torch_threads=WORKER_THREADS,
+                                    cache=sweep.PredictionCache(tmp_path / "c1"))
         assert (tmp_path / "raised").exists()
         assert once.to_csv() == reference.to_csv() and once.failures == reference.failures
 
         client.run(_raise_on, 30, None)
-        always = dist_sweep.run_sweep(client, series, pairs, resolution=RESOLUTION, retries=1,
-                                      torch_threads=WORKER_THREADS, cache=sweep.PredictionCache(tmp_path / "c2"))
+        always = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
+                                      retries=1, torch_threads=WORKER_THREADS,
+                                      cache=sweep.PredictionCache(tmp_path / "c2"))
     finally:
         client.run(_restore)
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -321,8 +332,8 @@ def test_cancelled_sweep_leaves_only_complete_entries(client, series, pairs, tmp
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        dist_sweep.run_sweep(client, series, pairs, resolution=128, cache=sweep.PredictionCache(tmp_path / "c"),
-                             progress=stop)
+        dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=128),
+                             cache=sweep.PredictionCache(tmp_path / "c"), progress=stop)
     entries = _complete_entries(tmp_path / "c")
     assert 1 <= len(entries) <= 14
 

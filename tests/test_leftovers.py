@@ -26,6 +26,8 @@ from napari_graintrace.core import io, sweep
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.inference import predict
 from napari_graintrace.core.model import UNet
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 
 SRC = str(Path(io.__file__).parents[2])
 
@@ -100,7 +102,7 @@ def test_a_killed_cache_entry_is_cleared_and_damaged_entries_are_recomputed(tmp_
     series = tiny_series(tmp_path / "series", [0])
     cache = sweep.PredictionCache(tmp_path / "cache")
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
-    first = sweep.run_sweep(series, pairs, resolution=32, cache=cache)
+    first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))
     (entry,) = first.predictions.values()  # one checkpoint, one image
     good = np.load(entry)
     assert good.shape == (32, 32)
@@ -110,7 +112,7 @@ def test_a_killed_cache_entry_is_cleared_and_damaged_entries_are_recomputed(tmp_
     for damaged in (np.zeros((16, 16), np.float32), np.full((32, 32), np.nan, np.float32)):
         entry.unlink()
         np.save(entry, damaged)
-        again = sweep.run_sweep(series, pairs, resolution=32, cache=cache)
+        again = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))
         assert np.array_equal(np.load(entry), good)  # recomputed, not used
         assert {(r["metric"], r["parameters"]): r["value"] for r in again.rows} == \
             {(r["metric"], r["parameters"]): r["value"] for r in first.rows}

@@ -13,6 +13,8 @@ from napari_graintrace.cli import main
 from napari_graintrace.core import InputError, scores, sweep
 from napari_graintrace.core.checkpoints import find_checkpoints
 from napari_graintrace.core.evaluation import resize_trace
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 
 EPOCHS = (0, 2, 10)
 
@@ -35,8 +37,9 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
     from napari_graintrace.core.inference import predict
     from napari_graintrace.core.io import read_micrograph, read_trace
 
-    result = sweep.run_sweep(series, pairs, resolution=64, sigmas=(1.0, 3.0), kernels=(3,),
-                             cache=sweep.PredictionCache(tmp_path / "cache"))
+    result = run_steps(sweep.sweep_steps(series, pairs,
+                                         SweepOptions(resolution=64, sigmas=(1.0, 3.0), kernels=(3,)),
+                                         cache=sweep.PredictionCache(tmp_path / "cache")))
     assert result.epochs == list(EPOCHS) and result.failures == []
     assert len(result.rows) == len(EPOCHS) * (1 + 1 + 2 * 2 + 1 + 3)  # ... + boundary_f + BCE in 3 parts
     pred = predict(load_checkpoint(series / "tiny_10.pth"), read_micrograph(pairs[0].image), resolution=64,
@@ -54,37 +57,43 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 
 def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monkeypatch):
     cache = sweep.PredictionCache(tmp_path / "cache")
-    first = sweep.run_sweep(series, pairs, resolution=64, cache=cache)
+    first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache))
     from napari_graintrace.core import inference
 
     def no_inference(*args, **kwargs):
         raise AssertionError("the cache should have answered")
 
     monkeypatch.setattr(inference, "predict", no_inference)
-    again = sweep.run_sweep(series, pairs, resolution=64, sigmas=(2.0,), kernels=(5,), cache=cache)
+    again = run_steps(sweep.sweep_steps(series, pairs,
+                                        SweepOptions(resolution=64, sigmas=(2.0,), kernels=(5,)),
+                                        cache=cache))
     fresh_scores = {(r["epoch"], r["metric"]): r["value"] for r in first.rows if r["metric"] == "bce"}
     assert {(r["epoch"], r["metric"]): r["value"] for r in again.rows if r["metric"] == "bce"} == fresh_scores
 
 
 def test_live_gaussian_curve_equals_a_fresh_sweep(series, pairs, tmp_path):
     cache = sweep.PredictionCache(tmp_path / "cache")
-    result = sweep.run_sweep(series, pairs, resolution=64, sigmas=(3.0,), cache=cache)
-    rescored = sweep.run_sweep(series, pairs, resolution=64, sigmas=(1.7,), cache=cache)
+    result = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64, sigmas=(3.0,)),
+                                         cache=cache))
+    rescored = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64, sigmas=(1.7,)),
+                                           cache=cache))
     epochs, curve = result.gaussian_curve(1.7)
     assert epochs == list(EPOCHS)
     np.testing.assert_allclose(curve, rescored.values("gaussian", "sigma=1.7 window=15")[1], atol=1e-12)
-    rescored = sweep.run_sweep(series, pairs, resolution=64, kernels=(7,), cache=cache)
+    rescored = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64, kernels=(7,)),
+                                           cache=cache))
     np.testing.assert_allclose(result.tophat_curve(7)[1], rescored.values("tophat", "kernel=7")[1], atol=1e-12)
 
 
 def test_interrupt_and_resume_gives_the_same_table(series, pairs, tmp_path):
     cache = sweep.PredictionCache(tmp_path / "cache")
-    steps = sweep.sweep_steps(series, pairs, resolution=64, cache=cache)
+    steps = sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache)
     assert next(steps) == (1, 3, "epoch 0 / steel_micrograph")
     steps.close()  # interrupted after the first prediction
     assert len(list(cache.root.rglob("*.npy"))) == 1
-    resumed = sweep.run_sweep(series, pairs, resolution=64, cache=cache)
-    uninterrupted = sweep.run_sweep(series, pairs, resolution=64, cache=sweep.PredictionCache(tmp_path / "other"))
+    resumed = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache))
+    uninterrupted = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64),
+                                                cache=sweep.PredictionCache(tmp_path / "other")))
     assert resumed.to_csv() == uninterrupted.to_csv()
 
 
@@ -94,7 +103,8 @@ def test_bad_checkpoint_is_reported_and_skipped(series, pairs, tmp_path):
     for path in series.glob("*.pth"):
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "tiny_5.pth").write_bytes(b"truncated")
-    result = sweep.run_sweep(folder, pairs, resolution=64, cache=sweep.PredictionCache(tmp_path / "cache"))
+    result = run_steps(sweep.sweep_steps(folder, pairs, SweepOptions(resolution=64),
+                                         cache=sweep.PredictionCache(tmp_path / "cache")))
     assert result.epochs == list(EPOCHS)
     assert len(result.failures) == 1 and "tiny_5.pth" in result.failures[0]
 
@@ -102,9 +112,9 @@ def test_bad_checkpoint_is_reported_and_skipped(series, pairs, tmp_path):
 def test_bad_input(tmp_path, pairs, series, nist_micrograph_path, al_film_trace_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no NAME_EPOCH.pth"):
-        sweep.run_sweep(tmp_path / "empty", pairs)
+        run_steps(sweep.sweep_steps(tmp_path / "empty", pairs))
     with pytest.raises(InputError, match="is \\(600, 800\\) but its tracing"):
-        sweep.run_sweep(series, [sweep.Pair(nist_micrograph_path, al_film_trace_path)])
+        run_steps(sweep.sweep_steps(series, [sweep.Pair(nist_micrograph_path, al_film_trace_path)]))
 
 
 def test_cli_sweep_writes_csv_and_plot(series, nist_micrograph_path, nist_trace_path, tmp_path, capsys):
@@ -146,13 +156,15 @@ def by_hand(csv_text: str) -> dict[tuple[str, str, str], dict[int, float]]:
 
 def test_two_runs_give_each_run_its_own_rows(series, other_series, pairs, tmp_path):
     cache = sweep.PredictionCache(tmp_path / "cache")
-    both = sweep.run_sweep([f"first={series}", other_series], pairs, resolution=64, kernels=(3,), cache=cache)
+    both = run_steps(sweep.sweep_steps([f"first={series}", other_series], pairs,
+                                       SweepOptions(resolution=64, kernels=(3,)), cache=cache))
     assert both.runs == ["first", other_series.name]
     assert both.epochs_of("first") == list(EPOCHS) and both.epochs_of(other_series.name) == [1, 4]
     rows = list(csv.DictReader(io.StringIO(both.to_csv())))
     assert next(iter(rows[0])) == "run" and [r["run"] for r in rows][:1] == ["first"]
     for run, folder in (("first", series), (other_series.name, other_series)):
-        alone = sweep.run_sweep(folder, pairs, resolution=64, kernels=(3,), cache=cache)
+        alone = run_steps(sweep.sweep_steps(folder, pairs, SweepOptions(resolution=64, kernels=(3,)),
+                                            cache=cache))
         mine = [{k: v for k, v in r.items() if k != "run"} for r in both.rows if r["run"] == run]
         assert sorted(mine, key=str) == sorted(({k: v for k, v in r.items() if k != "run"} for r in alone.rows),
                                                key=str)
@@ -170,26 +182,28 @@ def test_the_cache_serves_every_run(series, pairs, tmp_path, monkeypatch):
     calls = []
     real = inference.predict
     monkeypatch.setattr(inference, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
-    result = sweep.run_sweep({"a": series, "b": copy}, pairs, resolution=64,
-                             cache=sweep.PredictionCache(tmp_path / "cache"))
+    result = run_steps(sweep.sweep_steps({"a": series, "b": copy}, pairs, SweepOptions(resolution=64),
+                                         cache=sweep.PredictionCache(tmp_path / "cache")))
     assert len(calls) == len(EPOCHS)  # b's only file was a's epoch 2
     assert result.values("bce", run="b")[1] == [result.values("bce", run="a")[1][EPOCHS.index(2)]]
 
 
 def test_a_run_added_to_a_finished_sweep_is_the_only_work(series, other_series, pairs, tmp_path, monkeypatch):
     cache = sweep.PredictionCache(tmp_path / "cache")
-    first = sweep.run_sweep({"a": series}, pairs, resolution=64, cache=cache)
+    first = run_steps(sweep.sweep_steps({"a": series}, pairs, SweepOptions(resolution=64), cache=cache))
     evaluated = []
     real = sweep.evaluate_pair
     monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.epoch) or real(item, *a, **k))
-    both = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, cache=cache, previous=first)
+    both = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs, SweepOptions(resolution=64),
+                                       cache=cache, previous=first))
     assert evaluated == [1, 4]
     assert [r for r in both.rows if r["run"] == "a"] == first.rows
-    fresh = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64,
-                            cache=sweep.PredictionCache(tmp_path / "fresh"))
+    fresh = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs, SweepOptions(resolution=64),
+                                        cache=sweep.PredictionCache(tmp_path / "fresh")))
     assert both.to_csv() == fresh.to_csv()
     evaluated.clear()  # other score parameters: nothing is reused, every row is scored again (no inference)
-    sweep.run_sweep({"a": series}, pairs, resolution=64, sigmas=(2.0,), cache=cache, previous=first)
+    run_steps(sweep.sweep_steps({"a": series}, pairs, SweepOptions(resolution=64, sigmas=(2.0,)), cache=cache,
+                                previous=first))
     assert evaluated == list(EPOCHS)
 
 
@@ -199,8 +213,9 @@ def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_pat
     image, trace = read_micrograph(nist_micrograph_path), read_trace(nist_trace_path)[0]
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path),
              sweep.LoadedPair("flipped", np.ascontiguousarray(image[::-1]), np.ascontiguousarray(trace[::-1]))]
-    result = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, sigmas=(1.0, 3.0),
-                             kernels=(3, 5), cache=sweep.PredictionCache(tmp_path / "cache"))
+    result = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs,
+                                         SweepOptions(resolution=64, sigmas=(1.0, 3.0), kernels=(3, 5)),
+                                         cache=sweep.PredictionCache(tmp_path / "cache")))
     table = by_hand(result.to_csv())
     for text, metric, params, lower in (("bce", "bce", "", True), ("gaussian", "gaussian", "sigma=3 window=15", True),
                                         ("gaussian:sigma=1", "gaussian", "sigma=1 window=15", True),
@@ -215,8 +230,9 @@ def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_pat
             assert best[run].epoch == pick and best[run].value == pytest.approx(means[pick], abs=1e-12), text
     # a sigma the table lacks comes live from the summaries, equal to a sweep that scored it
     live = result.best("gaussian:sigma=2.5")
-    scored = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, sigmas=(2.5,),
-                             cache=sweep.PredictionCache(tmp_path / "cache"))
+    scored = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs,
+                                         SweepOptions(resolution=64, sigmas=(2.5,)),
+                                         cache=sweep.PredictionCache(tmp_path / "cache")))
     assert {r: (b.epoch, round(b.value, 9)) for r, b in live.items()} == \
            {r: (b.epoch, round(b.value, 9)) for r, b in scored.best("gaussian:sigma=2.5").items()}
     with pytest.raises(InputError, match="the sweep has no tolerant_f"):

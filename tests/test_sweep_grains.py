@@ -12,6 +12,8 @@ from synthetic import tiny_series
 from napari_graintrace.cli import main
 from napari_graintrace.core import grains, sweep
 from napari_graintrace.core.io import write_image
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 
 EPOCHS = (0, 5, 9)
 BLUR = {0: 6.0, 5: 3.0, 9: 1.0}  # later epochs are sharper maps of the tracing
@@ -47,9 +49,10 @@ def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch)
 
     pair, cache, preds, trace = setup
     monkeypatch.setattr(inference, "predict", no_inference)
-    plain = sweep.run_sweep(series, [pair], resolution=None, cache=cache)
+    plain = run_steps(sweep.sweep_steps(series, [pair], SweepOptions(resolution=None), cache=cache))
     assert not {r["metric"] for r in plain.rows} & set(grains.SWEEP_METRICS)
-    result = sweep.run_sweep(series, [pair], resolution=None, cache=cache, grains=True)
+    result = run_steps(sweep.sweep_steps(series, [pair], SweepOptions(resolution=None, grains=True),
+                                         cache=cache))
     assert result.grains and result.failures == []
     for epoch in EPOCHS:
         got = {r["metric"]: r["value"] for r in result.rows if r["epoch"] == epoch and r["parameters"] == ""}
@@ -64,7 +67,8 @@ def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch)
     assert next(iter(best.values())).epoch == 9  # the sharpest map keeps the most grains
     assert sweep.parse_metric("vi_merge").lower_is_better and not sweep.parse_metric("grain_f1").lower_is_better
     # a previous sweep without grain rows is not reused for one with them
-    again = sweep.run_sweep(series, [pair], resolution=None, cache=cache, grains=True, previous=plain)
+    again = run_steps(sweep.sweep_steps(series, [pair], SweepOptions(resolution=None, grains=True),
+                                        cache=cache, previous=plain))
     assert {r["metric"] for r in again.rows} >= set(grains.SWEEP_METRICS)
 
 

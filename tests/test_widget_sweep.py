@@ -13,6 +13,8 @@ from widget_session import assert_no_doubled_layers
 from napari_graintrace._widgets import _common
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -80,7 +82,9 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
     widget.sigma.value = 1.3
     widget.kernel.value = 7
     pairs = [sweep.Pair(NIST_MICROGRAPH, NIST_TRACE)]
-    fresh = sweep.run_sweep(runs, pairs, resolution=256, sigmas=(1.3,), kernels=(7,), cache=widget.cache)
+    fresh = run_steps(sweep.sweep_steps(runs, pairs,
+                                        SweepOptions(resolution=256, sigmas=(1.3,), kernels=(7,)),
+                                        cache=widget.cache))
     for run in runs:
         curves = widget.live_curves(run)
         assert curves["gaussian"][0] == fresh.epochs_of(run)

@@ -59,6 +59,20 @@ def reports_errors(func: F) -> F:
 OWNER_KEY = "napari-graintrace output"  # metadata key; its value is the output's logical name
 
 
+def show_busy(widget, busy: bool, *more_buttons) -> None:
+    """A widget's Run button(s), Cancel and progress bar while its worker runs (``busy``) or after.
+
+    Every widget with a background worker has ``run_button``, ``cancel_button`` and ``progress``;
+    ``more_buttons`` (a second start button) follow Run.
+    """
+    for button in (widget.run_button, *more_buttons):
+        button.enabled = not busy
+    widget.cancel_button.enabled = busy
+    widget.progress.visible = busy
+    if busy:
+        widget.progress.value = 0
+
+
 def is_output_layer(layer) -> bool:
     """Layers this plugin made (and may update); everything else belongs to the user.
 

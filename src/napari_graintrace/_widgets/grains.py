@@ -42,6 +42,7 @@ from ._common import (
     placement_on,
     reports_errors,
     set_layer_data,
+    show_busy,
 )
 
 if TYPE_CHECKING:
@@ -289,10 +290,7 @@ class GrainsWidget(Container):
             _connect={"yielded": self._on_progress, "returned": self._on_tuned, "errored": notify_error,
                       "finished": self._on_worker_finished},
         )
-        self.tune_button.enabled = self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.progress.visible = True
-        self.progress.value = 0
+        show_busy(self, True, self.tune_button)
 
     def _on_progress(self, step: tuple[int, int, str]) -> None:
         done, total, text = step
@@ -328,9 +326,7 @@ class GrainsWidget(Container):
         if self._worker is not None and self._worker.abort_requested:
             show_info("tuning cancelled; the controls were not changed")
         self._worker = None
-        self.tune_button.enabled = self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.progress.visible = False
+        show_busy(self, False, self.tune_button)
 
     def cancel(self) -> None:
         if self._worker is not None:

@@ -41,6 +41,7 @@ from ._common import (
     layer_choices,
     notify_error,
     reports_errors,
+    show_busy,
     show_evaluation_gradually,
 )
 
@@ -314,10 +315,7 @@ class InspectWidget(Container):
                 "finished": lambda: current() and self._idle(),
             },
         )
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.progress.visible = True
-        self.progress.value = 0
+        show_busy(self, True)
 
     def _on_progress(self, update: tuple[str, int, int]) -> None:
         label, done, total = update
@@ -338,9 +336,7 @@ class InspectWidget(Container):
     def _idle(self) -> None:
         self._worker = None
         self._stop = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.progress.visible = False
+        show_busy(self, False)
 
     def _abandon(self) -> None:
         """Stop the running worker and ignore whatever it still sends."""

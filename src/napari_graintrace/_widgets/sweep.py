@@ -38,7 +38,14 @@ from ..core import convert, sweep
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
-from ._common import follow_layer_list, layer_choices, notify_error, reports_errors, show_evaluation
+from ._common import (
+    follow_layer_list,
+    layer_choices,
+    notify_error,
+    reports_errors,
+    show_busy,
+    show_evaluation,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -205,10 +212,7 @@ class SweepWidget(Container):
             _connect={"yielded": self._on_progress, "returned": self._on_result, "errored": notify_error,
                       "finished": self._on_finished},
         )
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.progress.visible = True
-        self.progress.value = 0
+        show_busy(self, True)
 
     def _on_progress(self, update: tuple[int, int, str]) -> None:
         done, total, text = update
@@ -229,9 +233,7 @@ class SweepWidget(Container):
         if self._worker is not None and self._worker.abort_requested:
             show_info("sweep cancelled: predictions done so far are cached, Run resumes from there")
         self._worker = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.progress.visible = False
+        show_busy(self, False)
 
     @property
     def busy(self) -> bool:

@@ -182,11 +182,14 @@ def print_runs() -> None:
 
     from ..core import sweep
     from ..core.io import read_micrograph, read_trace
+    from ..core.options import SweepOptions
+    from ..core.steps import run_steps
     from ..data import DEMO_RUNS, HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE
 
     held = sweep.LoadedPair("held-out quarter", read_micrograph(NIST_MICROGRAPH)[:, HELD_OUT_COLUMNS],
                             read_trace(NIST_TRACE)[0][:, HELD_OUT_COLUMNS])
     with tempfile.TemporaryDirectory() as cache:  # the demo leaves nothing in the user's cache
-        result = sweep.run_sweep(DEMO_RUNS, [held], resolution=None, cache=sweep.PredictionCache(cache))
+        result = run_steps(sweep.sweep_steps(DEMO_RUNS, [held], SweepOptions(resolution=None),
+                                             sweep.PredictionCache(cache)))
     print(f"\nThe two demo runs on the held-out quarter (never in a training crop), best epoch per score "
           f"(lower is better for the Gaussian loss, higher for tolerant F):\n{best_table(result)}")

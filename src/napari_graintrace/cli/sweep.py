@@ -69,6 +69,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from ..core.inference import check_resolution
     from ..core.io import check_output_folder, check_writable, read_image
     from ..core.options import SweepOptions
+    from ..core.steps import run_steps
     from .options import parse_resolution, progress_printer, require_files
 
     if len(args.image) != len(args.trace):
@@ -99,16 +100,16 @@ def run_sweep(args: argparse.Namespace) -> int:
                            kernels=tuple(kernels), window=args.window,
                            # a --best on a grain metric turns the grain rows on
                            grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))
-    common = {"options": options, "cache": sweep.PredictionCache(args.cache), "progress": progress_printer("sweep")}
+    cache, progress = sweep.PredictionCache(args.cache), progress_printer("sweep")
     if args.scheduler is None:
-        result = sweep.run_sweep(runs, pairs, **common)
+        result = run_steps(sweep.sweep_steps(runs, pairs, options, cache), lambda step: progress(*step))
     else:  # Dask is imported only here
         from ..core import distributed
 
-        result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
-                                       torch_threads=args.worker_threads, **common)
+        result = distributed.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
+                                       retries=args.retries, torch_threads=args.worker_threads)
     if args.boundary_ods:
-        sweep.add_boundary_ods(result, pairs, cache=common["cache"])
+        sweep.add_boundary_ods(result, pairs, cache=cache)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:

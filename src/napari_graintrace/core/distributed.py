@@ -264,30 +264,25 @@ def run_sweep(
     scheduler: Any,
     runs: object,
     pairs: Sequence[Pair | LoadedPair],
-    resolution: int | None = 256,
-    precision: str = "fp32",
-    sigmas: Sequence[float] = (1.0, 3.0),
-    kernels: Sequence[int] = (3, 5),
-    window: int = 15,
+    options: SweepOptions | None = None,
     cache: PredictionCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     retries: int = 2,
     torch_threads: int | None = None,
     previous: SweepResult | None = None,
-    grains: bool = False,
-    options: SweepOptions | None = None,
 ) -> SweepResult:
-    """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (run, checkpoint, pair), same table.
+    """:func:`core.sweep.sweep_steps` on a Dask cluster: one task per (run, checkpoint, pair), same table.
 
-    ``scheduler``: a ``distributed.Client``, ``"local:N"`` or a scheduler address. ``progress``
-    is called as tasks finish, in completion order. Tasks that fail after ``retries`` retries,
-    or whose worker keeps dying, are listed in ``result.failures``; the others still count.
+    ``scheduler``: a ``distributed.Client``, ``"local:N"`` or a scheduler address. ``options``: what
+    to compute, as in :func:`core.sweep.sweep_steps`. ``progress`` is called as tasks finish, in
+    completion order. Tasks that fail after ``retries`` retries, or whose worker keeps dying, are
+    listed in ``result.failures``; the others still count.
     ``torch_threads``: torch threads per task (default :func:`default_torch_threads`).
     ``previous``: as in :func:`core.sweep.sweep_steps`, its units are not sent again.
     """
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains, options)
+    prepared = prepare_sweep(runs, pairs, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())

@@ -31,7 +31,6 @@ from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
 from .model import UNet
 from .options import SweepOptions
-from .steps import run_steps
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -249,7 +248,7 @@ class SweepResult:
     failures: list[str] = field(default_factory=list)
     run_names: list[str] = field(default_factory=list)  # in the order given
     checkpoints: dict[tuple[str, int], Path] = field(default_factory=dict)  # (run, epoch) -> its file
-    grains: bool = False  # the table has the grain metrics (sweep_steps(grains=True))
+    grains: bool = False  # the table has the grain metrics (SweepOptions(grains=True))
 
     @property
     def runs(self) -> list[str]:
@@ -433,15 +432,6 @@ def settings_rows(ev: Evaluation, settings: SweepOptions) -> list[tuple[str, str
     return [(metric, params, float(value)) for maker in SCORE_ROWS for metric, params, value in maker(ev, settings)]
 
 
-def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int],
-               grains: bool = False) -> list[tuple[str, str, float]]:
-    """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
-    return settings_rows(ev, SweepOptions(None, "fp32", tuple(sigmas), tuple(kernels), ev.window, grains))
-
-
-SweepSettings = SweepOptions  # its name before core.options (kept for callers)
-
-
 @dataclass(frozen=True)
 class PairOutcome:
     """What one (run, checkpoint, pair) adds to the table: small, so a Dask worker sends it back cheaply.
@@ -480,23 +470,16 @@ class PreparedSweep:
 def prepare_sweep(
     runs: object,
     pairs: Sequence[Pair | LoadedPair],
-    resolution: int | None = 256,
-    precision: str = "fp32",
-    sigmas: Sequence[float] = (1.0, 3.0),
-    kernels: Sequence[int] = (3, 5),
-    window: int = 15,
-    grains: bool = False,
     options: SweepOptions | None = None,
 ) -> PreparedSweep:
     """Check the inputs once, up front, for both the in-process and the Dask sweep.
 
-    ``options`` (a :class:`~.options.SweepOptions`) wins over the separate keywords, which build one.
+    ``options``: what to compute (None: :class:`~.options.SweepOptions`'s defaults).
     """
     checked = as_runs(runs)
     if not pairs:
         raise InputError("give at least one (image, tracing) pair")
-    settings = options if options is not None else SweepOptions(resolution, precision, tuple(sigmas),
-                                                                 tuple(kernels), window, grains)
+    settings = options if options is not None else SweepOptions()
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
         raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
@@ -569,28 +552,24 @@ def reusable(previous: SweepResult | None, settings: SweepOptions, key: Key, ent
 def sweep_steps(
     runs: object,
     pairs: Sequence[Pair | LoadedPair],
-    resolution: int | None = 256,
-    precision: str = "fp32",
-    sigmas: Sequence[float] = (1.0, 3.0),
-    kernels: Sequence[int] = (3, 5),
-    window: int = 15,
+    options: SweepOptions | None = None,
     cache: PredictionCache | None = None,
     previous: SweepResult | None = None,
-    grains: bool = False,
-    options: SweepOptions | None = None,
 ) -> Generator[tuple[int, int, str], None, SweepResult]:
-    """Generator form of :func:`run_sweep`: yields ``(done, total, what)`` after each prediction.
+    """Predict (or take from the cache) and score every checkpoint of every run on every pair, yielding
+    ``(done, total, what)`` after each prediction; ``core.steps.run_steps`` drives it to the table.
 
-    ``runs``: see :func:`as_runs` (one folder works as before). Closing the generator stops the
-    sweep between predictions; the cache keeps what was done, so the next sweep resumes there. A
-    checkpoint that fails to load is reported in ``result.failures`` and skipped; the rest go on.
+    ``options``: what to compute (resolution, precision, sigmas, kernels, window, grains; None: the
+    defaults of :class:`~.options.SweepOptions`). ``runs``: see :func:`as_runs` (one folder works as
+    before). Closing the generator stops the sweep between predictions; the cache keeps what was
+    done, so the next sweep resumes there. A checkpoint that fails to load is reported in ``result.failures`` and skipped; the rest go on.
     ``previous``: a finished sweep whose rows are taken as they are wherever the prediction and the
     score parameters are the same (runs added to it are the only work). (``core.distributed`` runs
-    the same units of work on a Dask cluster.) ``grains``: also the grain metrics of every prediction
-    (``core.grains.SWEEP_METRICS``, the lab's post-processing at its defaults), to pick a checkpoint
-    by grains rather than pixels.
+    the same units of work on a Dask cluster.) ``options.grains``: also the grain metrics of every
+    prediction (``core.grains.SWEEP_METRICS``, the lab's post-processing at its defaults), to pick a
+    checkpoint by grains rather than pixels.
     """
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains, options)
+    prepared = prepare_sweep(runs, pairs, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     result = new_result(prepared)
@@ -621,27 +600,6 @@ def sweep_steps(
             what = f"epoch {item.epoch} / {pair.name}"
             yield done, total, (f"{run.name}: {what}" if len(prepared.runs) > 1 else what)
     return result
-
-
-def run_sweep(
-    runs: object,
-    pairs: Sequence[Pair | LoadedPair],
-    resolution: int | None = 256,
-    precision: str = "fp32",
-    sigmas: Sequence[float] = (1.0, 3.0),
-    kernels: Sequence[int] = (3, 5),
-    window: int = 15,
-    cache: PredictionCache | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-    previous: SweepResult | None = None,
-    grains: bool = False,
-    options: SweepOptions | None = None,
-) -> SweepResult:
-    """Predict (or take from the cache) and score every checkpoint of every run on every pair;
-    see :func:`sweep_steps`."""
-    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous, grains,
-                        options)
-    return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
 def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], thresholds: int = 99,
