@@ -124,7 +124,8 @@ def test_cli_sweep_and_predict_with_scheduler(tmp_path, capsys):
                      "--scheduler", cluster.scheduler_address]) == 0
         local, remote = (list(csv.DictReader(io.StringIO((tmp_path / n).read_text()))) for n in ("local.csv",
                                                                                                    "dask.csv"))
-        assert [r["epoch"] for r in remote] == [r["epoch"] for r in local] and len(remote) == 7 * 6
+        # 7 epochs x (bce, tophat, 2 x (gaussian, tolerant_f), boundary_f, bce_missed/false/clamped)
+        assert [r["epoch"] for r in remote] == [r["epoch"] for r in local] and len(remote) == 7 * (6 + 4)
         np.testing.assert_allclose([float(r["value"]) for r in remote], [float(r["value"]) for r in local],
                                    rtol=0, atol=1e-6)  # another torch thread count: float rounding only
 
