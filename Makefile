@@ -12,6 +12,7 @@ demo: $(VENV)/.installed xvfb
 	$(BIN)/graintrace demo -o graintrace-demo --overwrite
 
 test: $(VENV)/.installed xvfb
+	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest
 
 venv: $(VENV)/.installed

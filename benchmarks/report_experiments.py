@@ -100,11 +100,11 @@ def run_cli(argv: list[str]) -> None:
         raise SystemExit(f"graintrace {argv[0]} failed with exit code {code}")
 
 
-def prepare(work: Path, log) -> dict[str, Path]:
-    """The held-out pair and one training set per run (kept between invocations)."""
+def prepare(work: Path, log, runs: tuple[str, ...] = RUNS) -> dict[str, Path]:
+    """The held-out pair and the training set of each of ``runs`` (kept between invocations)."""
     data = work / "data"
     image, true_trace = read_image(NIST_MICROGRAPH), read_image(NIST_TRACE) > 127
-    datasets = {name: work / "datasets" / name for name in RUNS}
+    datasets = {name: work / "datasets" / name for name in runs}
     if all((d / "image").is_dir() for d in datasets.values()) and (data / "held_out_trace.png").is_file():
         return datasets
     data.mkdir(parents=True, exist_ok=True)
@@ -119,19 +119,21 @@ def prepare(work: Path, log) -> dict[str, Path]:
         f"{100 * (hand & true_trace[left]).sum() / true_trace[left].sum():.0f} % of its boundary pixels still "
         "on the true tracing.")
 
-    count = cut_grid(datasets["original"], image[left], hand)
+    count = cut_grid(work / "datasets" / "original", image[left], hand)
+    if "with_crops" not in runs:
+        return datasets
     boxes = work / "data" / "offset_boxes.json"
     boxes.write_text(json.dumps(offset_boxes(image[left].shape), indent=2) + "\n")
     crops_root = work / "data" / "crops"
     run_cli(["crop", "--boxes", boxes, "--images", data / "left_micrograph.png", "--trace",
              data / "left_trace_imprecise.png", "--name", "steel", "--out", crops_root, "--overwrite"])
-    run_cli(["merge", datasets["original"], crops_root / "steel_validation", "-o", datasets["with_crops"],
-             "--overwrite"])
+    run_cli(["merge", work / "datasets" / "original", crops_root / "steel_validation", "-o",
+             datasets["with_crops"], "--overwrite"])
     extra = len(list((crops_root / "steel_validation" / "aligned" / "image").glob("*.png")))
     log(f"- Training sets: `original` = {count} grid crops {CROP} x {CROP} (stride {STRIDE}); `with_crops` = "
         f"those + {extra} aligned crops from `graintrace crop` (boxes offset by {STRIDE // 2} px), merged with "
         "`graintrace merge`.")
-    for n in THICKNESSES:
+    for n in (n for n in THICKNESSES if f"thick{n}" in runs):
         cleaned = data / f"left_trace_{n}px.png"
         run_cli(["clean", data / "left_trace_imprecise.png", "-o", cleaned, "--thickness", n, "--overwrite"])
         cleaned_trace = read_image(cleaned) > 127
@@ -151,7 +153,7 @@ def train_all(work: Path, datasets: dict[str, Path], args: argparse.Namespace, l
         out = work / "runs" / name
         runs[name] = out
         last = out / f"{name}_{args.epochs - 1}.pth"
-        if last.is_file():
+        if last.is_file() or name not in args.runs:
             continue
         start = time.perf_counter()
         run_cli(["train", datasets[name], "-o", out, "--name", name, "--epochs", args.epochs, "--width", args.width,
@@ -266,19 +268,22 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     log(f"\nfigures: {figures / 'report_crops.png'}, report_thickness.png, report_bce.png, report_predictions.png")
 
 
-def bce_figure(table: dict[str, list[dict]], path: Path) -> None:
-    """Experiment 3: per run, BCE (float and 8-bit) against the Gaussian loss and tolerant F over epochs."""
+def bce_figure(table: dict[str, list[dict]], path: Path, first_epoch: int = 4) -> None:
+    """Experiment 3: per run, BCE (float and 8-bit), the clamped share, the Gaussian loss and tolerant F
+    over epochs (from ``first_epoch``: epoch 0's BCE of up to 10 would flatten every curve)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(12, 3.6), layout="constrained")
-    axes = figure.subplots(1, 4)
-    panels = (("bce", "BCE, float maps"), ("bce8", "BCE, 8-bit maps (the lab's PNG)"),
-              ("gaussian", "Gaussian loss σ=3"), ("tolerant_f_1", "tolerant F σ=1"))
-    for ax, (key, title) in zip(axes, panels, strict=True):
+    figure = Figure(figsize=(15, 3.6), layout="constrained")
+    axes = figure.subplots(1, 5)
+    panels = (("bce", "BCE, float maps", 1), ("bce8", "BCE, 8-bit maps (as saved)", 1),
+              ("clamped", "8-bit BCE at the clamp (%)", 100), ("gaussian", "Gaussian loss σ=3", 1),
+              ("tolerant_f_1", "tolerant F σ=1", 1))
+    for ax, (key, title, scale) in zip(axes, panels, strict=True):
         for i, (run, rows) in enumerate(table.items()):
-            ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", ms=3, color=f"C{i}", label=run)
+            rows = [r for r in rows if r["epoch"] >= first_epoch]
+            ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], "o-", ms=2.5, lw=1.1,
+                    color=f"C{i}", label=run)
         ax.set(title=title, xlabel="epoch")
-    axes[1].plot([], [])
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=len(table), frameon=False)
     figure.savefig(path, dpi=100)
 
@@ -317,6 +322,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--train-only", action="store_true", help="stop after training")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="train only these (e.g. two processes on two cores); the analysis takes all")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = args.work / "results.md"

@@ -155,7 +155,9 @@ def held_out_scores(folder: Path, name: str) -> list[tuple[int, dict[str, float]
 
 def training_experiment(epochs: int, crop: int, stride: int, batch_size: int, lr: float, save_every: int,
                         tolerant_weight: float, seeds: list[int]) -> None:
-    from napari_graintrace.core.training import train
+    from napari_graintrace.core.options import TrainOptions
+    from napari_graintrace.core.steps import run_steps
+    from napari_graintrace.core.training import train_steps
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "dataset"
@@ -168,9 +170,10 @@ def training_experiment(epochs: int, crop: int, stride: int, batch_size: int, lr
             for loss in ("bce", "bce+tolerant"):
                 out = Path(tmp) / f"{loss.replace('+', '_')}_{seed}"
                 start = time.perf_counter()
-                losses = train(dataset, out, name="exp", epochs=epochs, base_width=6, lr=lr, batch_size=batch_size,
-                               save_every=save_every, size=crop, device="cpu", loss=loss, seed=seed,
-                               tolerant_weight=tolerant_weight, sigma=SIGMA, window=WINDOW)
+                options = TrainOptions(name="exp", epochs=epochs, base_width=6, lr=lr, batch_size=batch_size,
+                                       save_every=save_every, size=crop, device="cpu", loss=loss, seed=seed,
+                                       tolerant_weight=tolerant_weight, sigma=SIGMA, window=WINDOW)
+                losses = run_steps(train_steps(dataset, out, options))
                 seconds = time.perf_counter() - start
                 print(f"{loss}, seed {seed}: trained in {seconds:.0f} s (machine shared); training loss first/last "
                       f"epoch {losses[0]:.4f} / {losses[-1]:.4f}", flush=True)

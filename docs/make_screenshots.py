@@ -81,16 +81,21 @@ def inspect_bce() -> None:
 def epoch_sweep() -> None:
     from napari_graintrace.core.sweep import PredictionCache
 
+    from napari_graintrace.data import DEMO_RUNS
+
     viewer, widget = new_viewer("Epoch sweep")
+    viewer.window.resize(1600, 1000)
     widget.cache = PredictionCache(Path(tempfile.mkdtemp()) / "cache")
-    widget.checkpoint_folder.value = DEMO_CHECKPOINTS
+    for name, folder in DEMO_RUNS.items():  # the two shipped runs: original crops vs. with aligned crops
+        widget.add_run(folder, name)
     widget.image_layer.value = viewer.layers["steel micrograph"]
     widget.trace_layer.value = viewer.layers["steel trace"]
     widget.resolution.value = "native (tiles)"
     widget.run()
     wait_for(widget)
-    widget.show_epoch(max(widget.result.epochs))
+    widget.show_epoch(40, run="with_crops")  # as a click on that point does: shown and marked
     viewer.layers["steel trace"].visible = False
+    narrow_dock(viewer, 620)
     save(viewer, "epoch_sweep")
 
 

@@ -8,6 +8,20 @@ import pytest
 TEST_DATA = Path(__file__).resolve().parent / "data"  # carried by the repository (see its README)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """The prediction cache (core.cache: Inspect, sweeps) goes to a temporary folder, not the user's."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 def _shared(relative: str) -> Path:
     return TEST_DATA / relative
 

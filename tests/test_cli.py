@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
+import brute_force as ref
 import numpy as np
 import pytest
 from PIL import Image
 
-import brute_force as ref
 from napari_graintrace.cli import main
 from napari_graintrace.core.io import read_image, read_trace
 

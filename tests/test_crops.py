@@ -16,6 +16,7 @@ from napari_graintrace.core import dataset
 from napari_graintrace.core.crops import (
     CropBox,
     apply_boxes,
+    box_from_corners,
     boxes_to_json,
     corners_and_centre,
     grid_boxes,
@@ -25,8 +26,17 @@ from napari_graintrace.core.crops import (
 )
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import as_trace, read_image, write_image
+from napari_graintrace.core.options import CropOptions
+from napari_graintrace.core.steps import run_steps
 
 BOXES = [CropBox(1, 0, 0, 300, 400), CropBox(2, 150, 200, 450, 600), CropBox(3, 300, 400, 600, 800)]
+
+
+def write_aligned(root, name, images, trace, boxes, *, sources=None, trace_source="", progress=None, **fields):
+    """Write an aligned folder the way ``graintrace crop`` does: CropOptions, then every step."""
+    steps = dataset.write_aligned_steps(root, images, trace, boxes, CropOptions(name, **fields), sources=sources,
+                                        trace_source=trace_source)
+    return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
 def sha256(path: Path) -> str:
@@ -102,8 +112,8 @@ def test_json_readers_ignore_unknown_keys_and_keep_order():
     [("{", "not valid JSON"), ("[]", '"boxes" list'), ('{"boxes": {}}', "must be a list"),
      ('{"boxes": []}', "no crop boxes"), ('{"boxes": [{"index": 1, "top": 0}]}', "lacks left"),
      ('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 0, "right": 5}]}', "empty"),
-     ('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 2, "right": 2},'
-      ' {"index": 1, "top": 2, "left": 2, "bottom": 4, "right": 4}]}', "share index 1")],
+     (('{"boxes": [{"index": 1, "top": 0, "left": 0, "bottom": 2, "right": 2},'
+      ' {"index": 1, "top": 2, "left": 2, "bottom": 4, "right": 4}]}'), "share index 1")],
 )
 def test_bad_boxes_json(text, message):
     with pytest.raises(InputError, match=message):
@@ -179,7 +189,7 @@ def test_corners_and_centre():
 # --------------------------------------------------------------------------------------------
 def test_layout_written_exactly_as_the_design_says(tmp_path, nist):
     micrograph, second, trace_image = nist
-    out = dataset.write_aligned(tmp_path, "S1", [micrograph, second], trace_image, BOXES,
+    out = write_aligned(tmp_path, "S1", [micrograph, second], trace_image, BOXES,
                                 sources=["a.tif", "b.png"], trace_source="t.tif")
     assert out == tmp_path / "S1_validation" / "aligned"
     expected = {"S1_1.png", "S1_2.png", "S1_trace.png", "boxes.json", "manifest.csv"}
@@ -219,8 +229,8 @@ def test_layout_written_exactly_as_the_design_says(tmp_path, nist):
 def test_black_on_white_tracing_becomes_white_on_black_labels(tmp_path, nist):
     micrograph, _, trace_image = nist
     inverted = 255 - trace_image
-    a = dataset.write_aligned(tmp_path / "a", "S", [micrograph], trace_image, BOXES[:1])
-    b = dataset.write_aligned(tmp_path / "b", "S", [micrograph], inverted, BOXES[:1])
+    a = write_aligned(tmp_path / "a", "S", [micrograph], trace_image, BOXES[:1])
+    b = write_aligned(tmp_path / "b", "S", [micrograph], inverted, BOXES[:1])
     assert (a / "label/S_1_1.png").read_bytes() == (b / "label/S_1_1.png").read_bytes()
 
 
@@ -228,7 +238,7 @@ def test_thickness_goes_through_the_cleanup_core(tmp_path, nist):
     from napari_graintrace.core.cleanup import set_thickness
 
     micrograph, _, trace_image = nist
-    out = dataset.write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1], thickness=3)
+    out = write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1], thickness=3)
     expected = set_thickness(as_trace(trace_image)[0], 3)
     np.testing.assert_array_equal(read_image(out / "label/S_1_1.png") > 0, expected[BOXES[0].slices])
     assert not (expected == as_trace(trace_image)[0]).all()
@@ -236,10 +246,10 @@ def test_thickness_goes_through_the_cleanup_core(tmp_path, nist):
 
 def test_overwrite_replaces_the_whole_folder(tmp_path, nist):
     micrograph, _, trace_image = nist
-    dataset.write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES)
+    write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES)
     with pytest.raises(InputError, match="already exists"):
-        dataset.write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1])
-    out = dataset.write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1], overwrite=True)
+        write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1])
+    out = write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1], overwrite=True)
     assert sorted(p.name for p in (out / "image").iterdir()) == ["S_1_1.png"]  # no stale crops of the old layout
     assert sorted(p.name for p in out.parent.iterdir()) == ["aligned"]
 
@@ -247,18 +257,18 @@ def test_overwrite_replaces_the_whole_folder(tmp_path, nist):
 def _bad_inputs(nist):
     micrograph, second, trace = nist
     return {
-        "different shapes": (dict(images=[micrograph, second[:, :799]]), "micrograph 2 .* 600 x 799"),
-        "trace shape": (dict(trace=trace[:599]), "tracing .* 599 x 800"),
-        "box outside": (dict(boxes=[CropBox(1, 0, 0, 10, 10), CropBox(2, 590, 0, 610, 10)]), "outside"),
-        "no boxes": (dict(boxes=[]), "no crop boxes"),
-        "duplicate index": (dict(boxes=[CropBox(1, 0, 0, 10, 10)] * 2), "share index"),
-        "slash in name": (dict(name="a/b"), "path separator"),
-        "backslash in name": (dict(name="a\\b"), "path separator"),
-        "dot name": (dict(name=".."), "dot"),
-        "empty name": (dict(name=" "), "empty"),
-        "even thickness": (dict(thickness=4), "odd"),
-        "float out of range": (dict(images=[micrograph.astype(np.float32)]), r"outside \[0, 1\]"),
-        "3-D image": (dict(images=[np.zeros((2, 600, 800), np.uint8)]), "2-D"),
+        "different shapes": ({"images": [micrograph, second[:, :799]]}, "micrograph 2 .* 600 x 799"),
+        "trace shape": ({"trace": trace[:599]}, "tracing .* 599 x 800"),
+        "box outside": ({"boxes": [CropBox(1, 0, 0, 10, 10), CropBox(2, 590, 0, 610, 10)]}, "outside"),
+        "no boxes": ({"boxes": []}, "no crop boxes"),
+        "duplicate index": ({"boxes": [CropBox(1, 0, 0, 10, 10)] * 2}, "share index"),
+        "slash in name": ({"name": "a/b"}, "path separator"),
+        "backslash in name": ({"name": "a\\b"}, "path separator"),
+        "dot name": ({"name": ".."}, "dot"),
+        "empty name": ({"name": " "}, "empty"),
+        "even thickness": ({"thickness": 4}, "odd"),
+        "float out of range": ({"images": [micrograph.astype(np.float32)]}, r"outside \[0, 1\]"),
+        "3-D image": ({"images": [np.zeros((2, 600, 800), np.uint8)]}, "2-D"),
     }
 
 
@@ -267,10 +277,10 @@ def _bad_inputs(nist):
     "backslash in name", "dot name", "empty name", "even thickness", "float out of range", "3-D image"])
 def test_every_bad_input_writes_nothing(tmp_path, nist, case):
     change, message = _bad_inputs(nist)[case]
-    kwargs = dict(root=tmp_path / "root", name="S", images=[nist[0], nist[1]], trace=nist[2], boxes=BOXES)
+    kwargs = {"root": tmp_path / "root", "name": "S", "images": [nist[0], nist[1]], "trace": nist[2], "boxes": BOXES}
     kwargs.update(change)
     with pytest.raises(InputError, match=message):
-        dataset.write_aligned(**kwargs)
+        write_aligned(**kwargs)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -279,7 +289,7 @@ def test_existing_folder_is_refused_and_untouched(tmp_path, nist):
     existing.mkdir(parents=True)
     (existing / "mine.txt").write_text("keep me")
     with pytest.raises(InputError, match="already exists"):
-        dataset.write_aligned(tmp_path, "S", [nist[0]], nist[2], BOXES)
+        write_aligned(tmp_path, "S", [nist[0]], nist[2], BOXES)
     assert tree(tmp_path) == {"S_validation/aligned/mine.txt": b"keep me"}
 
 
@@ -292,7 +302,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, nist, monkeypatch):
             raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        dataset.write_aligned(tmp_path / "new" / "root", "S", [nist[0]], nist[2], BOXES, progress=failing_progress)
+        write_aligned(tmp_path / "new" / "root", "S", [nist[0]], nist[2], BOXES, progress=failing_progress)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -304,7 +314,7 @@ def test_cli_crop_writes_the_same_bytes_as_the_core(tmp_path, files, capsys):
             "--trace", str(files["trace"]), "--name", "S1", "--out", str(tmp_path / "cli")]
     assert main(args) == 0
     assert "2 original(s), 6 image/label pairs" in capsys.readouterr().out
-    core = dataset.write_aligned(
+    core = write_aligned(
         tmp_path / "core", "S1", [read_image(p) for p in files["images"]], read_image(files["trace"]),
         read_boxes(files["boxes"]), sources=[str(p) for p in files["images"]], trace_source=str(files["trace"]))
     assert tree(tmp_path / "cli" / "S1_validation" / "aligned") == tree(core)
@@ -353,7 +363,7 @@ def _make_set(folder: Path, names: list[str], value: int = 1) -> Path:
 
 
 def test_merge_keeps_every_pair_byte_for_byte_with_provenance(tmp_path, nist):
-    aligned = dataset.write_aligned(tmp_path / "crops", "S1", [nist[0]], nist[2], BOXES)
+    aligned = write_aligned(tmp_path / "crops", "S1", [nist[0]], nist[2], BOXES)
     original = _make_set(tmp_path / "original", ["a.png", "b.png"])
     dest = dataset.merge([original, aligned.parent], tmp_path / "S1_sum")  # NAME_validation -> its aligned/
     assert sorted(p.name for p in (dest / "image").iterdir()) == ["S1_1_1.png", "S1_1_2.png", "S1_1_3.png",
@@ -435,3 +445,49 @@ def test_check_finds_every_problem_and_exits_non_zero(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nowhere")]) == 2
     assert main(["check", str(tmp_path)]) == 2
     assert "not a dataset" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# reading an aligned folder back; boxes from drawn rectangles
+# --------------------------------------------------------------------------------------------
+def test_read_aligned_gives_back_what_was_written(tmp_path, nist):
+    micrograph, second, trace_image = nist
+    out = write_aligned(tmp_path, "S1", [micrograph, second], trace_image, BOXES)
+    opened = dataset.read_aligned(out.parent)  # NAME_validation stands for its aligned/
+    assert opened.folder == out and opened.name == "S1" and opened.boxes == BOXES
+    assert [path.name for path, _ in opened.originals] == ["S1_1.png", "S1_2.png"]
+    np.testing.assert_array_equal(opened.originals[1][1], second)
+    np.testing.assert_array_equal(opened.trace, as_trace(trace_image)[0])
+    # a tracing someone re-saved black-on-white still gives its boundaries (not `trace > 0`)
+    write_image(out / "S1_trace.png", 255 - read_image(out / "S1_trace.png"), overwrite=True)
+    again = dataset.read_aligned(out)
+    assert again.polarity == "black-on-white"
+    np.testing.assert_array_equal(again.trace, opened.trace)
+
+
+def test_read_aligned_refuses_other_folders(tmp_path):
+    with pytest.raises(InputError, match="no boxes.json"):
+        dataset.read_aligned(tmp_path)
+
+
+@pytest.mark.parametrize("top, left, bottom, right", [(0, 0, 256, 256), (3, 5, 10, 300), (17, 0, 18, 1)])
+def test_box_from_corners_of_a_rectangle_drawn_on_pixel_edges(top, left, bottom, right):
+    # a rectangle covering pixels top..bottom-1 runs along their outer edges, half a pixel out
+    rows, cols = (top - 0.5, bottom - 0.5), (left - 0.5, right - 0.5)
+    corners = np.array([(r, c) for r in rows for c in cols])
+    box = box_from_corners(4, corners)
+    assert box == CropBox(4, top, left, bottom, right)
+    mask = np.zeros((400, 400), bool)
+    mask[box.slices] = True  # the box covers exactly the pixels whose centres lie inside the rectangle
+    yy, xx = np.mgrid[:400, :400]
+    inside = (yy > rows[0]) & (yy < rows[1]) & (xx > cols[0]) & (xx < cols[1])
+    np.testing.assert_array_equal(mask, inside)
+
+
+def test_box_from_corners_refuses_rotated_empty_and_outside():
+    with pytest.raises(InputError, match="rotated"):
+        box_from_corners(1, np.array([(0, 5), (5, 10), (10, 5), (5, 0)], float))
+    with pytest.raises(InputError, match="empty or reaches outside"):
+        box_from_corners(2, np.array([(3.0, 3.0), (3.0, 3.0), (3.2, 3.2), (3.2, 3.2)]))
+    with pytest.raises(InputError, match="empty or reaches outside"):
+        box_from_corners(3, np.array([(-3.5, 0.5), (-3.5, 9.5), (9.5, 0.5), (9.5, 9.5)]))

@@ -8,6 +8,7 @@ import torch
 
 from napari_graintrace.core import inference
 from napari_graintrace.core.model import UNet
+from napari_graintrace.core.options import PredictOptions
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def test_a_pass_that_is_not_stopped_gives_the_same_map(model, rng):
     plain = inference.predict(model, image, resolution=None, precision="fp32")
     checks = []
     watched = inference.run_steps(inference.predict_steps(
-        model, image, resolution=None, precision="fp32", stop=lambda: checks.append(1) and False))
+        model, image, PredictOptions(resolution=None, precision="fp32"), stop=lambda: checks.append(1) and False))
     np.testing.assert_array_equal(watched, plain)
     assert len(checks) >= layers(model)
     assert all(not m._forward_pre_hooks for m in model.modules())  # hooks removed
@@ -40,7 +41,7 @@ def test_stop_is_seen_inside_the_pass(model, rng):
         checks.append(1)
         return len(checks) > 10  # well before the pass's last layer
 
-    steps = inference.predict_steps(model, image, resolution=None, precision="fp32", stop=stop)
+    steps = inference.predict_steps(model, image, PredictOptions(resolution=None, precision="fp32"), stop=stop)
     assert next(steps) == (0, 1)
     with pytest.raises(inference.Cancelled):
         next(steps)

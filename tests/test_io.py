@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -106,3 +108,53 @@ def test_failed_write_leaves_nothing(tmp_path):
 
 def test_unit_float_to_uint8_rounds():
     assert io.unit_float_to_uint8(np.array([0.0, 0.5, 1.0, 0.999])).tolist() == [0, 128, 255, 255]
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(tmp_path):
+    """By name, through a symbolic link and through a hard link: writing it would destroy the input."""
+    from napari_graintrace.core.io import check_output_folder, check_writable
+
+    source = tmp_path / "micrograph.png"
+    source.write_bytes(b"precious")
+    (tmp_path / "link.png").symlink_to(source)
+    os.link(source, tmp_path / "hard.png")
+    for output in (source, tmp_path / "sub" / ".." / "micrograph.png", tmp_path / "link.png", tmp_path / "hard.png"):
+        with pytest.raises(InputError, match="is also an input"):
+            check_writable([output], overwrite=True, inputs=[source])
+    check_writable([tmp_path / "other.png"], overwrite=True, inputs=[source])  # another name is fine
+    with pytest.raises(InputError, match="lies inside it"):
+        check_output_folder(tmp_path, overwrite=True, inputs=[source])
+    assert source.read_bytes() == b"precious"
+
+
+def test_atomic_writes_give_the_usual_mode_without_touching_the_umask(tmp_path, monkeypatch):
+    import os
+    import stat
+    import threading
+
+    previous = os.umask(0o027)  # a distinctive umask, set here in the test's own thread only
+    try:
+        def no_umask(_mask):
+            raise AssertionError("os.umask is process-wide: atomic writes must not call it")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        errors = []
+
+        def write(index: int) -> None:  # several threads at once, as napari workers would
+            try:
+                io.write_text(tmp_path / f"f{index}.txt", "x")
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        monkeypatch.undo()
+    finally:
+        os.umask(previous)
+    assert errors == []
+    modes = {stat.S_IMODE((tmp_path / f"f{i}.txt").stat().st_mode) for i in range(8)}
+    assert modes == {0o666 & ~0o027}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{i}.txt" for i in range(8)]

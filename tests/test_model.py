@@ -11,15 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import checkpoints, inference, training
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace
 from napari_graintrace.core.model import UNet
+from napari_graintrace.core.options import PredictOptions, TrainOptions
 from napari_graintrace.core.scores import bce, gaussian_loss
+from napari_graintrace.core.steps import run_steps
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
-from synthetic import tiny_dataset
 
 
 def _model(width: int, seed: int = 0) -> UNet:
@@ -244,8 +246,8 @@ def test_tiled_matches_whole_image_on_a_trained_model(demo_model, nist):
 
 
 def test_predict_steps_is_a_generator_with_the_map_as_return_value(demo_model):
-    steps = inference.predict_steps(demo_model, np.zeros((300, 200), np.float32), resolution=None, tile=256,
-                                    precision="fp32")
+    steps = inference.predict_steps(demo_model, np.zeros((300, 200), np.float32),
+                                    PredictOptions(resolution=None, tile=256, precision="fp32"))
     progress = []
     with pytest.raises(StopIteration) as stop:
         while True:
@@ -295,20 +297,25 @@ def test_bf16_fast_path_scores_match_fp32(demo_model, nist, resolution):
 # --------------------------------------------------------------------------------------------
 
 
+def _train(dataset, output, progress=None, **fields):
+    """Train with ``TrainOptions(**fields)`` to the end, the way the CLI does."""
+    return run_steps(training.train_steps(dataset, output, TrainOptions(**fields)), progress)
+
+
 def test_training_two_epochs_writes_loadable_checkpoints_and_lowers_the_loss(tmp_path):
     data = tiny_dataset(tmp_path / "data", 8)
     out = tmp_path / "ckpt"
-    losses = training.train(data, out, name="tiny", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None)
+    losses = _train(data, out, name="tiny", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None)
     assert len(losses) == 2 and losses[1] < losses[0]
     assert [c.path.name for c in checkpoints.find_checkpoints(out)] == ["tiny_0.pth", "tiny_1.pth"]
     for item in checkpoints.find_checkpoints(out):
         assert checkpoints.load_checkpoint(item.path).base_width == 2
     assert not [p for p in out.iterdir() if "tmp" in p.name]
     # a rerun resumes after the last file: one more epoch, one more file
-    more = training.train(data, out, name="tiny", epochs=3, base_width=2, lr=1e-2, batch_size=2, size=None)
+    more = _train(data, out, name="tiny", epochs=3, base_width=2, lr=1e-2, batch_size=2, size=None)
     assert len(more) == 1
     assert [c.epoch for c in checkpoints.find_checkpoints(out)] == [0, 1, 2]
-    assert training.train(data, out, name="tiny", epochs=3, base_width=2, size=None) == []
+    assert _train(data, out, name="tiny", epochs=3, base_width=2, size=None) == []
 
 
 def test_interrupted_training_leaves_only_complete_checkpoints(tmp_path):
@@ -320,7 +327,7 @@ def test_interrupted_training_leaves_only_complete_checkpoints(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(data, out, epochs=3, base_width=2, batch_size=2, size=None, progress=stop)
+        _train(data, out, epochs=3, base_width=2, batch_size=2, size=None, progress=stop)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["unet_0.pth"]
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp.pth")]
     checkpoints.load_checkpoint(out / "unet_0.pth")
@@ -330,12 +337,12 @@ def test_training_input_errors(tmp_path):
     data = tiny_dataset(tmp_path / "data", count=2)
     (data / "label" / "crop_1.png").rename(data / "label" / "other.png")
     with pytest.raises(InputError, match="unpaired: crop_1.png, other.png"):
-        training.train(data, tmp_path / "out", epochs=1, base_width=2, size=None)
+        _train(data, tmp_path / "out", epochs=1, base_width=2, size=None)
     (data / "label" / "other.png").rename(data / "label" / "crop_1.png")
     with pytest.raises(InputError, match="unknown loss 'dice'"):
-        training.train(data, tmp_path / "out", epochs=1, base_width=2, loss="dice")
+        _train(data, tmp_path / "out", epochs=1, base_width=2, loss="dice")
     with pytest.raises(InputError, match="no image/ folder"):
-        training.train(tmp_path, tmp_path / "out", epochs=1)
+        _train(tmp_path, tmp_path / "out", epochs=1)
 
 
 # --------------------------------------------------------------------------------------------

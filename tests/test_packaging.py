@@ -27,6 +27,19 @@ def test_every_manifest_python_name_imports():
         assert callable(getattr(importlib.import_module(module), attribute)), command["id"]
 
 
+def test_every_widget_is_in_a_contributable_napari_menu():
+    from napari._app_model.constants import MenuId  # the ids napari lets plugins add to
+    from npe2 import PluginManifest
+
+    parsed = PluginManifest.from_file(ROOT / "napari.yaml")
+    contributable = {str(menu) for menu in MenuId.contributables()}
+    placed = {}
+    for menu, items in parsed.contributions.menus.items():
+        assert menu in contributable, menu
+        placed.update({item.command: menu for item in items})
+    assert {widget.command for widget in parsed.contributions.widgets} == set(placed)
+
+
 def test_packaged_manifest_is_the_top_level_one():
     packaged = ROOT / "src" / "napari_graintrace" / "napari.yaml"
     assert packaged.is_symlink() and packaged.resolve() == (ROOT / "napari.yaml").resolve()
@@ -42,7 +55,8 @@ def test_core_and_cli_import_no_qt():
 
 
 def _npe2_sees_plugin(bin_dir: Path) -> None:
-    validate = subprocess.run([bin_dir / "npe2", "validate", "napari-graintrace"], capture_output=True, text=True)
+    validate = subprocess.run([bin_dir / "npe2", "validate", "napari-graintrace"], capture_output=True, text=True,
+                              check=False)
     assert validate.returncode == 0 and "valid" in validate.stdout, validate.stdout + validate.stderr
     listed = subprocess.run(
         [bin_dir / "npe2", "list", "--fields", "name", "-f", "json"], capture_output=True, text=True, check=True

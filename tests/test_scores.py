@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import brute_force as ref
 import numpy as np
 import pytest
 import torch
 
-import brute_force as ref
 from napari_graintrace.core import InputError, scores
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "reference_scores.json"

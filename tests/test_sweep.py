@@ -7,12 +7,12 @@ import io
 
 import numpy as np
 import pytest
+from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError, scores, sweep
 from napari_graintrace.core.checkpoints import find_checkpoints
 from napari_graintrace.core.evaluation import resize_trace
-from synthetic import tiny_series
 
 EPOCHS = (0, 2, 10)
 
@@ -55,7 +55,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monkeypatch):
     cache = sweep.PredictionCache(tmp_path / "cache")
     first = sweep.run_sweep(series, pairs, resolution=64, cache=cache)
-    import napari_graintrace.core.inference as inference
+    from napari_graintrace.core import inference
 
     def no_inference(*args, **kwargs):
         raise AssertionError("the cache should have answered")
@@ -123,3 +123,163 @@ def test_cli_sweep_writes_csv_and_plot(series, nist_micrograph_path, nist_trace_
 
 def test_find_checkpoints_is_what_the_sweep_uses(series):
     assert [c.epoch for c in find_checkpoints(series)] == list(EPOCHS)
+
+
+# --------------------------------------------------------------------------------------------
+# several runs
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def other_series(tmp_path_factory):
+    """A second run: other weights, other epochs, and one file identical to the first run's epoch 2."""
+    folder = tiny_series(tmp_path_factory.mktemp("other"), (1, 4), base_width=4)
+    return folder
+
+
+def by_hand(csv_text: str) -> dict[tuple[str, str, str], dict[int, float]]:
+    """{(run, metric, parameters): {epoch: mean over images}} straight from the CSV text."""
+    sums: dict[tuple[str, str, str], dict[int, list[float]]] = {}
+    for row in csv.DictReader(io.StringIO(csv_text)):
+        key = (row["run"], row["metric"], row["parameters"])
+        sums.setdefault(key, {}).setdefault(int(row["epoch"]), []).append(float(row["value"]))
+    return {key: {e: sum(v) / len(v) for e, v in epochs.items()} for key, epochs in sums.items()}
+
+
+def test_two_runs_give_each_run_its_own_rows(series, other_series, pairs, tmp_path):
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    both = sweep.run_sweep([f"first={series}", other_series], pairs, resolution=64, kernels=(3,), cache=cache)
+    assert both.runs == ["first", other_series.name]
+    assert both.epochs_of("first") == list(EPOCHS) and both.epochs_of(other_series.name) == [1, 4]
+    rows = list(csv.DictReader(io.StringIO(both.to_csv())))
+    assert next(iter(rows[0])) == "run" and [r["run"] for r in rows][:1] == ["first"]
+    for run, folder in (("first", series), (other_series.name, other_series)):
+        alone = sweep.run_sweep(folder, pairs, resolution=64, kernels=(3,), cache=cache)
+        mine = [{k: v for k, v in r.items() if k != "run"} for r in both.rows if r["run"] == run]
+        assert sorted(mine, key=str) == sorted(({k: v for k, v in r.items() if k != "run"} for r in alone.rows),
+                                               key=str)
+    with pytest.raises(ValueError, match="say which"):
+        both.values("bce")
+
+
+def test_the_cache_serves_every_run(series, pairs, tmp_path, monkeypatch):
+    """The same checkpoint file in two runs is predicted once: the cache is keyed by content."""
+    from napari_graintrace.core import inference
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "again_2.pth").write_bytes((series / "tiny_2.pth").read_bytes())
+    calls = []
+    real = inference.predict
+    monkeypatch.setattr(inference, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = sweep.run_sweep({"a": series, "b": copy}, pairs, resolution=64,
+                             cache=sweep.PredictionCache(tmp_path / "cache"))
+    assert len(calls) == len(EPOCHS)  # b's only file was a's epoch 2
+    assert result.values("bce", run="b")[1] == [result.values("bce", run="a")[1][EPOCHS.index(2)]]
+
+
+def test_a_run_added_to_a_finished_sweep_is_the_only_work(series, other_series, pairs, tmp_path, monkeypatch):
+    cache = sweep.PredictionCache(tmp_path / "cache")
+    first = sweep.run_sweep({"a": series}, pairs, resolution=64, cache=cache)
+    evaluated = []
+    real = sweep.evaluate_pair
+    monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.epoch) or real(item, *a, **k))
+    both = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, cache=cache, previous=first)
+    assert evaluated == [1, 4]
+    assert [r for r in both.rows if r["run"] == "a"] == first.rows
+    fresh = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64,
+                            cache=sweep.PredictionCache(tmp_path / "fresh"))
+    assert both.to_csv() == fresh.to_csv()
+    evaluated.clear()  # other score parameters: nothing is reused, every row is scored again (no inference)
+    sweep.run_sweep({"a": series}, pairs, resolution=64, sigmas=(2.0,), cache=cache, previous=first)
+    assert evaluated == list(EPOCHS)
+
+
+def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_path, nist_trace_path, tmp_path):
+    from napari_graintrace.core.io import read_micrograph, read_trace
+
+    image, trace = read_micrograph(nist_micrograph_path), read_trace(nist_trace_path)[0]
+    pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path),
+             sweep.LoadedPair("flipped", np.ascontiguousarray(image[::-1]), np.ascontiguousarray(trace[::-1]))]
+    result = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, sigmas=(1.0, 3.0),
+                             kernels=(3, 5), cache=sweep.PredictionCache(tmp_path / "cache"))
+    table = by_hand(result.to_csv())
+    for text, metric, params, lower in (("bce", "bce", "", True), ("gaussian", "gaussian", "sigma=3 window=15", True),
+                                        ("gaussian:sigma=1", "gaussian", "sigma=1 window=15", True),
+                                        ("tophat:kernel=5", "tophat", "kernel=5", True),
+                                        ("tophat", "tophat", "kernel=3", True),
+                                        ("tolerant_f", "tolerant_f", "sigma=3 window=15", False),
+                                        ("tolerant_f:sigma=1", "tolerant_f", "sigma=1 window=15", False)):
+        best = result.best(text)
+        for run in ("a", "b"):
+            means = table[(run, metric, params)]
+            pick = (min if lower else max)(means, key=means.get)
+            assert best[run].epoch == pick and best[run].value == pytest.approx(means[pick], abs=1e-12), text
+    # a sigma the table lacks comes live from the summaries, equal to a sweep that scored it
+    live = result.best("gaussian:sigma=2.5")
+    scored = sweep.run_sweep({"a": series, "b": other_series}, pairs, resolution=64, sigmas=(2.5,),
+                             cache=sweep.PredictionCache(tmp_path / "cache"))
+    assert {r: (b.epoch, round(b.value, 9)) for r, b in live.items()} == \
+           {r: (b.epoch, round(b.value, 9)) for r, b in scored.best("gaussian:sigma=2.5").items()}
+    with pytest.raises(InputError, match="the sweep has no tolerant_f"):
+        result.best("tolerant_f:sigma=2")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("loss", "unknown metric 'loss'"),
+    ("gaussian:kernel=3", "'kernel=3' is not a parameter of gaussian"),
+    ("bce:sigma=1", "it takes no parameters"),
+    ("gaussian:sigma=x", "sigma must be a number"),
+    ("tophat:kernel=4", "kernel"),
+    ("gaussian:sigma=0", "sigma"),
+])
+def test_bad_metric_text(text, message):
+    with pytest.raises(InputError, match=message):
+        sweep.parse_metric(text)
+
+
+def test_run_names(series, tmp_path):
+    assert sweep.parse_run(f"x={series}") == ("x", series)
+    assert sweep.parse_run(str(series)) == (series.name, series)
+    odd = tmp_path / "lr=0.1"  # an existing folder whose name holds '=' is a folder, not NAME=FOLDER
+    odd.mkdir()
+    assert sweep.parse_run(str(odd)) == ("lr=0.1", odd)
+    with pytest.raises(InputError, match="two runs are named 'series"):
+        sweep.as_runs([series, series])
+    with pytest.raises(InputError, match="the name before '=' is empty"):
+        sweep.as_runs([f"={series}"])
+    with pytest.raises(InputError, match="no NAME_EPOCH.pth checkpoints found \\(run 'empty'\\)"):
+        sweep.as_runs({"empty": odd})
+
+
+def test_cli_sweep_two_runs_and_best(series, other_series, nist_micrograph_path, nist_trace_path, tmp_path, capsys):
+    out = tmp_path / "two.csv"
+    argv = ["sweep", f"first={series}", f"second={other_series}", "--image", str(nist_micrograph_path), "--trace",
+            str(nist_trace_path), "-o", str(out), "--plot", str(tmp_path / "two.png"), "--resolution", "64",
+            "--cache", str(tmp_path / "cache"), "--best", "gaussian:sigma=2", "--best", "tolerant_f"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    table = by_hand(out.read_text())
+    assert ("first", "gaussian", "sigma=2 window=15") in table  # the --best sigma was scored with the rest
+    for run in ("first", "second"):
+        for (metric, params), choose in ((("gaussian", "sigma=2 window=15"), min),
+                                         (("tolerant_f", "sigma=3 window=15"), max)):
+            means = table[(run, metric, params)]
+            epoch = choose(means, key=means.get)
+            assert f"{run:<6}  epoch {epoch:>4}  {means[epoch]:.6g}" in printed
+    assert out.read_text().startswith("run,epoch,checkpoint,image,metric,parameters,value\nfirst,0,")
+    bad = [*argv[:1], f"first={series}", "first=" + str(other_series), *argv[3:], "--overwrite"]
+    assert main(bad) == 2 and "two runs are named 'first'" in capsys.readouterr().err
+    assert main([*argv, "--overwrite", "--best", "gaussian:window=9"]) == 2
+    assert "the sweep's window is 15" in capsys.readouterr().err
+
+
+def test_sweep_options_check_their_fields_once():
+    from napari_graintrace.core.options import SweepOptions
+
+    options = SweepOptions(resolution="native", sigmas=(3, "1", 3), kernels=[5, 3, 5], window="15")
+    assert (options.resolution, options.sigmas, options.kernels, options.window) == (None, (3.0, 1.0), (5, 3), 15)
+    assert SweepOptions(resolution="512").resolution == 512
+    for bad, message in (({"resolution": 1000}, "multiple of 16"), ({"kernels": (4,)}, "kernel must be an odd"),
+                         ({"sigmas": (0,)}, "sigma must be a positive"), ({"precision": "fp8"}, "precision"),
+                         ({"window": 14}, "window must be an odd"), ({"sigmas": ()}, "at least one sigma")):
+        with pytest.raises(InputError, match=message):
+            SweepOptions(**bad)

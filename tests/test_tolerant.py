@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-
+import brute_force as ref
 import numpy as np
 import pytest
 import torch
+from synthetic import tiny_dataset
 
-import brute_force as ref
 from napari_graintrace.cli import main
 from napari_graintrace.core import checkpoints, scores, tolerant, training
 from napari_graintrace.core.errors import InputError
-from synthetic import tiny_dataset
+from napari_graintrace.core.options import TrainOptions
+from napari_graintrace.core.steps import run_steps
 
 
 def _as_tensor(array: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -124,9 +125,9 @@ def test_cuda_matches_cpu(rng, nist_trace):
 
 def test_losses_registry_and_make_loss():
     assert set(training.LOSSES) == {"bce", "tolerant", "bce+tolerant"}
-    from napari_graintrace.cli.model import LOSS_CHOICES
+    from napari_graintrace.core.options import LOSS_NAMES  # what the CLI and TrainOptions accept
 
-    assert LOSS_CHOICES == tuple(training.LOSSES)
+    assert LOSS_NAMES == tuple(training.LOSSES)
     made = training.make_loss("bce+tolerant", tolerant_weight=0.25, sigma=2.0, window=9)
     assert (made.sigma, made.window, made.tolerant_weight, made.bce_weight) == (2.0, 9, 0.25, 1.0)
     assert training.make_loss("tolerant").bce_weight == 0.0
@@ -134,11 +135,16 @@ def test_losses_registry_and_make_loss():
         training.make_loss("tolerant", tolerant_weight=-1.0)
 
 
+def _train(dataset, output, progress=None, **fields):
+    """Train with ``TrainOptions(**fields)`` to the end, the way the CLI does."""
+    return run_steps(training.train_steps(dataset, output, TrainOptions(**fields)), progress)
+
+
 @pytest.mark.parametrize("loss", ["tolerant", "bce+tolerant"])
 def test_training_with_the_tolerant_loss_writes_loadable_checkpoints(tmp_path, loss):
     data = tiny_dataset(tmp_path / "data", 4)
     out = tmp_path / "ckpt"
-    losses = training.train(data, out, name="tol", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None,
+    losses = _train(data, out, name="tol", epochs=2, base_width=2, lr=1e-2, batch_size=2, size=None,
                             loss=loss, tolerant_weight=0.5, sigma=2.0, window=7)
     assert len(losses) == 2 and all(np.isfinite(losses))
     series = checkpoints.find_checkpoints(out)

@@ -308,3 +308,11 @@ def test_long_paths_and_notes_do_not_widen_the_dock(widget_session, make_napari_
     assert all(after <= width + 5 for after, width in zip(widths(), before, strict=True)), (widths(), before)
     assert widget.trace_info.native.toolTip().endswith("unet_300.pth")  # the full text stays reachable
     session.close()
+
+
+def test_a_message_that_starts_with_a_long_path_leads_with_the_file_name():
+    long = "/home/someone/projects/grains/2026/run-with-a-long-name/checkpoints/unet_30.pth"
+    shown = _common.readable_message(f"{long}: not a readable PyTorch checkpoint")
+    assert shown == f"unet_30.pth: not a readable PyTorch checkpoint (file: {long})"
+    assert _common.readable_message("/tmp/a.png: no such file") == "/tmp/a.png: no such file"  # short: as is
+    assert _common.readable_message("choose a tracing layer") == "choose a tracing layer"

@@ -3,42 +3,17 @@ slid, clicked, re-themed, closed."""
 
 from __future__ import annotations
 
-import faulthandler
-import os
-import sys
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.colors import to_hex
+from synthetic import tiny_series
+from widget_session import assert_no_doubled_layers
 
 from napari_graintrace._widgets import _common
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
-from synthetic import tiny_series
-
-PLUGIN = "napari-graintrace"
-
-
-@contextmanager
-def watchdog(seconds: float, what: str):
-    """A hang (e.g. in viewer.close()) dumps every stack and fails the run instead of hanging CI."""
-
-    def expire() -> None:
-        sys.__stderr__.write(f"\nWATCHDOG: {what} did not return within {seconds:g} s\n")
-        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
-        os._exit(1)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 @pytest.fixture
@@ -53,15 +28,17 @@ def errors(monkeypatch) -> list[str]:
     return shown
 
 
-def dock(viewer):
-    dock_widget, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Epoch sweep")
-    assert type(widget.viewer).__name__ == "PublicOnlyProxy"  # the way users open it
-    return dock_widget, widget
-
-
-def nist_layers(viewer) -> None:
-    viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
-    viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
+def docked(widget_session, tmp_path):
+    """The NIST pair as layers and the widget docked from the Plugins menu (it sees a proxy)."""
+    session = widget_session("Epoch sweep")
+    session.viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
+    session.viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
+    widget = session.dock()
+    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.image_layer.value = session.viewer.layers["micrograph"]
+    widget.trace_layer.value = session.viewer.layers["trace"]
+    widget.resolution.value = "256"
+    return session, session.viewer, widget
 
 
 def run_and_wait(widget, qtbot) -> None:
@@ -82,11 +59,8 @@ def curve_line(widget, panel: str, gid: str):
     return next(line for line in ax.get_lines() if line.get_gid() == gid)
 
 
-def test_two_runs_from_the_plugin_menu(make_napari_viewer, qtbot, runs, tmp_path, errors):
-    viewer = make_napari_viewer()
-    nist_layers(viewer)
-    _, widget = dock(viewer)
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, errors):
+    session, viewer, widget = docked(widget_session, tmp_path)
     for name, folder in runs.items():
         widget.checkpoint_folder.value = folder
         widget.run_name.value = name
@@ -94,9 +68,6 @@ def test_two_runs_from_the_plugin_menu(make_napari_viewer, qtbot, runs, tmp_path
     assert widget.runs_list.choices == ("first", "second")
     widget.add_run(runs["first"], "first")  # a second run of that name is refused, not replaced
     assert "already named 'first'" in errors[-1]
-    widget.image_layer.value = viewer.layers["micrograph"]
-    widget.trace_layer.value = viewer.layers["trace"]
-    widget.resolution.value = "256"
     run_and_wait(widget, qtbot)
     run_and_wait(widget, qtbot)  # again: same result, layers untouched
     assert errors[1:] == [] and widget.result.runs == ["first", "second"]
@@ -142,8 +113,15 @@ def test_two_runs_from_the_plugin_menu(make_napari_viewer, qtbot, runs, tmp_path
     assert widget.marked == ("first", 0)
     np.testing.assert_array_equal(viewer.layers["prediction"].data,
                                   widget.cache.load(widget.result.predictions[("first", 0, "micrograph")]))
-    names = [layer.name for layer in viewer.layers]
-    assert len(names) == len(set(names)) and not any("(graintrace)" in n for n in names)
+    assert_no_doubled_layers(viewer)
+    assert not any("(graintrace)" in layer.name for layer in viewer.layers)
+    assert widget.runs_list.choices == ("first", "second")  # new layers re-read the choices, runs stay
+    viewer.layers.remove("prediction")  # deleted by the user: the next click brings it back, once
+    click(widget, curve_line(widget, "gaussian", "live|second"), 1)
+    assert widget.marked == ("second", 2)
+    np.testing.assert_array_equal(viewer.layers["prediction"].data,
+                                  widget.cache.load(widget.result.predictions[("second", 2, "micrograph")]))
+    assert_no_doubled_layers(viewer)
 
     # export, then refuse to overwrite
     widget.export_path.value = tmp_path / "curves.csv"
@@ -153,20 +131,12 @@ def test_two_runs_from_the_plugin_menu(make_napari_viewer, qtbot, runs, tmp_path
     assert (tmp_path / "curves.png").stat().st_size > 1000
     widget.export_csv()
     assert "already exists" in errors[-1]
-
-    with watchdog(60, "viewer.close() with the sweep docked"):
-        viewer.close()
+    session.close()
 
 
-def test_adding_a_run_computes_that_run_only(make_napari_viewer, qtbot, runs, tmp_path, errors, monkeypatch):
-    viewer = make_napari_viewer()
-    nist_layers(viewer)
-    _, widget = dock(viewer)
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+def test_adding_a_run_computes_that_run_only(widget_session, qtbot, runs, tmp_path, errors, monkeypatch):
+    session, _viewer, widget = docked(widget_session, tmp_path)
     widget.add_run(runs["first"], "first")
-    widget.image_layer.value = viewer.layers["micrograph"]
-    widget.trace_layer.value = viewer.layers["trace"]
-    widget.resolution.value = "256"
     run_and_wait(widget, qtbot)
     before = [dict(row) for row in widget.result.rows]
 
@@ -183,21 +153,14 @@ def test_adding_a_run_computes_that_run_only(make_napari_viewer, qtbot, runs, tm
     evaluated.clear()
     run_and_wait(widget, qtbot)
     assert evaluated == [] and widget.result.runs == ["second"]
-    with watchdog(60, "viewer.close()"):
-        viewer.close()
+    session.close()
 
 
-def test_plot_follows_the_napari_theme_and_the_dock_lets_go(make_napari_viewer, qtbot, runs, tmp_path, errors):
+def test_plot_follows_the_napari_theme_and_the_dock_lets_go(widget_session, qtbot, runs, tmp_path, errors):
     from napari.utils.theme import get_theme
 
-    viewer = make_napari_viewer()
-    nist_layers(viewer)
-    dock_widget, widget = dock(viewer)
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    session, viewer, widget = docked(widget_session, tmp_path)
     widget.checkpoint_folder.value = runs["first"]  # no run added: the folder alone is one run, as before
-    widget.image_layer.value = viewer.layers["micrograph"]
-    widget.trace_layer.value = viewer.layers["trace"]
-    widget.resolution.value = "256"
     run_and_wait(widget, qtbot)
     assert widget.result.runs == ["a"]
     for theme in ("dark", "light"):
@@ -213,22 +176,21 @@ def test_plot_follows_the_napari_theme_and_the_dock_lets_go(make_napari_viewer, 
         if legend is not None:
             assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
 
-    # closing the dock disconnects it from the viewer's events
-    listeners = lambda: [cb for cb in viewer.layers.events.inserted.callbacks  # noqa: E731
-                         if getattr(cb, "__self__", None) is widget or (isinstance(cb, tuple) and cb[0] is widget)]
-    assert listeners()
-    viewer.window.remove_dock_widget(dock_widget)
-    widget.native.deleteLater()
-    qtbot.waitUntil(lambda: not listeners(), timeout=10_000)
-    viewer.add_image(np.zeros((5, 5)), name="after")  # no error from a closed widget
+    # an undocked widget stops following the layer list (and so cannot react while the viewer closes)
+    viewer.add_image(np.zeros((5, 5)), name="before")
+    assert "before" in [getattr(c, "name", c) for c in widget.image_layer.choices]
+    session.undock()
+    viewer.add_image(np.zeros((5, 5)), name="after")
+    assert "after" not in [getattr(c, "name", c) for c in widget.image_layer.choices]
+    widget = session.dock()  # and a fresh one docks fine
+    assert "after" in [getattr(c, "name", c) for c in widget.image_layer.choices]
     assert errors == []
-    with watchdog(60, "viewer.close()"):
-        viewer.close()
+    session.close()
 
 
-def test_bad_input_notifies(make_napari_viewer, qtbot, tmp_path, errors):
-    viewer = make_napari_viewer()
-    _, widget = dock(viewer)
+def test_bad_input_notifies(widget_session, tmp_path, errors):
+    session = widget_session("Epoch sweep")
+    viewer, widget = session.viewer, session.dock()
     widget.run()
     assert errors and "choose a micrograph" in errors[-1]
     viewer.add_image(np.zeros((10, 10), np.float32), name="img")
@@ -236,9 +198,8 @@ def test_bad_input_notifies(make_napari_viewer, qtbot, tmp_path, errors):
     widget.image_layer.value = viewer.layers["img"]
     widget.trace_layer.value = viewer.layers["lab"]
     widget.add_pair()
-    assert "img is (10, 10) but lab is (12, 12)" in errors[-1]
+    assert "tracing 'lab' is 12 x 12 px but the micrograph 'img' is 10 x 10 px" in errors[-1]
     (tmp_path / "empty").mkdir()
     widget.add_run(tmp_path / "empty", "nothing")
     assert "no NAME_EPOCH.pth" in errors[-1] and widget.runs == {}
-    with watchdog(60, "viewer.close()"):
-        viewer.close()
+    session.close()

@@ -40,11 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args) -> int:
     import torch.distributed as dist
 
+    from .cli.model import train_options
     from .core import ddp, training
 
-    context = ddp.init_from_env(args.device)
+    options = train_options(args)  # the flags are checked before joining the process group
+    context = ddp.init_from_env(options.device)
     try:
-        loss_options = {"tolerant_weight": args.tolerant_weight, "sigma": args.sigma, "window": args.window}
         if context.rank == 0:
             print(f"DDP training on {context.world_size} processes ({context.backend}, {context.device.type}); "
                   f"batch size {args.batch_size} per process", flush=True)
@@ -54,11 +55,7 @@ def _run(args) -> int:
                 saved = f"  -> {step.saved}" if step.saved else ""
                 print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}", flush=True)
 
-        losses, model_hash = ddp.train_ddp(
-            context, args.dataset, args.output, progress=report, name=args.name, epochs=args.epochs,
-            base_width=args.width, lr=args.lr, batch_size=args.batch_size, save_every=args.save_every,
-            size=args.size, loss=args.loss, seed=args.seed, **loss_options,
-        )
+        losses, model_hash = ddp.train_ddp(context, args.dataset, args.output, options, progress=report)
         # one write per line, so the ranks' lines do not interleave on a shared terminal
         sys.stdout.write(f"rank {context.rank} of {context.world_size}: parameters sha256 {model_hash}\n")
         sys.stdout.flush()

@@ -12,6 +12,7 @@ import numpy as np
 from napari.utils.notifications import show_error
 
 from ..core.errors import InputError
+from ..core.overlays import OVERLAYS
 
 logger = logging.getLogger("napari_graintrace")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -246,14 +247,8 @@ def keep_narrow(container, min_contents: int = 12) -> None:
             combo.setMinimumContentsLength(min_contents)
 
 
-OUTPUT_LAYERS = {  # layer name -> key of Evaluation.pictures()
-    "BCE overlay": "bce_overlay",
-    "top-hat reward": "tophat_reward",
-    "Gaussian reward": "gaussian_reward",
-    "score overlay": "composite",
-    "missed trace": "recall",  # trace pixels red (missed) .. green (found): where tolerant recall is lost
-    "boundary match": "boundary_match",  # BSDS: matched boundary pixels white, false blue, missed red
-}
+# layer name -> key of Evaluation.pictures(), from core's one list of overlays
+OUTPUT_LAYERS = {overlay.layer: overlay.key for overlay in OVERLAYS if overlay.layer}
 
 
 def evaluation_layer_updates(viewer, evaluation, reference, pictures: dict | None = None):

@@ -2,7 +2,7 @@
 
 The set of boxes *is* a Shapes layer named "crop boxes" (rectangles, each labelled with its crop
 number m), so the user edits boxes with napari's own tools. Everything else is thin over
-``core.crops`` and ``core.dataset``; "Write dataset" calls the same ``write_aligned`` as
+``core.crops`` and ``core.dataset``; "Write dataset" calls the same ``write_aligned_steps`` as
 ``graintrace crop``, so both write the same bytes.
 
 Coordinates: a rectangle's vertices go shapes-data -> world -> each selected layer's data with
@@ -40,6 +40,7 @@ from ..core import convert, dataset
 from ..core.crops import (
     CropBox,
     apply_boxes,
+    box_from_corners,
     check_boxes,
     corners_and_centre,
     grid_boxes,
@@ -47,7 +48,7 @@ from ..core.crops import (
     write_boxes,
 )
 from ..core.errors import InputError
-from ..core.io import read_image
+from ..core.options import CropOptions
 from ._common import (
     find_output_layer,
     follow_layer_list,
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 BOXES_LAYER = "crop boxes"
 PREVIEW_LAYER = "crop preview"
 LAYOUTS = ("corners + centre", "grid")
-_TOLERANCE = 1e-3  # pixels: vertices closer than this count as one row/column (float transforms)
 
 
 def _layer_source(layer) -> str:
@@ -92,12 +92,6 @@ def _spatial_shape(layer) -> tuple[int, int]:
     if len(shape) != 2:
         raise InputError(f"layer {layer.name!r} has shape {tuple(shape)}; crops need a 2-D image")
     return int(shape[0]), int(shape[1])
-
-
-def _edge(coordinate: float) -> int:
-    """Data coordinate -> nearest pixel edge index (edge ``k`` sits at ``k - 0.5``); halves round up,
-    so the same drawn rectangle always gives the same box."""
-    return int(np.floor(coordinate + 0.5 + 0.5))
 
 
 class CropWidget(Container):
@@ -315,24 +309,7 @@ class CropWidget(Container):
                 raise InputError(f"shape {i + 1} (box {m}) is a {kind}; only rectangles are crop boxes")
             points = np.array([target.world_to_data(np.asarray(layer.data_to_world(v), dtype=float))[-2:]
                                for v in np.asarray(vertices, dtype=float)])
-            rows, cols = points[:, 0], points[:, 1]
-            axis_aligned = all(
-                np.all(np.minimum(np.abs(values - values.min()), np.abs(values - values.max())) < _TOLERANCE)
-                for values in (rows, cols)
-            )
-            if not axis_aligned:
-                raise InputError(
-                    f"box {m} is rotated in the pixels of {target.name!r}; crop boxes must be axis-aligned. "
-                    "Nothing was written: redraw it without rotation (its bounding box is not used silently)"
-                )
-            top, bottom = (_edge(v) for v in (rows.min(), rows.max()))
-            left, right = (_edge(v) for v in (cols.min(), cols.max()))
-            box = CropBox(m, max(top, 0), max(left, 0), bottom, right) if bottom > top and right > left else None
-            if box is None or top < 0 or left < 0:
-                raise InputError(
-                    f"box {m} (top {top}, left {left}, bottom {bottom}, right {right} in the pixels of "
-                    f"{target.name!r}) is empty or reaches outside the image"
-                )
+            box = box_from_corners(m, points, repr(target.name))
             boxes.append(box)
         return boxes
 
@@ -467,7 +444,7 @@ class CropWidget(Container):
         trace_layer = self.trace_layer.value
         if trace_layer is None:
             raise InputError("choose the tracing layer")
-        name = dataset.check_name(self.dataset_name.value)
+        options = CropOptions(self.dataset_name.value, overwrite=self.overwrite.value)
         out = str(self.out_dir.value or "")
         if out in ("", "."):
             raise InputError("choose an output folder")
@@ -475,9 +452,8 @@ class CropWidget(Container):
         images = [_layer_array(layer, "micrograph") for layer in layers]
         trace = _layer_array(trace_layer, "tracing")
         steps = dataset.write_aligned_steps(  # checks everything and computes every crop now
-            out, name, images, trace, boxes,
+            out, images, trace, boxes, options,
             sources=[_layer_source(layer) for layer in layers], trace_source=_layer_source(trace_layer),
-            overwrite=self.overwrite.value,
         )
         message = f"({len(layers)} x {len(boxes)} image/label pairs)"
         self._worker = create_worker(
@@ -492,7 +468,7 @@ class CropWidget(Container):
         self.write_button.enabled = False
         self.progress.value = 0
         self.progress.visible = True
-        folder = dataset.aligned_folder(out, name)
+        folder = dataset.aligned_folder(out, options.name)
         self.status.value = f"writing {folder} ..."
         return folder
 
@@ -516,25 +492,14 @@ class CropWidget(Container):
     @reports_errors
     def open_dataset(self, *_: Any) -> None:
         """Continue another day: add a written dataset's originals, tracing and boxes to the viewer."""
-        root = Path(self.dataset_dir.value)
-        folder = root / "aligned" if (root / "aligned" / "boxes.json").is_file() else root
-        if not (folder / "boxes.json").is_file():
-            raise InputError(f"{root}: no boxes.json here (choose a NAME_validation/aligned folder)")
-        boxes = read_boxes(folder / "boxes.json")
-        originals = sorted(folder.glob("*_[0-9]*.png"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-        traces = sorted(folder.glob("*_trace.png"))
-        if not originals or len(traces) != 1:
-            raise InputError(f"{folder}: expected NAME_1.png ... and one NAME_trace.png")
-        name = traces[0].stem[: -len("_trace")]
-        arrays = [(path, read_image(path)) for path in originals]  # read all before adding anything
-        trace = read_image(traces[0])
-        added = [self.viewer.add_image(array, name=path.stem) for path, array in arrays]
-        self.viewer.add_labels((trace > 0).astype(np.uint8), name=traces[0].stem)
+        opened = dataset.read_aligned(self.dataset_dir.value)  # everything read before anything is added
+        added = [self.viewer.add_image(array, name=path.stem) for path, array in opened.originals]
+        labels = self.viewer.add_labels(opened.trace.astype(np.uint8), name=f"{opened.name}_trace")
         self.images.value = added
-        self.trace_layer.value = self.viewer.layers[traces[0].stem]
-        self.dataset_name.value = name
-        self.show_boxes(boxes)
-        self.status.value = f"opened {folder}"
+        self.trace_layer.value = self.viewer.layers[labels.name]
+        self.dataset_name.value = opened.name
+        self.show_boxes(opened.boxes)
+        self.status.value = f"opened {opened.folder}"
 
 
 def _drain(steps):

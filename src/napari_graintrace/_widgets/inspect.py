@@ -7,7 +7,6 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,10 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
 from ..core import checkpoints, convert, inference
+from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
+from ..core.options import PredictOptions
 from ._common import (
     OWNER_KEY,
     find_output_layer,
@@ -51,13 +52,8 @@ SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 
 
-def _array_key(array: np.ndarray) -> str:
-    """A content hash of the input image, so the cache never serves a stale prediction."""
-    return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest()
-
-
-def _predict_in_background(models: dict, item, image: np.ndarray, resolution: int | None, trace: np.ndarray,
-                           params: dict, stop: threading.Event):
+def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
+                           params: dict, stop: threading.Event, cache: PredictionCache, entry: Path):
     """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
@@ -70,7 +66,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
         models[model_key] = checkpoints.load_checkpoint(item.path)
-    steps = inference.predict_steps(models[model_key], image, resolution=resolution, stop=stop.is_set)
+    steps = inference.predict_steps(models[model_key], image, options, stop=stop.is_set)
     try:
         while True:
             try:
@@ -81,6 +77,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, resolution: in
             yield ("predicting", done, total)
     except inference.Cancelled:
         return None
+    cache.store(entry, pred)  # core's prediction cache, shared with sweeps (bounded, on disk)
     evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
     return pred, evaluation, pictures, prf
 
@@ -135,7 +132,7 @@ class InspectWidget(Container):
         self.evaluation: Evaluation | None = None
         self.epoch_label = ""
         self._models: dict[tuple[str, int], Any] = {}  # path, mtime -> loaded UNet
-        self._predictions: dict[tuple, np.ndarray] = {}  # (checkpoint, mtime, image hash, resolution) -> map
+        self.cache = PredictionCache()  # core's bounded cache on disk, shared with sweeps
         self._worker = None
         self._stop: threading.Event | None = None  # the running prediction's Cancel flag
         self._run_id = 0  # results of an older (cancelled) run are ignored
@@ -193,12 +190,13 @@ class InspectWidget(Container):
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
-        """An epoch already predicted is shown at once, from the cache."""
+        """An epoch already predicted is shown from the cache (scored in a worker, no new prediction)."""
         if item is None or self.image_layer.value is None:
             return
-        key = self._cache_key(item, self._micrograph())  # the same array run() predicts from
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}")
+        image = self._micrograph()  # the same array run() predicts from
+        pred = self.cache.load(self._cache_key(item, image))
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}")
 
     def _on_trace_changed(self, *_: Any) -> None:
         """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
@@ -242,8 +240,14 @@ class InspectWidget(Container):
         value = self.resolution.value
         return None if value.startswith("native") else int(value)
 
-    def _cache_key(self, item, image: np.ndarray) -> tuple:
-        return (str(item.path), item.path.stat().st_mtime_ns, _array_key(np.asarray(image)), self.resolution.value)
+    def _predict_options(self) -> PredictOptions:
+        device = inference.choose_device("auto")
+        return PredictOptions(resolution=self._resolution(), device=str(device),
+                              precision=inference.resolve_precision("auto", device))
+
+    def _cache_key(self, item, image: np.ndarray) -> Path:
+        options = self._predict_options()
+        return self.cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
     # ------------------------------------------------------------------------------------------
     # running
@@ -271,20 +275,21 @@ class InspectWidget(Container):
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
         image = self._micrograph()
         key = self._cache_key(item, image)
-        if key in self._predictions:
-            self._show(self._predictions[key], f"epoch {item.epoch}", trace)
+        pred = self.cache.load(key)
+        if pred is not None:
+            self._show(pred, f"epoch {item.epoch}", trace)
             return
         self._start_worker(item, image, key, trace)
 
     def _params(self) -> dict:
         return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
 
-    def _start_worker(self, item, image: np.ndarray, key: tuple, trace: np.ndarray) -> None:
+    def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
         stop = threading.Event()
-        self._start(_predict_in_background, (self._models, item, image, self._resolution(), trace, self._params(),
-                                             stop),
-                    lambda pred, *scored: self._on_prediction(key, pred, label, *scored), stop)
+        self._start(_predict_in_background, (self._models, item, image, self._predict_options(), trace,
+                                             self._params(), stop, self.cache, key),
+                    lambda pred, *scored: self._on_prediction(label, pred, *scored), stop)
 
     def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
         """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
@@ -321,10 +326,8 @@ class InspectWidget(Container):
         self.progress.value = done
 
     @reports_errors
-    def _on_prediction(self, key: tuple | None, pred: np.ndarray, label: str, evaluation: Evaluation,
-                       pictures: dict, prf: tuple) -> None:
-        if key is not None:
-            self._predictions[key] = pred
+    def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
+                       prf: tuple) -> None:
         if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
             self.sigma.value, self.window.value, self.kernel.value
         ):  # the controls moved while it ran: score again at the current values
@@ -362,7 +365,7 @@ class InspectWidget(Container):
         """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
         trace = self._trace_mask() if trace is None else trace
         self._start(_score_in_background, (pred, trace, self._params()),
-                    lambda *scored: self._on_prediction(None, pred, label, *scored))
+                    lambda *scored: self._on_prediction(label, pred, *scored))
 
     def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label

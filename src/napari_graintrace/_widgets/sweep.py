@@ -34,11 +34,11 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from napari_matplotlib.base import BaseNapariMPLWidget
 
-from ..core import sweep
+from ..core import convert, sweep
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
-from ..core.io import as_trace, to_grey, to_unit_float
-from ._common import layer_choices, notify_error, reports_errors, show_evaluation
+from ..core.options import SweepOptions
+from ._common import follow_layer_list, layer_choices, notify_error, reports_errors, show_evaluation
 
 if TYPE_CHECKING:
     import napari
@@ -49,14 +49,13 @@ TABLE_KERNELS = (3, 5)
 
 
 def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
-    """A sweep input from two napari layers (Labels: non-zero is boundary; images: auto polarity)."""
-    data = np.asarray(image_layer.data)
-    image = to_unit_float(to_grey(data) if image_layer.rgb else data, image_layer.name)
-    raw = np.asarray(trace_layer.data)
-    trace = raw != 0 if isinstance(trace_layer, Labels) else as_trace(raw)[0]
-    if image.shape != trace.shape:
-        raise InputError(f"{image_layer.name} is {image.shape} but {trace_layer.name} is {trace.shape}")
-    return sweep.LoadedPair(image_layer.name, image, trace)
+    """A sweep input from two napari layers (Image or Labels tracing alike: the minority class is boundary)."""
+    image = convert.micrograph(image_layer.data, image_layer.name, rgb=getattr(image_layer, "rgb", None))
+    tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels), what=trace_layer.name,
+                              rgb=getattr(trace_layer, "rgb", None))
+    mask = convert.match_shape(tracing.mask, image.shape, what=f"tracing {trace_layer.name!r}",
+                               reference=f"micrograph {image_layer.name!r}")
+    return sweep.LoadedPair(image_layer.name, image, mask)
 
 
 class SweepWidget(Container):
@@ -68,7 +67,9 @@ class SweepWidget(Container):
         self.run_name = LineEdit(label="run name", value="")
         self.run_name.native.setPlaceholderText("(the folder's name)")
         self.add_run_button = PushButton(text="Add run")
-        self.runs_list = Select(label="runs", choices=[], allow_multiple=True)
+        self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
+        # choices from a callable: magicgui's reset_choices (on every layer change) re-reads the runs
+        self.runs_list = Select(label="runs", choices=lambda _widget: list(self.runs), allow_multiple=True)
         self.remove_run_button = PushButton(text="Remove selected runs")
         self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
@@ -83,6 +84,7 @@ class SweepWidget(Container):
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
         self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
         self.best_table.read_only = True
+        self.best_table.min_height = 110  # two or three runs without scrolling
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_csv_button = PushButton(text="Export CSV")
@@ -96,13 +98,12 @@ class SweepWidget(Container):
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
         self.plot_widget = BaseNapariMPLWidget(viewer)
-        self.plot_widget.setMinimumHeight(320)
+        self.plot_widget.setMinimumHeight(720)  # 2 x 3 panels
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas
-        self.canvas.mpl_connect("pick_event", self._on_pick)
+        self.canvas.mpl_connect("button_press_event", self._on_click)
 
-        self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
         self.pairs: list[tuple] = []  # (image layer, trace layer)
         self.result: sweep.SweepResult | None = None
         self.marked: tuple[str, int] | None = None  # (run, epoch) last shown
@@ -121,18 +122,18 @@ class SweepWidget(Container):
         self.kernel.changed.connect(self.redraw)
         self.export_csv_button.changed.connect(self.export_csv)
         self.export_png_button.changed.connect(self.export_png)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
+        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
         viewer.events.theme.connect(self._on_theme)
-        self.native.destroyed.connect(self._disconnect)  # a closed dock must not hear the viewer's events
+        self.native.destroyed.connect(self._disconnect_theme)
         self.reset_choices()
 
-    def _disconnect(self, *_: Any) -> None:
-        self.viewer.layers.events.inserted.disconnect(self.reset_choices)
-        self.viewer.layers.events.removed.disconnect(self.reset_choices)
-        self.viewer.events.theme.disconnect(self._on_theme)
+    def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go
-        self.viewer.events.theme.disconnect(self.plot_widget._on_napari_theme_changed)
+        for callback in (self._on_theme, self.plot_widget._on_napari_theme_changed):
+            try:
+                self.viewer.events.theme.disconnect(callback)
+            except (RuntimeError, ValueError, TypeError):  # the viewer went first
+                pass
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -158,7 +159,7 @@ class SweepWidget(Container):
             self.remove_run(name)
 
     def _show_runs(self) -> None:
-        self.runs_list.choices = list(self.runs)
+        self.runs_list.reset_choices()
         self.runs_list.value = []
 
     def _chosen_runs(self) -> dict[str, Path]:
@@ -194,10 +195,10 @@ class SweepWidget(Container):
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
-        resolution = None if self.resolution.value.startswith("native") else int(self.resolution.value)
+        resolution = None if self.resolution.value.startswith("native") else self.resolution.value
+        options = SweepOptions(resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
-        steps = sweep.sweep_steps(runs, inputs, resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS,
-                                  cache=self.cache, previous=self.result)
+        steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
         self._worker = create_worker(
             _drive, steps,
@@ -253,11 +254,8 @@ class SweepWidget(Container):
         if self.result is None or not self.result.summaries:
             return
         with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
-            sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked)
-        for ax in self.figure.axes:
-            for line in ax.get_lines():
-                if str(line.get_gid()).startswith(("mean|", "live|", "image|")):
-                    line.set_picker(5)
+            sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked,
+                       columns=2)  # 2 x 2 panels: the dock is narrow
         self.canvas.draw_idle()
         self._fill_best_table()
 
@@ -290,14 +288,28 @@ class SweepWidget(Container):
         return curves
 
     @reports_errors
-    def _on_pick(self, event) -> None:
-        kind, run, *_ = str(event.artist.get_gid()).split("|")
-        if kind not in ("mean", "live", "image"):
+    def _on_click(self, event) -> None:
+        """A click on a point shows that run's epoch: the nearest point (within 8 px) of any curve.
+
+        Nearest wins, rather than matplotlib's pick on every artist under the cursor, because curves
+        of several runs cross and a line segment passing by would otherwise win.
+        """
+        if event.inaxes is None or event.button != 1 or self.result is None:
             return
-        index = int(event.ind[0])
-        epoch = int(event.artist.get_xdata()[index])
-        image = str(event.artist.get_gid()).split("|", 2)[2] if kind == "image" else None
-        self.show_epoch(epoch, image=image, run=run)
+        best = None
+        for line in event.inaxes.get_lines():
+            kind, _, rest = str(line.get_gid()).partition("|")
+            if kind not in ("mean", "live", "image") or not len(line.get_xdata()):
+                continue
+            points = event.inaxes.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+            distances = np.hypot(points[:, 0] - event.x, points[:, 1] - event.y)
+            index = int(np.argmin(distances))
+            if distances[index] <= 8 and (best is None or distances[index] < best[0]):
+                run, _, image = rest.partition("|")
+                best = (distances[index], run, int(line.get_xdata()[index]), image if kind == "image" else None)
+        if best is not None:
+            _, run, epoch, image = best
+            self.show_epoch(epoch, image=image, run=run)
 
     @reports_errors
     def show_epoch(self, epoch: int, image: str | None = None, run: str | None = None) -> None:
@@ -314,7 +326,7 @@ class SweepWidget(Container):
             raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
         pair = self._inputs[name]
         evaluation = Evaluation.of(pred, pair.trace, sigma=self.sigma.value, kernel=self.kernel.value)
-        reference = self.viewer.layers[name] if name in self.viewer.layers else None
+        reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 - no LayerList.get
         show_evaluation(self.viewer, evaluation, reference or _Grid(pair.image.shape))
         self.marked = (run, epoch)
         self.redraw()

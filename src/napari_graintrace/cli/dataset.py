@@ -65,22 +65,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_crop(args: argparse.Namespace) -> int:
     from ..core.crops import read_boxes
-    from ..core.dataset import aligned_folder, write_aligned
+    from ..core.dataset import aligned_folder, write_aligned_steps
     from ..core.io import check_output_folder, read_image
+    from ..core.options import CropOptions
+    from ..core.steps import run_steps
     from .options import require_files
 
     require_files([args.boxes, *args.images, args.trace])
-    final = aligned_folder(args.out, args.name)  # checks the name before reading any image
+    options = CropOptions(args.name, polarity=args.polarity, thickness=args.thickness, overwrite=args.overwrite)
+    final = aligned_folder(args.out, options.name)
     # the folder is replaced whole: it may not hold an input, and must be writable before any work
     check_output_folder(final, args.overwrite, inputs=[args.boxes, *args.images, args.trace])
     boxes = read_boxes(args.boxes)
     images = [read_image(path) for path in args.images]
     trace = read_image(args.trace)
-    write_aligned(
-        args.out, args.name, images, trace, boxes,
-        sources=[str(path) for path in args.images], trace_source=str(args.trace),
-        polarity=args.polarity, thickness=args.thickness, overwrite=args.overwrite,
-    )
+    run_steps(write_aligned_steps(args.out, images, trace, boxes, options,
+                                  sources=[str(path) for path in args.images], trace_source=str(args.trace)))
     n, m = len(images), len(boxes)
     print(f"wrote {final}: {n} original(s), {n * m} image/label pairs ({n} x {m} boxes), boxes.json, manifest.csv")
     return 0

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-import time
 from pathlib import Path
 
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
-FORMAT_CHOICES = ("png8", "png16", "tiff")  # core.io.PREDICTION_FORMATS
-LOSS_CHOICES = ("bce", "tolerant", "bce+tolerant")  # core.training.LOSSES (not imported: --help stays fast)
+from ..core.options import LOSS_NAMES, PRECISIONS  # light: no torch, so --help stays fast
 
-
-def _resolution(text: str) -> int | None:
-    if text.strip().lower() == "native":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {text!r}") from None
-    if value < 16:
-        raise argparse.ArgumentTypeError(f"must be at least 16 pixels, got {value}")
-    return value
+FORMAT_CHOICES = ("png8", "png16", "tiff")  # core.io.PREDICTION_FORMATS (io is not imported: --help stays fast)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,14 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a NAME_EPOCH.pth state_dict")
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
     predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
-    predict.add_argument("--resolution", type=_resolution, default=1024, metavar="PX|native",
+    predict.add_argument("--resolution", default="1024", metavar="PX|native",
                          help="square size the image is resized to, or 'native' (default 1024, the size the "
                               "lab's inference script uses; `sweep` defaults to 256, the training size)")
     predict.add_argument("--tile", type=int, default=1024, metavar="PX",
                          help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
     predict.add_argument("--overlap", type=int, default=112, metavar="PX",
                          help="context kept around each tile, a multiple of 16 (default 112: exact)")
-    predict.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+    predict.add_argument("--precision", default="auto", choices=PRECISIONS,
                          help="auto = bf16 where the CPU has native bf16 (checked to match fp32), else fp32")
     predict.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps")
     predict.add_argument("--input-size", action="store_true",
@@ -78,9 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--name", default="unet", help="checkpoint name prefix (default unet)")
     train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     train.add_argument("--batch-size", type=int, default=1, help="pairs per step (default 1)")
-    train.add_argument("--size", type=_resolution, default=256, metavar="PX|native",
+    train.add_argument("--size", default="256", metavar="PX|native",
                        help="square training size, or 'native' (default 256, the lab's)")
-    train.add_argument("--loss", default="bce", choices=LOSS_CHOICES,
+    train.add_argument("--loss", default="bce", choices=LOSS_NAMES,
                        help="bce (the lab's), tolerant = W (1 - tolerant F), bce+tolerant = BCE + W (1 - F); "
                             "tolerant F is the balanced spatially tolerant score of `graintrace score` (default bce)")
     train.add_argument("--tolerant-weight", type=float, default=1.0, metavar="W",
@@ -93,37 +81,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(run=run_train)
 
 
-class ProgressBar:
-    """A one-line bar on stderr; on a non-terminal it prints only occasional lines."""
+def _predict_options(args: argparse.Namespace):
+    """The command line's choices as the one object inference and the Dask tasks take."""
+    from ..core.options import PredictOptions
 
-    def __init__(self, label: str, width: int = 30) -> None:
-        self.label, self.width = label, width
-        self.tty = sys.stderr.isatty()
-        self.start = time.perf_counter()
-        self._last_line = -1.0
-
-    def update(self, done: int, total: int, extra: str = "") -> None:
-        fraction = done / total if total else 1.0
-        elapsed = time.perf_counter() - self.start
-        filled = int(round(self.width * fraction))
-        text = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {elapsed:5.1f}s {extra}"
-        if self.tty:
-            print("\r" + text, end="\n" if done >= total else "", file=sys.stderr, flush=True)
-        elif done >= total or elapsed - self._last_line >= 10:
-            self._last_line = elapsed
-            print(text, file=sys.stderr, flush=True)
+    return PredictOptions(resolution=args.resolution, tile=args.tile, overlap=args.overlap,
+                          precision=args.precision, device=args.device, restore_shape=args.input_size)
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import check_resolution, choose_device, predict, resolve_precision
+    from ..core.inference import check_resolution, choose_device, predict_steps, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
-    from ..core.options import PredictOptions
-    from .options import require_files
+    from ..core.steps import run_steps
+    from .options import progress_printer, require_files
 
-    # the options a later step would refuse are refused now, before the info line and any work
-    PredictOptions(resolution=None, tile=args.tile, overlap=args.overlap, precision=args.precision, device=args.device)
+    options = _predict_options(args)  # what a later step would refuse is refused now, before any work
     require_files([args.checkpoint], "the checkpoint")
     require_files(args.images)
     suffix = PREDICTION_FORMATS[args.format]
@@ -137,32 +111,31 @@ def run_predict(args: argparse.Namespace) -> int:
     for image_path in args.images:  # every input is read once before anything is written
         shape = read_micrograph(image_path).shape
         try:
-            check_resolution(shape, args.resolution)
+            check_resolution(shape, options.resolution)
         except InputError as exc:
             raise InputError(f"{image_path}: {exc}") from None
     if args.scheduler is not None:
         if args.format != "png8":
             raise InputError(f"--format {args.format} is not available with --scheduler (the cluster sends 8-bit "
                              "maps back); run without --scheduler to keep the precision")
-        return _predict_on_cluster(args, targets)
-    device = choose_device(args.device)
-    precision = resolve_precision(args.precision, device)
+        return _predict_on_cluster(args, options, targets)
+    device = choose_device(options.device)
+    options = dataclasses.replace(options, device=str(device),
+                                  precision=resolve_precision(options.precision, device))
     model = load_checkpoint(args.checkpoint)
-    size = "native size" if args.resolution is None else f"{args.resolution} x {args.resolution}"
-    print(f"{args.checkpoint.name}: base width {model.base_width}, {device.type}, {precision}, {size}",
+    size = "native size" if options.resolution is None else f"{options.resolution} x {options.resolution}"
+    print(f"{args.checkpoint.name}: base width {model.base_width}, {device.type}, {options.precision}, {size}",
           file=sys.stderr)
     for index, (image_path, target) in enumerate(zip(args.images, targets, strict=True), start=1):
         image = read_micrograph(image_path)
-        bar = ProgressBar(f"[{index}/{len(targets)}] {image_path.name}")
-        prob = predict(model, image, resolution=args.resolution, tile=args.tile or None, precision=precision,
-                       device=device, overlap=args.overlap if args.tile else 0, restore_shape=args.input_size,
-                       progress=bar.update)
+        bar = progress_printer(f"[{index}/{len(targets)}] {image_path.name}")
+        prob = run_steps(predict_steps(model, image, options), lambda step, bar=bar: bar(*step))
         write_image(target, encode_prediction(prob, args.format), overwrite=args.overwrite)
         print(f"wrote {target}  ({prob.shape[0]} x {prob.shape[1]})")
     return 0
 
 
-def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
+def _predict_on_cluster(args: argparse.Namespace, options, targets: list[Path]) -> int:
     """``predict --scheduler``: each image is a Dask task; the maps come back and are written here."""
     from ..core import distributed
     from ..core.checkpoints import load_checkpoint
@@ -170,11 +143,9 @@ def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
     from .options import progress_printer
 
     model = load_checkpoint(args.checkpoint)  # refuse a bad file here, before any task is sent
-    print(f"{args.checkpoint.name}: base width {model.base_width}, on {args.scheduler} (device {args.device} "
+    print(f"{args.checkpoint.name}: base width {model.base_width}, on {args.scheduler} (device {options.device} "
           f"on each worker)", file=sys.stderr)
     images = [read_micrograph(path) for path in args.images]
-    options = dict(resolution=args.resolution, tile=args.tile or None, precision=args.precision,
-                   device=args.device, overlap=args.overlap if args.tile else 0, restore_shape=args.input_size)
 
     def write(outcome: distributed.PredictOutcome) -> None:  # as each map arrives: Ctrl-C keeps those done
         if outcome.image is not None:
@@ -192,29 +163,37 @@ def _predict_on_cluster(args: argparse.Namespace, targets: list[Path]) -> int:
     return 1 if failed else 0
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from ..core.inference import choose_device
-    from ..core.io import check_output_folder
-    from ..core.training import TrainProgress, train
+def train_options(args: argparse.Namespace):
+    """``graintrace train`` flags as a :class:`~..core.options.TrainOptions` (also the torchrun entry's)."""
+    from ..core.options import TrainOptions
 
+    return TrainOptions(name=args.name, epochs=args.epochs, base_width=args.width, lr=args.lr,
+                        batch_size=args.batch_size, save_every=args.save_every, size=args.size,
+                        device=args.device, loss=args.loss, seed=args.seed,
+                        tolerant_weight=args.tolerant_weight, sigma=args.sigma, window=args.window)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..core.io import check_output_folder
+    from ..core.steps import run_steps
+    from ..core.training import TrainProgress, train_steps
+    from .options import progress_printer
+
+    options = train_options(args)
     # checkpoints are added to the folder (a rerun resumes): it may exist, but must be writable now,
     # not after the first epoch
     check_output_folder(args.output, inputs=[args.dataset], replaced=False)
-    device = choose_device(args.device)
-    bar: list[ProgressBar] = []
+    bar: list = []
 
     def report(step: TrainProgress) -> None:
         if step.batch == 1 or not bar:
-            bar[:] = [ProgressBar(f"epoch {step.epoch}/{step.epochs - 1}")]
-        bar[0].update(step.batch, step.batches, f"loss {step.loss:.4f}")
+            bar[:] = [progress_printer(f"epoch {step.epoch}/{step.epochs - 1}")]
+        bar[0](step.batch, step.batches, f"loss {step.loss:.4f}")
         if step.batch == step.batches:
             saved = f"  -> {step.saved}" if step.saved else ""
             print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}")
 
-    losses = train(args.dataset, args.output, name=args.name, epochs=args.epochs, base_width=args.width,
-                   lr=args.lr, batch_size=args.batch_size, save_every=args.save_every, size=args.size,
-                   device=device, loss=args.loss, seed=args.seed, progress=report,
-                   tolerant_weight=args.tolerant_weight, sigma=args.sigma, window=args.window)
+    losses = run_steps(train_steps(args.dataset, args.output, options), report)
     if not losses:
-        print(f"{args.output}: {args.name} already has {args.epochs} epochs; nothing to do")
+        print(f"{args.output}: {options.name} already has {options.epochs} epochs; nothing to do")
     return 0

@@ -57,18 +57,10 @@ def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def parse_resolution(value: str) -> int | None:
-    """``"1024"`` -> 1024 (the lab's square resize); ``"native"`` -> None (full size, tiled)."""
-    from ..core.errors import InputError
+    """``"1024"`` -> 1024 (the lab's square resize); ``"native"`` -> None: ``core.options.resolution``."""
+    from ..core.options import resolution
 
-    if str(value).lower() == "native":
-        return None
-    try:
-        size = int(value)
-    except ValueError:
-        raise InputError(f"--resolution must be a number of pixels or 'native', got {value!r}") from None
-    if size < 16 or size % 16:
-        raise InputError(f"--resolution must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
-    return size
+    return resolution(value)
 
 
 def progress_printer(label: str):

@@ -9,14 +9,6 @@ from pathlib import Path
 
 from .options import add_score_options, read_pair
 
-OVERLAY_FILES = {
-    "bce_overlay": "BCE overlay: white hit, black background, red missed, blue false",
-    "tophat_reward": "top-hat reward map: green +1, red -1",
-    "tophat_composite": "prediction x top-hat reward",
-    "gaussian_reward": "normalized Gaussian reward map: green > 0, red < 0",
-    "gaussian_composite": "prediction x Gaussian reward",
-}
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser(
@@ -36,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     overlay = subparsers.add_parser(
         "overlay",
         help="write the BCE overlay, reward maps and prediction x reward composites as PNG",
-        description="Write " + ", ".join(f"{name}.png" for name in OVERLAY_FILES) + " into DIR.",
+        description="Write the BCE overlay (bce_overlay.png), the top-hat and Gaussian reward maps and the "
+                    "prediction x reward composites as PNG files into DIR.",
     )
     overlay.add_argument("pred", type=Path, metavar="PRED", help="prediction image")
     overlay.add_argument("trace", type=Path, metavar="TRACE", help="tracing image (either polarity)")
@@ -88,19 +81,13 @@ def run_overlay(args: argparse.Namespace) -> int:
     from ..core import overlays, scores
     from ..core.io import check_writable, write_image
 
-    targets = {name: args.output / f"{name}.png" for name in OVERLAY_FILES}
+    files = [overlay for overlay in overlays.OVERLAYS if overlay.file]
+    targets = {overlay.key: args.output / f"{overlay.key}.png" for overlay in files}
     check_writable(targets.values(), args.overwrite, inputs=[args.pred, args.trace])
     pred, trace, _ = read_pair(args)
-    tophat = scores.tophat_reward(trace, args.kernel)
-    gaussian = scores.gaussian_reward(trace, args.sigma, args.window)
-    pictures = {
-        "bce_overlay": overlays.bce_overlay(pred, trace),
-        "tophat_reward": overlays.reward_rgb(tophat),
-        "tophat_composite": overlays.composite_rgb(pred, tophat),
-        "gaussian_reward": overlays.reward_rgb(gaussian),
-        "gaussian_composite": overlays.composite_rgb(pred, gaussian),
-    }
-    for name, picture in pictures.items():
-        write_image(targets[name], picture, overwrite=args.overwrite)
-        print(f"wrote {targets[name]}  ({OVERLAY_FILES[name]})")
+    inputs = overlays.OverlayInputs(pred, trace, scores.tophat_reward(trace, args.kernel),
+                                    scores.gaussian_reward(trace, args.sigma, args.window))
+    for overlay, picture in zip(files, overlays.draw(inputs, files).values(), strict=True):
+        write_image(targets[overlay.key], picture, overwrite=args.overwrite)
+        print(f"wrote {targets[overlay.key]}  ({overlay.description})")
     return 0

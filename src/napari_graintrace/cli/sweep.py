@@ -64,9 +64,11 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 
 def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
+    from ..core.cache import default_cache_dir
     from ..core.errors import InputError
     from ..core.inference import check_resolution
     from ..core.io import check_output_folder, check_writable, read_image
+    from ..core.options import SweepOptions
     from .options import parse_resolution, progress_printer, require_files
 
     if len(args.image) != len(args.trace):
@@ -79,7 +81,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     folders = [run.folder for run in runs if run.folder is not None]
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
                    inputs=[*args.image, *args.trace, *folders, *checkpoints])
-    check_output_folder(args.cache if args.cache is not None else sweep.default_cache_dir(), replaced=False)
+    check_output_folder(args.cache if args.cache is not None else default_cache_dir(), replaced=False)
     resolution = parse_resolution(args.resolution)
     for image in args.image:  # a resolution no image can use is refused before the first prediction
         try:
@@ -93,20 +95,20 @@ def run_sweep(args: argparse.Namespace) -> int:
     for choice in best:
         if choice.window is not None and choice.window != args.window:
             raise InputError(f"--best {choice}: the sweep's window is {args.window} (give --window {choice.window})")
-    options = {"resolution": resolution, "precision": args.precision, "sigmas": sigmas,
-                   "kernels": kernels, "window": args.window, "cache": sweep.PredictionCache(args.cache),
-                   "progress": progress_printer("sweep"),
-                   # a --best on a grain metric turns the grain rows on
-                   "grains": args.grains or any(c.metric in GRAIN_METRICS for c in best)}
+    options = SweepOptions(resolution=resolution, precision=args.precision, sigmas=tuple(sigmas),
+                           kernels=tuple(kernels), window=args.window,
+                           # a --best on a grain metric turns the grain rows on
+                           grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))
+    common = {"options": options, "cache": sweep.PredictionCache(args.cache), "progress": progress_printer("sweep")}
     if args.scheduler is None:
-        result = sweep.run_sweep(runs, pairs, **options)
+        result = sweep.run_sweep(runs, pairs, **common)
     else:  # Dask is imported only here
         from ..core import distributed
 
         result = distributed.run_sweep(args.scheduler, runs, pairs, retries=args.retries,
-                                       torch_threads=args.worker_threads, **options)
+                                       torch_threads=args.worker_threads, **common)
     if args.boundary_ods:
-        sweep.add_boundary_ods(result, pairs, cache=options["cache"])
+        sweep.add_boundary_ods(result, pairs, cache=common["cache"])
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:

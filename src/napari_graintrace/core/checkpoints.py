@@ -24,6 +24,11 @@ from .model import UNet
 
 __all__ = ["Checkpoint", "find_checkpoints", "load_checkpoint", "read_state_dict", "state_dict_width"]
 
+# torch's weights-only unpickler warns about a pickle protocol other than 2 before it refuses a
+# plain pickle; the refusal is what the user sees. Filtered once here, not with catch_warnings,
+# which swaps the process-wide filters and is not safe in worker threads.
+warnings.filterwarnings("ignore", message=r"Detected pickle protocol \d+ in the checkpoint", category=UserWarning)
+
 _NAME_EPOCH = re.compile(r"^(?P<name>.+)_(?P<epoch>\d+)\.pth$")
 _NESTED_KEYS = ("state_dict", "model_state_dict")
 _WIDTH_KEY = "down_conv.0.first.weight"
@@ -68,9 +73,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
-            warnings.simplefilter("ignore")
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise InputError(_refusal(path, str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged files; none ran code

@@ -27,6 +27,7 @@ __all__ = [
     "BOX_KEYS",
     "CropBox",
     "apply_boxes",
+    "box_from_corners",
     "boxes_from_dict",
     "boxes_to_dict",
     "boxes_to_json",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 BOX_KEYS: tuple[str, ...] = ("index", "top", "left", "bottom", "right")
+_TOLERANCE = 1e-3  # pixels: corners closer than this count as one row/column (float transforms)
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -113,6 +115,40 @@ class CropBox:
         if missing:
             raise InputError(f"box {dict(data)!r} lacks {', '.join(missing)}")
         return cls(**{key: data[key] for key in BOX_KEYS})
+
+
+def _edge(coordinate: float) -> int:
+    """Pixel coordinate -> nearest pixel edge index (edge ``k`` sits at ``k - 0.5``); halves round
+    up, so the same drawn rectangle always gives the same box."""
+    return int(np.floor(coordinate + 0.5 + 0.5))
+
+
+def box_from_corners(index: int, corners: np.ndarray, where: str = "the image") -> CropBox:
+    """The box of a rectangle drawn over an image: ``corners`` (k, 2) as (row, col) in its pixels.
+
+    Pixel centres sit at integers (napari's data coordinates), so a rectangle from -0.5 to 255.5
+    is the box 0..256. A rotated rectangle is refused (its bounding box is never used silently),
+    and so is one that is empty or reaches outside the image (``where`` names it in the message).
+    """
+    points = np.asarray(corners, dtype=float).reshape(-1, 2)
+    rows, cols = points[:, 0], points[:, 1]
+    axis_aligned = all(
+        np.all(np.minimum(np.abs(values - values.min()), np.abs(values - values.max())) < _TOLERANCE)
+        for values in (rows, cols)
+    )
+    if not axis_aligned:
+        raise InputError(
+            f"box {index} is rotated in the pixels of {where}; crop boxes must be axis-aligned. "
+            "Nothing was written: redraw it without rotation (its bounding box is not used silently)"
+        )
+    top, bottom = (_edge(v) for v in (rows.min(), rows.max()))
+    left, right = (_edge(v) for v in (cols.min(), cols.max()))
+    if bottom <= top or right <= left or top < 0 or left < 0:
+        raise InputError(
+            f"box {index} (top {top}, left {left}, bottom {bottom}, right {right} in the pixels of "
+            f"{where}) is empty or reaches outside the image"
+        )
+    return CropBox(index, top, left, bottom, right)
 
 
 def check_boxes(boxes: Iterable[CropBox], shape: Sequence[int] | None = None) -> list[CropBox]:

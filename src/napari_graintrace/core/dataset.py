@@ -1,6 +1,6 @@
 """The lab's dataset folders: aligned crops, merging training sets, and the pairing check.
 
-Layout written by :func:`write_aligned` (``shared/design.md``)::
+Layout written by :func:`write_aligned_steps` and read back by :func:`read_aligned` (``shared/design.md``)::
 
     ROOT/XXXX_validation/aligned/
       XXXX_1.png ... XXXX_n.png   originals (micrographs, in the order given)
@@ -20,12 +20,11 @@ input or a failure leaves nothing behind.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io as _stdio
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,9 @@ from typing import Literal
 
 import numpy as np
 
-from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes
+from .cache import file_hash
+from .cleanup import set_thickness
+from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes, read_boxes
 from .errors import InputError
 from .io import (
     OutputExistsError,
@@ -41,25 +42,26 @@ from .io import (
     check_output_folder,
     clear_stale_temps,
     read_image,
+    read_trace,
     temp_prefix,
     to_grey,
     write_image,
     write_text,
 )
-from .steps import run_steps
+from .options import CropOptions, dataset_name
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "MANIFEST_FIELDS",
     "MERGE_FIELDS",
+    "AlignedDataset",
     "Problem",
     "aligned_folder",
     "check",
-    "check_name",
     "dataset_folders",
     "merge",
     "prepare_image",
-    "write_aligned",
+    "read_aligned",
     "write_aligned_steps",
 ]
 
@@ -67,40 +69,14 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 MANIFEST_FIELDS = ("file", "kind", "source", "n", "m", "top", "left", "bottom", "right", "sha256")
 MERGE_FIELDS = ("file", "source_dataset", "source_image", "source_label", "renamed_from",
                 "image_sha256", "label_sha256")
-Progress = Callable[[int, int, str], None]
 
 
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in blocks (manifests let a user verify a copied dataset)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_name(name: str) -> str:
-    """A dataset name becomes part of file names: refuse separators, dot names and control chars."""
-    if not isinstance(name, str) or not name.strip():
-        raise InputError("the dataset name is empty")
-    if name != name.strip():
-        raise InputError(f"dataset name {name!r} starts or ends with white space")
-    bad = [sep for sep in ("/", "\\", os.sep, os.altsep) if sep and sep in name]
-    if bad:
-        raise InputError(f"dataset name {name!r} contains a path separator {bad[0]!r}; give a plain name like XXXX")
-    if name in (".", "..") or name.startswith("."):
-        raise InputError(f"dataset name {name!r} may not start with a dot")
-    if any(ord(ch) < 32 or ch in ':*?"<>|' for ch in name):
-        raise InputError(f"dataset name {name!r} contains characters not allowed in file names")
-    return name
-
-
 def aligned_folder(root: str | os.PathLike, name: str) -> Path:
     """``ROOT/NAME_validation/aligned``, the lab's place for one area's crops."""
-    return Path(root) / f"{check_name(name)}_validation" / "aligned"
+    return Path(root) / f"{dataset_name(name)}_validation" / "aligned"
 
 
 def prepare_image(array: np.ndarray, what: str) -> np.ndarray:
@@ -176,64 +152,29 @@ def _csv_text(fields: Sequence[str], rows: Iterable[dict]) -> str:
 # --------------------------------------------------------------------------------------------
 # aligned crops
 # --------------------------------------------------------------------------------------------
-def _thicken(mask: np.ndarray, thickness: int | None) -> np.ndarray:
-    """Optional cleanup hook: skeletonize and re-thicken the tracing to ``thickness`` px."""
-    if thickness is None:
-        return mask
-    try:
-        from .cleanup import set_thickness
-    except ImportError:  # pragma: no cover - cleanup ships with the package
-        raise InputError("tracing cleanup (thickness) is not available in this installation") from None
-    return set_thickness(mask, thickness)
-
-
-def write_aligned(
+def write_aligned_steps(
     root: str | os.PathLike,
-    name: str,
     images: Sequence[np.ndarray],
     trace: np.ndarray,
     boxes: Sequence[CropBox],
+    options: CropOptions,
     *,
     sources: Sequence[str] | None = None,
     trace_source: str = "",
-    polarity: str = "auto",
-    thickness: int | None = None,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-) -> Path:
+) -> Generator[tuple[int, int, str], None, Path]:
     """Write ``ROOT/NAME_validation/aligned`` from micrographs, their tracing and one set of boxes.
 
     ``images`` are the fields of view (``NAME_1`` ... ``NAME_n`` in this order), all of one shape;
     ``trace`` is their tracing (either polarity, or boolean); ``sources`` and ``trace_source`` are
-    recorded in the manifest. ``thickness`` (odd px) re-thickens the tracing with the cleanup core
-    first. Every check runs and every crop is computed before anything is written; the CLI and the
-    widget both call this (the widget through :func:`write_aligned_steps`), so they write the same
-    bytes. ``progress(done, total, file)`` is called before each file. Returns the ``aligned`` folder.
-    """
-    steps = write_aligned_steps(root, name, images, trace, boxes, sources=sources, trace_source=trace_source,
-                                polarity=polarity, thickness=thickness, overwrite=overwrite)
-    return run_steps(steps, None if progress is None else lambda step: progress(*step))
-
-
-def write_aligned_steps(
-    root: str | os.PathLike,
-    name: str,
-    images: Sequence[np.ndarray],
-    trace: np.ndarray,
-    boxes: Sequence[CropBox],
-    *,
-    sources: Sequence[str] | None = None,
-    trace_source: str = "",
-    polarity: str = "auto",
-    thickness: int | None = None,
-    overwrite: bool = False,
-) -> Generator[tuple[int, int, str], None, Path]:
-    """:func:`write_aligned` one file at a time, for a progress bar or a background worker.
+    recorded in the manifest; ``options`` name the dataset and say the tracing's polarity, an
+    optional re-thickening (odd px, the cleanup core) and whether to replace an existing folder.
 
     Every check runs and every crop is computed *now*, in the caller (bad input raises here and
     nothing is written); the returned generator then writes, yielding ``(done, total, file)``
     before each file and ``(total, total, "manifest.csv")`` at the end, and returns the folder.
+    The CLI drives it with ``steps.run_steps``, the widget in a worker: both write the same bytes.
     """
+    name, overwrite = options.name, options.overwrite
     final = aligned_folder(root, name)
     if final.exists() and not overwrite:
         raise OutputExistsError(final)
@@ -260,8 +201,9 @@ def write_aligned_steps(
             f"the tracing ({trace_source or 'array'}) is {' x '.join(map(str, trace.shape))} but the "
             f"micrographs are {shape[0]} x {shape[1]}; the shapes must match"
         )
-    mask, _ = as_trace(trace, polarity)
-    mask = _thicken(mask, thickness)
+    mask, _ = as_trace(trace, options.polarity)
+    if options.thickness is not None:
+        mask = set_thickness(mask, options.thickness)
     label = mask.astype(np.uint8) * np.uint8(255)
     boxes = check_boxes(boxes, shape)
     windows = apply_boxes(boxes, label, *prepared)
@@ -297,10 +239,45 @@ def _write_plan(final: Path, plan: list[tuple[str, np.ndarray | str, dict]],
                 write_text(target, content)
             else:
                 write_image(target, content)
-            rows.append({"file": relative, **row, "sha256": sha256_file(target)})
+            rows.append({"file": relative, **row, "sha256": file_hash(target)})
         write_text(tmp / "manifest.csv", _csv_text(MANIFEST_FIELDS, rows))
     yield total, total, "manifest.csv"
     return final
+
+
+@dataclass(frozen=True)
+class AlignedDataset:
+    """An aligned folder read back: enough to carry on where it was left (the crops widget's "Open")."""
+
+    folder: Path
+    name: str
+    originals: list[tuple[Path, np.ndarray]]  # NAME_1.png ... in order, as stored
+    trace: np.ndarray  # bool, True = boundary
+    polarity: str  # the polarity found in NAME_trace.png
+    boxes: list[CropBox]
+
+
+def read_aligned(path: str | os.PathLike) -> AlignedDataset:
+    """Read ``NAME_validation/aligned`` (or the ``NAME_validation`` above it): originals, tracing, boxes.
+
+    The tracing is read with polarity ``auto`` like every other tracing, so a ``NAME_trace.png``
+    someone saved black-on-white still gives its boundaries. Everything is read before returning.
+    """
+    root = Path(path)
+    folder = root / "aligned" if (root / "aligned" / "boxes.json").is_file() else root
+    if not (folder / "boxes.json").is_file():
+        raise InputError(f"{root}: no boxes.json here (choose a NAME_validation/aligned folder)")
+    boxes = read_boxes(folder / "boxes.json")
+    traces = sorted(folder.glob("*_trace.png"))
+    if len(traces) != 1:
+        raise InputError(f"{folder}: expected NAME_1.png ... and one NAME_trace.png")
+    name = traces[0].stem[: -len("_trace")]
+    numbered = [(path, path.stem[len(name) + 1 :]) for path in folder.glob(f"{name}_*.png")]
+    originals = sorted(((path, int(n)) for path, n in numbered if n.isdigit()), key=lambda item: item[1])
+    if not originals:
+        raise InputError(f"{folder}: expected NAME_1.png ... and one NAME_trace.png")
+    trace, polarity = read_trace(traces[0], "auto")
+    return AlignedDataset(folder, name, [(p, read_image(p)) for p, _ in originals], trace, polarity, boxes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,6 +445,6 @@ def merge(
             for kind in ("image", "label"):
                 target = tmp / kind / row["file"]
                 shutil.copyfile(row[f"source_{kind}"], target)
-                row[f"{kind}_sha256"] = sha256_file(target)
+                row[f"{kind}_sha256"] = file_hash(target)
         write_text(tmp / "manifest.csv", _csv_text(MERGE_FIELDS, rows))
     return dest

@@ -37,19 +37,19 @@ from typing import Any
 
 import numpy as np
 
+from .cache import PredictionCache, checkpoint_hash
 from .checkpoints import Checkpoint, load_checkpoint
 from .errors import InputError
 from .model import UNet
+from .options import PredictOptions, SweepOptions
+from .steps import run_steps
 from .sweep import (
     LoadedPair,
     Pair,
     PairOutcome,
-    PredictionCache,
     SweepResult,
-    SweepSettings,
     add_outcome,
     evaluate_pair,
-    file_hash,
     new_result,
     prepare_sweep,
     reusable,
@@ -156,21 +156,11 @@ def _client(scheduler: Any) -> Iterator[Any]:
 # --------------------------------------------------------------------------------------------
 _LOCK = threading.Lock()
 _MODELS: OrderedDict[tuple[str, str], UNet] = OrderedDict()
-_HASHES: dict[tuple[str, int, int], str] = {}
 
 
-def _checkpoint_hash(path: Path) -> str:
-    """Content hash, remembered per worker by (path, mtime, size) so a file is read once per worker."""
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _HASHES:
-        _HASHES[key] = file_hash(path)
-    return _HASHES[key]
-
-
-def _worker_model(path: Path, checkpoint_hash: str) -> UNet:
+def _worker_model(path: Path, digest: str) -> UNet:
     """The loaded model, from this worker's small LRU cache of models."""
-    key = (str(path), checkpoint_hash)
+    key = (str(path), digest)
     with _LOCK:  # a worker with several task threads loads a checkpoint once
         if key in _MODELS:
             _MODELS.move_to_end(key)
@@ -196,33 +186,33 @@ def _set_torch_threads(count: int | None) -> None:
             torch.set_num_threads(count)
 
 
-def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepSettings,
+def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepOptions,
                cache_root: str, torch_threads: int | None = None, run: str = "") -> PairOutcome:
     """One (run, checkpoint, pair) on a worker: the in-process unit of work with a per-worker model cache."""
     _set_torch_threads(torch_threads)
     try:
-        checkpoint_hash = _checkpoint_hash(Path(item.path))
+        digest = checkpoint_hash(Path(item.path))
     except OSError as exc:
         return PairOutcome(item.epoch, item.path.name, pair.name, failure=f"{item.path}: {exc}", run=run)
-    return evaluate_pair(item, checkpoint_hash, pair, image_hash, settings, PredictionCache(cache_root),
-                         lambda: _worker_model(Path(item.path), checkpoint_hash), run)
+    return evaluate_pair(item, digest, pair, image_hash, settings, PredictionCache(cache_root),
+                         lambda: _worker_model(Path(item.path), digest), run)
 
 
-def predict_task(checkpoint: str, image: np.ndarray, options: dict[str, Any],
+def predict_task(checkpoint: str, image: np.ndarray, options: PredictOptions,
                  torch_threads: int | None = None) -> np.ndarray | str:
     """One image through one checkpoint on a worker: the 8-bit map, or why the input was refused.
 
     A user error (``InputError``: unreadable checkpoint, fp16 on a CPU worker) comes back as text
     rather than an exception, so it is reported at once instead of retried.
     """
-    from .inference import predict
+    from .inference import predict_steps
     from .io import unit_float_to_uint8
 
     _set_torch_threads(torch_threads)
     path = Path(checkpoint)
     try:
-        model = _worker_model(path, _checkpoint_hash(path))
-        return unit_float_to_uint8(predict(model, image, **options))
+        model = _worker_model(path, checkpoint_hash(path))
+        return unit_float_to_uint8(run_steps(predict_steps(model, image, options)))
     except InputError as exc:
         return str(exc)
     except OSError as exc:
@@ -285,6 +275,7 @@ def run_sweep(
     torch_threads: int | None = None,
     previous: SweepResult | None = None,
     grains: bool = False,
+    options: SweepOptions | None = None,
 ) -> SweepResult:
     """:func:`core.sweep.run_sweep` on a Dask cluster: one task per (run, checkpoint, pair), same table.
 
@@ -296,7 +287,7 @@ def run_sweep(
     """
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())
@@ -342,7 +333,7 @@ def _reuse_hash(previous: SweepResult | None, item: Checkpoint) -> str:
     if previous is None:
         return ""
     try:
-        return file_hash(item.path)
+        return checkpoint_hash(item.path)
     except OSError:
         return ""
 
@@ -360,14 +351,14 @@ def predict_many(
     scheduler: Any,
     checkpoint: str | os.PathLike,
     images: Sequence[np.ndarray],
-    options: dict[str, Any],
+    options: PredictOptions,
     progress: Callable[[int, int, str], None] | None = None,
     on_done: Callable[[PredictOutcome], None] | None = None,
     names: Sequence[str] | None = None,
     retries: int = 2,
     torch_threads: int | None = None,
 ) -> list[PredictOutcome]:
-    """Run ``predict(model, image, **options)`` for every image as one task each; 8-bit maps back.
+    """Run ``inference.predict_steps(model, image, options)`` for every image as one task each; 8-bit maps back.
 
     ``on_done`` sees each outcome as it arrives (the CLI writes the file then), so a cancelled
     run keeps what was finished.

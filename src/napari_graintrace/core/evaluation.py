@@ -144,16 +144,12 @@ class Evaluation:
         return self.boundary_match().rgb()
 
     def pictures(self) -> dict[str, np.ndarray]:
-        """Every overlay at the current parameters (computed together, e.g. in a worker thread)."""
-        reward = self.scorer.reward_map(self.sigma)
-        return {
-            "bce_overlay": self.bce_overlay(),
-            "tophat_reward": self.tophat_reward_rgb(),
-            "gaussian_reward": overlays.reward_rgb(reward),
-            "composite": overlays.composite_rgb(self.pred, reward),
-            "recall": self.recall_rgb(),
-            "boundary_match": self.boundary_rgb(),
-        }
+        """Every overlay of ``overlays.OVERLAYS`` marked as a picture, at the current parameters;
+        computed together, e.g. in a worker thread."""
+        inputs = overlays.OverlayInputs(self.pred, self.trace, scores.tophat_reward(self.trace, self.kernel),
+                                        self.scorer.reward_map(self.sigma), self.soft_dilation(),
+                                        self.boundary_rgb())
+        return overlays.draw(inputs, [overlay for overlay in overlays.OVERLAYS if overlay.picture])
 
     def composite_rgb(self) -> np.ndarray:
         """Prediction x Gaussian reward (the report's Figures 13d / 19d)."""

@@ -19,8 +19,9 @@ on the demo series, ``benchmarks/bench_inference.py`` at the lab's width). Elsew
 fp32; ``"bf16"``/``"fp16"`` can be asked for explicitly (CUDA autocast, not validated here).
 
 Long runs report progress per tile: pass ``progress(done, total)``, or drive
-:func:`predict_steps`, a generator that yields ``(done, total)`` and returns the map, which is what
-a napari ``thread_worker`` wants (its ``quit()`` takes effect at each yield). A lab-width pass
+:func:`predict_steps` with a :class:`~.options.PredictOptions`: a generator that yields
+``(done, total)`` and returns the map, which is what a napari ``thread_worker`` wants (its
+``quit()`` takes effect at each yield) and what the CLI and Dask tasks run. A lab-width pass
 over one 1024 x 1024 tile takes tens of seconds on a laptop CPU, so a yield per tile is not enough
 for a prompt Cancel: with ``stop`` given, :func:`predict_steps` also checks it inside the forward
 pass, before every layer (:func:`interruptible`), and raises :class:`Cancelled`.
@@ -41,6 +42,8 @@ import torch.nn.functional as F
 from .errors import InputError
 from .io import to_grey, to_unit_float
 from .model import DEPTH, UNet
+from .options import PRECISIONS, PredictOptions, tiling
+from .options import resolution as parse_resolution
 from .steps import run_steps
 
 __all__ = [
@@ -60,10 +63,12 @@ __all__ = [
 ]
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-DEFAULT_RESOLUTION = 1024  # the lab's inference size (it trains at 256)
-DEFAULT_TILE = 1024  # tile side in pixels; a 1024 tile of the lab's model needs ~2 GB in fp32
-DEFAULT_OVERLAP = 112  # halo per side; >= the lab U-Net's reach, so tiles match a whole-image pass
+# the defaults live on PredictOptions: 1024 = the lab's inference size (it trains at 256); a 1024
+# tile of the lab's model needs ~2 GB in fp32; a 112 px halo is >= the lab U-Net's reach, so tiles
+# match a whole-image pass
+DEFAULT_RESOLUTION: int = PredictOptions.resolution
+DEFAULT_TILE: int = PredictOptions.tile
+DEFAULT_OVERLAP: int = PredictOptions.overlap
 GRID = 2**DEPTH  # 16: sides that keep their size through four max-pools
 
 ProgressCallback = Callable[[int, int], object]
@@ -172,9 +177,10 @@ def prepare_image(image: np.ndarray, resolution: int | None = DEFAULT_RESOLUTION
     if min(array.shape) < 1:
         raise InputError(f"the micrograph is empty (shape {array.shape})")
     x = torch.from_numpy(np.ascontiguousarray(to_unit_float(array, "micrograph")))
+    resolution = parse_resolution(resolution)
     if resolution is not None:
         check_resolution(tuple(x.shape), resolution)
-        size = (int(resolution), int(resolution))
+        size = (resolution, resolution)
         if tuple(x.shape) != size:
             x = F.interpolate(x[None, None], size=size, mode="bilinear", antialias=True, align_corners=False)[0, 0]
     return x
@@ -193,15 +199,6 @@ def _pad_to_grid(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # tiles
 # --------------------------------------------------------------------------------------------
-def _check_tiling(tile: int, overlap: int) -> None:
-    for value, name in ((tile, "tile"), (overlap, "overlap")):
-        if isinstance(value, bool) or int(value) != value or value < 0 or value % GRID:
-            raise InputError(f"{name} must be a non-negative multiple of {GRID}, got {value!r}")
-    if tile - 2 * overlap < GRID:
-        raise InputError(f"tile {tile} leaves no core inside an overlap of {overlap} px on each side; "
-                         f"use tile >= 2 * overlap + {GRID}")
-
-
 def _axis_windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(window start, window stop, core start, core stop) along one padded axis."""
     if length <= tile:
@@ -221,7 +218,7 @@ def tile_windows(shape: tuple[int, int], tile: int, overlap: int) -> list[tuple[
     Every window starts on the 16-px grid and keeps ``overlap`` px of context beyond its core on
     each side that is not the image border, where a whole-image pass sees the same zero padding.
     """
-    _check_tiling(tile, overlap)
+    tile, overlap = tiling(tile, overlap)
     rows = _axis_windows(shape[0], tile, overlap)
     cols = _axis_windows(shape[1], tile, overlap)
     return [
@@ -272,30 +269,28 @@ def _forward(model: UNet, x: torch.Tensor, device: torch.device, precision: str)
 def predict_steps(
     model: UNet,
     image: np.ndarray,
-    resolution: int | None = DEFAULT_RESOLUTION,
-    tile: int | None = DEFAULT_TILE,
-    precision: str = "auto",
-    device: str | torch.device | None = None,
-    overlap: int = DEFAULT_OVERLAP,
-    restore_shape: bool = False,
+    options: PredictOptions | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
-    """Generator form of :func:`predict`: yields ``(tiles done, tiles total)``, returns the map.
+    """:func:`predict` as steps: yields ``(tiles done, tiles total)``, returns the map.
 
-    Made for napari's ``thread_worker``: each yield is a progress update and a point where the
-    worker can be cancelled; the generator's return value arrives in ``worker.returned``.
+    Made for napari's ``thread_worker`` (each yield is a progress update and a point where the
+    worker can be cancelled; the return value arrives in ``worker.returned``), the CLI and Dask
+    tasks, which all pass their choices as one :class:`~.options.PredictOptions` (None: the defaults).
     ``stop``: checked between tiles and before every layer of each forward pass
     (:func:`interruptible`); when it returns true, :class:`Cancelled` is raised.
     """
+    options = options or PredictOptions()
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"expected a loaded U-Net, got {type(model).__name__}")
-    device = choose_device(device)
-    precision = resolve_precision(precision, device)
+    device = choose_device(options.device)
+    precision = resolve_precision(options.precision, device)
     source_shape = np.shape(image)[:2]
-    x = prepare_image(image, resolution)
+    x = prepare_image(image, options.resolution)
     height, width = x.shape
     padded = _pad_to_grid(x)
-    windows = tile_windows(tuple(padded.shape), tile or max(padded.shape), overlap if tile else 0)
+    tile = options.tile
+    windows = tile_windows(tuple(padded.shape), tile or max(padded.shape), options.overlap if tile else 0)
     model.eval().to(device)
     # a layout change only, the weights stay the same: oneDNN runs channels-last convolutions
     # about 1.8x faster in fp32 and needs them for fast bf16 (benchmarks/RESULTS.md)
@@ -320,7 +315,7 @@ def predict_steps(
         # writing it as an 8-bit map would silently give all zeros
         raise InputError("the network produced NaN or infinite values (damaged weights, or an overflow in "
                          f"{precision}); no map was written")
-    if restore_shape and tuple(result.shape) != tuple(source_shape):
+    if options.restore_shape and tuple(result.shape) != tuple(source_shape):
         result = F.interpolate(result[None, None], size=tuple(source_shape), mode="bilinear",
                                antialias=True, align_corners=False)[0, 0].clamp_(0.0, 1.0)
     return np.ascontiguousarray(result.numpy(), dtype=np.float32)
@@ -339,14 +334,17 @@ def predict(
 ) -> np.ndarray:
     """Probability map (float32 in [0, 1]) of a grey micrograph, the lab's way by default.
 
-    ``resolution``: side of the square the image is resized to (the lab: 256 or 1024), or None
-    for the native size. ``tile``: side of the tiles (a multiple of 16; None: one pass however
-    large); images no larger than a tile run in one pass. ``overlap``: context per tile side.
-    ``precision``: ``"auto"`` (the checked fast path where there is one), ``"fp32"``, ``"bf16"``,
-    ``"fp16"`` (GPU). ``device``: None/``"auto"`` picks CUDA, MPS, CPU; the model is moved there
-    (and to channels-last on the fast path; the weights do not change). ``progress(done, total)``
-    is called after every tile; raise from it to cancel. ``restore_shape`` resizes the map back
-    to the input's shape (the lab keeps ``resolution x resolution``).
+    ``resolution``: side of the square the image is resized to (the lab: 256 or 1024; a multiple
+    of 16), or None for the native size. ``tile``: side of the tiles (a multiple of 16; None: one
+    pass however large); images no larger than a tile run in one pass. ``overlap``: context per
+    tile side. ``precision``: ``"auto"`` (the checked fast path where there is one), ``"fp32"``,
+    ``"bf16"``, ``"fp16"`` (GPU). ``device``: None/``"auto"`` picks CUDA, MPS, CPU; the model is
+    moved there (and to channels-last on the fast path; the weights do not change).
+    ``progress(done, total)`` is called after every tile; raise from it to cancel.
+    ``restore_shape`` resizes the map back to the input's shape (the lab keeps the square).
+    The arguments are checked by :class:`~.options.PredictOptions`.
     """
-    steps = predict_steps(model, image, resolution, tile, precision, device, overlap, restore_shape)
+    options = PredictOptions(resolution=resolution, tile=tile, overlap=overlap, precision=precision,
+                             device=device, restore_shape=restore_shape)
+    steps = predict_steps(model, image, options)
     return run_steps(steps, None if progress is None else lambda step: progress(*step))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -47,7 +47,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             array = _read_with_pil(path)
     except InputError:
         raise
-    except Exception as exc:  # PIL and tifffile raise many types for a damaged file
+    except Exception as exc:  # noqa: BLE001 - PIL and tifffile raise many types for a damaged file
         raise InputError(f"{path}: cannot be read as an image ({type(exc).__name__}: {exc})") from None
     try:
         return to_grey(array)
@@ -126,22 +126,22 @@ def to_unit_float(array: np.ndarray, what: str = "image") -> np.ndarray:
     raise InputError(f"{what} has unsupported pixel type {array.dtype} (use 8/16-bit or float in [0, 1])")
 
 
-def read_prediction(path: str | os.PathLike) -> np.ndarray:
-    """Read a probability map as float32 in [0, 1] (the lab's ``predict_*.png`` are 8-bit)."""
+def _read_unit_float(path: str | os.PathLike, what: str) -> np.ndarray:
     image = read_image(path)
     try:
-        return to_unit_float(image, "prediction")
+        return to_unit_float(image, what)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def read_prediction(path: str | os.PathLike) -> np.ndarray:
+    """Read a probability map as float32 in [0, 1] (the lab's ``predict_*.png`` are 8-bit)."""
+    return _read_unit_float(path, "prediction")
 
 
 def read_micrograph(path: str | os.PathLike) -> np.ndarray:
     """Read a micrograph as float32 grey in [0, 1], the network's input scale."""
-    image = read_image(path)
-    try:
-        return to_unit_float(image, "micrograph")
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+    return _read_unit_float(path, "micrograph")
 
 
 def as_trace(array: np.ndarray, polarity: Polarity | str = "auto") -> tuple[np.ndarray, str]:
@@ -209,12 +209,15 @@ class OutputExistsError(InputError):
         super().__init__(f"{path}: already exists{extra}; choose overwrite to replace it")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file or folder (also through links); missing paths compare by name."""
+def _identity(path: Path) -> tuple:
+    """What makes two paths one file: device and inode when it exists (hard and symbolic links
+    included), else the resolved name."""
+    resolved = Path(os.path.abspath(path)).resolve()  # "missing/../x" is x, as a write there would be
     try:
-        return os.path.samefile(a, b)
+        info = os.stat(resolved)
     except OSError:
-        return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+        return ("name", str(resolved))
+    return ("inode", info.st_dev, info.st_ino)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -234,15 +237,19 @@ def _check_creatable(path: Path) -> None:
         raise InputError(f"{path}: cannot be written: the folder {ancestor} is not writable (permission denied)")
 
 
-def _check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike], replaces_folder: bool = False) -> None:
-    for item in inputs:
-        item = Path(item)
-        if _same_file(output, item):
-            raise InputError(f"{output}: is also an input; writing it would destroy that input, even with "
-                             "overwrite: choose another output")
-        if replaces_folder and output.exists():
-            real_output, real_item = output.resolve(), item.resolve()
-            if real_output in real_item.parents:
+def _inputs_by_identity(inputs: Iterable[str | os.PathLike]) -> dict[tuple, Path]:
+    return {_identity(Path(item)): Path(item) for item in inputs}
+
+
+def _check_not_an_input(output: Path, inputs: dict[tuple, Path], replaces_folder: bool = False) -> None:
+    """``inputs`` from :func:`_inputs_by_identity` (one stat per input, however many outputs)."""
+    if _identity(output) in inputs:
+        raise InputError(f"{output}: is also an input; writing it would destroy that input, even with "
+                         "overwrite: choose another output")
+    if replaces_folder and output.exists():
+        real_output = output.resolve()
+        for item in inputs.values():
+            if real_output in item.resolve().parents:
                 raise InputError(f"{output}: the input {item} lies inside it and would be lost when it is "
                                  "replaced: choose another output")
 
@@ -259,7 +266,7 @@ def check_writable(
     its folder exists or can be created and is writable.
     """
     targets = [Path(p) for p in paths]
-    inputs = [Path(p) for p in inputs]
+    inputs = _inputs_by_identity(inputs)
     existing = []
     seen: set[str] = set()
     for target in targets:
@@ -295,8 +302,7 @@ def check_output_folder(
     added into it (train, a cache), so it may exist but must be a writable folder.
     """
     folder = Path(folder)
-    for item in inputs:
-        _check_not_an_input(folder, [item], replaces_folder=replaced)
+    _check_not_an_input(folder, _inputs_by_identity(inputs), replaces_folder=replaced)
     if os.path.lexists(folder):
         if not folder.is_dir():
             raise InputError(f"{folder}: is a file; expected a folder")
@@ -388,11 +394,8 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     check_writable([path], overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_stale_temps(path, f".tmp{path.suffix}")
-    handle, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
+    tmp = _new_temporary(path)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
         yield tmp
         if overwrite:
             os.replace(tmp, path)
@@ -408,10 +411,21 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
+def _new_temporary(path: Path) -> Path:
+    """Create an empty, uniquely named file beside ``path`` with the mode a new file normally gets.
+
+    ``os.open`` with mode 0o666 lets the kernel apply the process umask, so the finished file has
+    the usual permissions without reading or changing the umask (``os.umask`` is process-wide and
+    not safe while worker threads write files; ``mkstemp`` would give 0600).
+    """
+    for _ in range(100):
+        tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(6)}.tmp{path.suffix}"  # clear_stale_temps' form
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"{path.parent}: could not create a temporary file")  # pragma: no cover
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, overwrite: bool = False) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DoubleConvolution", "UpSample", "UNet", "LAB_BASE_WIDTH", "DEPTH", "centre_crop", "full_precision"]
+__all__ = ["DEPTH", "LAB_BASE_WIDTH", "DoubleConvolution", "UNet", "UpSample", "centre_crop", "full_precision"]
 
 LAB_BASE_WIDTH = 64
 DEPTH = 4  # max-pools; inputs whose sides are multiples of 2**DEPTH keep their size
@@ -67,8 +67,8 @@ def centre_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     height, width = int(height), int(width)
     if (int(x.shape[-2]), int(x.shape[-1])) == (height, width):
         return x  # the usual case: sides are multiples of 16
-    top = int(round((int(x.shape[-2]) - height) / 2.0))
-    left = int(round((int(x.shape[-1]) - width) / 2.0))
+    top = round((int(x.shape[-2]) - height) / 2.0)
+    left = round((int(x.shape[-1]) - width) / 2.0)
     return x[..., top : top + height, left : left + width]
 
 

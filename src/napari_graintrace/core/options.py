@@ -48,6 +48,7 @@ __all__ = [
     "CleanupOptions",
     "CropOptions",
     "PredictOptions",
+    "SweepOptions",
     "TrainOptions",
     "base_width",
     "checkpoint_name",
@@ -61,6 +62,7 @@ __all__ = [
     "positive_int",
     "positive_number",
     "resolution",
+    "tiling",
     "unit_number",
 ]
 
@@ -116,6 +118,8 @@ def resolution(value: Any, what: str = "resolution") -> int | None:
 
 def odd_int(value: Any, what: str) -> int:
     """An odd positive integer (windows and kernels are centred on their pixel)."""
+    if type(value) is int and value > 0 and value % 2:
+        return value  # the common case, kept cheap
     kind = "an odd positive integer (1, 3, 5, ...)"
     number = _integer(value, what, kind)
     if number < 1 or number % 2 == 0:
@@ -157,6 +161,8 @@ def non_negative_int(value: Any, what: str) -> int:
 
 def positive_number(value: Any, what: str) -> float:
     """A finite number > 0 (a width, a rate, a weight)."""
+    if type(value) in (float, int) and value > 0 and math.isfinite(value):
+        return float(value)  # the common case, kept cheap: the live sigma slider checks on every move
     number = _number(value, what, "a positive number")
     if number <= 0:
         raise InputError(f"{what} must be a positive number, got {value!r}")
@@ -200,6 +206,19 @@ def int_tuple(value: Any, count: int, what: str) -> tuple[int, ...]:
     if len(items) != count:
         raise InputError(f"{what} must be {count} integers, got {value!r}")
     return tuple(_integer(item, what, f"{count} integers") for item in items)
+
+
+def tiling(tile: Any, overlap: Any) -> tuple[int, int]:
+    """A tile side and its halo: multiples of 16 that leave a core of at least 16 px."""
+    values = []
+    for value, what in ((tile, "tile"), (overlap, "overlap")):
+        if isinstance(value, bool) or not _is_number(value) or int(value) != value or value < 0 or value % GRID:
+            raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
+        values.append(int(value))
+    if values[0] - 2 * values[1] < GRID:
+        raise InputError(f"tile {tile} leaves no core inside an overlap of {overlap} px on each side; "
+                         f"use tile >= 2 * overlap + {GRID}")
+    return values[0], values[1]
 
 
 def _file_name_part(name: Any, what: str) -> str:
@@ -258,12 +277,10 @@ class PredictOptions:
         tile = None if self.tile is None else non_negative_int(self.tile, "tile")
         _set(self, "tile", tile or None)
         _set(self, "overlap", non_negative_int(self.overlap, "overlap"))
-        for value, what in ((self.tile, "tile"), (self.overlap, "overlap")):
-            if value is not None and value % GRID:
-                raise InputError(f"{what} must be a non-negative multiple of {GRID}, got {value!r}")
-        if self.tile is not None and self.tile - 2 * self.overlap < GRID:
-            raise InputError(f"tile {self.tile} leaves no core inside an overlap of {self.overlap} px on each "
-                             f"side; use tile >= 2 * overlap + {GRID}")
+        if self.tile is not None:
+            tiling(self.tile, self.overlap)
+        elif self.overlap % GRID:
+            raise InputError(f"overlap must be a non-negative multiple of {GRID}, got {self.overlap!r}")
         _set(self, "precision", choice(self.precision, PRECISIONS, "precision"))
         _set(self, "device", device(self.device))
         _set(self, "restore_shape", bool(self.restore_shape))
@@ -443,3 +460,35 @@ class GrainOptions:
     def replace(self, **changes: Any) -> GrainOptions:
         """A checked copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """What a loss-vs-epoch sweep computes besides its runs and pairs (``sweep.sweep_steps``).
+
+    ``resolution``: the square every micrograph is resized to before inference (None: native, in
+    tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
+    ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
+    ``window``: the Gaussian window; ``grains``: also the grain metrics of every prediction
+    (``core.grains``, the lab's post-processing at its defaults). Small and picklable: each Dask
+    task receives it whole.
+    """
+
+    resolution: int | None = 256
+    precision: str = "fp32"
+    sigmas: tuple[float, ...] = (1.0, 3.0)
+    kernels: tuple[int, ...] = (3, 5)
+    window: int = 15
+    grains: bool = False
+
+    def __post_init__(self) -> None:
+        _set(self, "resolution", resolution(self.resolution))
+        _set(self, "precision", choice(self.precision, PRECISIONS, "precision"))
+        sigmas = (self.sigmas,) if isinstance(self.sigmas, int | float | str) else tuple(self.sigmas)
+        kernels = (self.kernels,) if isinstance(self.kernels, int | float | str) else tuple(self.kernels)
+        if not sigmas or not kernels:
+            raise InputError("a sweep needs at least one sigma and one kernel")
+        _set(self, "sigmas", tuple(dict.fromkeys(positive_number(s, "sigma") for s in sigmas)))
+        _set(self, "kernels", tuple(dict.fromkeys(odd_int(k, "kernel") for k in kernels)))
+        _set(self, "window", odd_int(self.window, "window"))
+        _set(self, "grains", bool(self.grains))

@@ -15,6 +15,9 @@ Colours are part of the public contract (``shared/design.md``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 import numpy as np
 
 from .errors import InputError
@@ -86,3 +89,56 @@ def boundary_match_rgb(matched_predicted: np.ndarray, matched_true: np.ndarray, 
     rgb[true & ~matched_t] = RED
     rgb[predicted & ~matched_p] = BLUE
     return rgb
+
+
+# --------------------------------------------------------------------------------------------
+# the list of overlays: written once, read by `graintrace overlay`, Evaluation.pictures and the
+# Inspect widget's output layers
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OverlayInputs:
+    """What every overlay is drawn from: a prediction, its tracing and the two reward maps."""
+
+    pred: np.ndarray
+    trace: np.ndarray
+    tophat_reward: np.ndarray
+    gaussian_reward: np.ndarray
+    soft_dilation: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
+    boundary_match: np.ndarray | None = None  # the BSDS picture, drawn by boundary.BoundaryMatch.rgb()
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One picture: its key (``Evaluation.pictures()`` key and ``graintrace overlay`` file stem),
+    the Inspect output layer that shows it (None: none), whether ``graintrace overlay`` writes it
+    (``file``) and whether ``Evaluation.pictures()`` draws it (``picture``)."""
+
+    key: str
+    layer: str | None
+    description: str
+    draw: Callable[[OverlayInputs], np.ndarray]
+    file: bool = True
+    picture: bool = True
+
+
+OVERLAYS: tuple[Overlay, ...] = (
+    Overlay("bce_overlay", "BCE overlay", "BCE overlay: white hit, black background, red missed, blue false",
+            lambda i: bce_overlay(i.pred, i.trace)),
+    Overlay("tophat_reward", "top-hat reward", "top-hat reward map: green +1, red -1",
+            lambda i: reward_rgb(i.tophat_reward)),
+    Overlay("tophat_composite", None, "prediction x top-hat reward",
+            lambda i: composite_rgb(i.pred, i.tophat_reward), picture=False),
+    Overlay("gaussian_reward", "Gaussian reward", "normalized Gaussian reward map: green > 0, red < 0",
+            lambda i: reward_rgb(i.gaussian_reward)),
+    Overlay("gaussian_composite", "score overlay", "prediction x Gaussian reward",
+            lambda i: composite_rgb(i.pred, i.gaussian_reward)),
+    Overlay("recall", "missed trace", "trace pixels red (missed) to green (found): where tolerant recall is lost",
+            lambda i: recall_rgb(i.trace, i.soft_dilation), file=False),
+    Overlay("boundary_match", "boundary match", "BSDS match: matched white, unmatched predicted blue, missed true red",
+            lambda i: i.boundary_match, file=False),
+)
+
+
+def draw(inputs: OverlayInputs, which: Iterable[Overlay] = OVERLAYS) -> dict[str, np.ndarray]:
+    """``{key: RGB picture}`` of the chosen overlays, in the order of :data:`OVERLAYS`."""
+    return {overlay.key: overlay.draw(inputs) for overlay in which}

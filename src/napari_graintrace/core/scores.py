@@ -20,14 +20,12 @@ loss for a new sigma is a sum over a per-distance histogram of p (:class:`Gaussi
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 from scipy import ndimage as ndi
 
 from .boundary import boundary_ods, boundary_prf  # the BSDS benchmark, named here as scores.* (design.md)
 from .errors import InputError
+from .options import odd_int, positive_number
 
 __all__ = [
     "GaussianScorer",
@@ -58,18 +56,20 @@ _LOG_CLAMP = -100.0  # torch.nn.functional.binary_cross_entropy clamps log() at 
 # argument checks
 # --------------------------------------------------------------------------------------------
 def check_odd(value: int, name: str) -> int:
-    """An odd positive integer (windows and kernels are centred on the pixel); NaN, inf, text refused."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or int(value) != value or value < 1 or value % 2 == 0):
+    """An odd positive integer (windows and kernels are centred on the pixel); NaN, inf, text refused.
+
+    The one parser of windows and kernels is ``options.odd_int``; scores take numbers, not text.
+    """
+    if isinstance(value, str):
         raise InputError(f"{name} must be an odd positive integer (1, 3, 5, ...), got {value!r}")
-    return int(value)
+    return odd_int(value, name)
 
 
 def check_sigma(sigma: float) -> float:
-    """A finite, strictly positive Gaussian width."""
-    if isinstance(sigma, bool) or not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma > 0):
+    """A finite, strictly positive Gaussian width (``options.positive_number``; text refused)."""
+    if isinstance(sigma, str):
         raise InputError(f"sigma must be a positive number, got {sigma!r}")
-    return float(sigma)
+    return positive_number(sigma, "sigma")
 
 
 def check_trace(trace: np.ndarray) -> np.ndarray:

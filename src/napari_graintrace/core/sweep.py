@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io as _io
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
@@ -25,35 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from . import scores
+from .cache import PredictionCache, array_hash, file_hash
 from .checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from .errors import InputError
 from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
 from .model import UNet
+from .options import SweepOptions
 from .steps import run_steps
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
-
-
-def default_cache_dir() -> Path:
-    """The user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``)/napari-graintrace."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "napari-graintrace" / "predictions"
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def array_hash(array: np.ndarray) -> str:
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -82,39 +62,6 @@ class LoadedPair:
     name: str
     image: np.ndarray
     trace: np.ndarray
-
-
-class PredictionCache:
-    """Content-addressed ``.npy`` files; written atomically so a killed run leaves no torn entry."""
-
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
-
-    def path(self, checkpoint_hash: str, image_hash: str, resolution: int | None, precision: str) -> Path:
-        key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
-        return self.root / key[:2] / f"{key}.npy"
-
-    def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
-        """The entry, or None (predict again) when it is missing, unreadable or damaged.
-
-        Damaged = not a float map of ``shape`` with values in [0, 1]: a wrong shape would be scored
-        against the wrong tracing size, a NaN would fail far from its cause; both are recomputed.
-        """
-        try:
-            pred = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None  # missing or unreadable: predict again
-        if (pred.ndim != 2 or (shape is not None and tuple(pred.shape) != tuple(shape))
-                or not np.issubdtype(pred.dtype, np.floating) or not np.all(np.isfinite(pred))
-                or (pred.size and (pred.min() < 0 or pred.max() > 1))):
-            return None
-        return pred
-
-    def store(self, path: Path, pred: np.ndarray) -> None:
-        buffer = _io.BytesIO()
-        np.save(buffer, pred.astype(np.float32), allow_pickle=False)
-        with atomic_path(path, overwrite=True) as tmp:
-            tmp.write_bytes(buffer.getvalue())
 
 
 MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summary
@@ -436,23 +383,23 @@ class SweepResult:
 # --------------------------------------------------------------------------------------------
 # scoring one prediction: a list of row makers, so a new score is one small function
 # --------------------------------------------------------------------------------------------
-def _bce_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _bce_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     yield "bce", "", ev.bce
 
 
-def _tophat_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _tophat_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     for kernel in settings.kernels:
         yield "tophat", _kernel_text(kernel), scores.tophat_loss(ev.pred, ev.trace, kernel)
 
 
-def _gaussian_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _gaussian_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     for sigma in settings.sigmas:
         params = _sigma_text(sigma, ev.window)
         yield "gaussian", params, ev.gaussian(sigma)
         yield "tolerant_f", params, ev.tolerant_prf(sigma)[2]
 
 
-def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _grain_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     """Opt-in (``grains=True``): the prediction's grains (the lab's post-processing) against the tracing's."""
     if not settings.grains:
         return
@@ -463,7 +410,7 @@ def _grain_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, 
             yield metric, "", value
 
 
-def _boundary_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _boundary_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     """The BSDS boundary F at p >= 0.5 and the default distance (0.0075 x the diagonal)."""
     yield "boundary_f", "", ev.boundary_prf()[2]
 
@@ -472,16 +419,16 @@ def _boundary_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[st
 BCE_PARTS = ("bce_missed", "bce_false", "bce_clamped")
 
 
-def _bce_part_rows(ev: Evaluation, settings: SweepSettings) -> Iterable[tuple[str, str, float]]:
+def _bce_part_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
     yield from zip(BCE_PARTS, ("", "", ""), ev.bce_parts, strict=True)
 
 
-SCORE_ROWS: list[Callable[[Evaluation, SweepSettings], Iterable[tuple[str, str, float]]]] = [
+SCORE_ROWS: list[Callable[[Evaluation, SweepOptions], Iterable[tuple[str, str, float]]]] = [
     _bce_rows, _tophat_rows, _gaussian_rows, _boundary_rows, _bce_part_rows, _grain_rows,
 ]
 
 
-def settings_rows(ev: Evaluation, settings: SweepSettings) -> list[tuple[str, str, float]]:
+def settings_rows(ev: Evaluation, settings: SweepOptions) -> list[tuple[str, str, float]]:
     """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
     return [(metric, params, float(value)) for maker in SCORE_ROWS for metric, params, value in maker(ev, settings)]
 
@@ -489,19 +436,10 @@ def settings_rows(ev: Evaluation, settings: SweepSettings) -> list[tuple[str, st
 def score_rows(ev: Evaluation, sigmas: Sequence[float], kernels: Sequence[int],
                grains: bool = False) -> list[tuple[str, str, float]]:
     """(metric, parameters, value) for one prediction: every maker of :data:`SCORE_ROWS` in turn."""
-    return settings_rows(ev, SweepSettings(None, "fp32", tuple(sigmas), tuple(kernels), ev.window, grains))
+    return settings_rows(ev, SweepOptions(None, "fp32", tuple(sigmas), tuple(kernels), ev.window, grains))
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """Everything a unit of work needs besides the checkpoint and the pair (small, picklable)."""
-
-    resolution: int | None
-    precision: str
-    sigmas: tuple[float, ...]
-    kernels: tuple[int, ...]
-    window: int
-    grains: bool = False  # also the grain metrics (core.grains.SWEEP_METRICS): segmentation per prediction
+SweepSettings = SweepOptions  # its name before core.options (kept for callers)
 
 
 @dataclass(frozen=True)
@@ -528,7 +466,7 @@ class PreparedSweep:
     runs: list[Run]
     pairs: list[LoadedPair]
     image_hashes: list[str]
-    settings: SweepSettings
+    settings: SweepOptions
 
     @property
     def series(self) -> list[Checkpoint]:
@@ -548,19 +486,17 @@ def prepare_sweep(
     kernels: Sequence[int] = (3, 5),
     window: int = 15,
     grains: bool = False,
+    options: SweepOptions | None = None,
 ) -> PreparedSweep:
-    """Check the inputs once, up front, for both the in-process and the Dask sweep."""
+    """Check the inputs once, up front, for both the in-process and the Dask sweep.
+
+    ``options`` (a :class:`~.options.SweepOptions`) wins over the separate keywords, which build one.
+    """
     checked = as_runs(runs)
     if not pairs:
         raise InputError("give at least one (image, tracing) pair")
-    settings = SweepSettings(
-        resolution=resolution,
-        precision=precision,
-        sigmas=tuple(scores.check_sigma(s) for s in sigmas),
-        kernels=tuple(scores.check_odd(k, "kernel") for k in kernels),
-        window=scores.check_odd(window, "window"),
-        grains=bool(grains),
-    )
+    settings = options if options is not None else SweepOptions(resolution, precision, tuple(sigmas),
+                                                                 tuple(kernels), window, grains)
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
         raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
@@ -573,7 +509,7 @@ def evaluate_pair(
     checkpoint_hash: str,
     pair: LoadedPair,
     image_hash: str,
-    settings: SweepSettings,
+    settings: SweepOptions,
     cache: PredictionCache,
     model: Callable[[], UNet],
     run: str = "",
@@ -622,7 +558,7 @@ def add_outcome(result: SweepResult, outcome: PairOutcome) -> None:
                             "image": outcome.image, "metric": metric, "parameters": params, "value": value})
 
 
-def reusable(previous: SweepResult | None, settings: SweepSettings, key: Key, entry: Path) -> bool:
+def reusable(previous: SweepResult | None, settings: SweepOptions, key: Key, entry: Path) -> bool:
     """True when ``previous`` already scored this (run, epoch, image) from the same prediction with the
     same score parameters: adding a run to a finished sweep redoes nothing for the others."""
     return (previous is not None and previous.predictions.get(key) == entry and key in previous.summaries
@@ -641,6 +577,7 @@ def sweep_steps(
     cache: PredictionCache | None = None,
     previous: SweepResult | None = None,
     grains: bool = False,
+    options: SweepOptions | None = None,
 ) -> Generator[tuple[int, int, str], None, SweepResult]:
     """Generator form of :func:`run_sweep`: yields ``(done, total, what)`` after each prediction.
 
@@ -653,7 +590,7 @@ def sweep_steps(
     (``core.grains.SWEEP_METRICS``, the lab's post-processing at its defaults), to pick a checkpoint
     by grains rather than pixels.
     """
-    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains)
+    prepared = prepare_sweep(runs, pairs, resolution, precision, sigmas, kernels, window, grains, options)
     settings = prepared.settings
     cache = cache or PredictionCache()
     result = new_result(prepared)
@@ -698,10 +635,12 @@ def run_sweep(
     progress: Callable[[int, int, str], None] | None = None,
     previous: SweepResult | None = None,
     grains: bool = False,
+    options: SweepOptions | None = None,
 ) -> SweepResult:
     """Predict (or take from the cache) and score every checkpoint of every run on every pair;
     see :func:`sweep_steps`."""
-    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous, grains)
+    steps = sweep_steps(runs, pairs, resolution, precision, sigmas, kernels, window, cache, previous, grains,
+                        options)
     return run_steps(steps, None if progress is None else lambda step: progress(*step))
 
 
@@ -740,6 +679,7 @@ def write_csv(result: SweepResult, path: str | os.PathLike, overwrite: bool = Fa
 
 
 PANELS = (("bce", "BCE"), ("tophat", "top-hat loss"), ("gaussian", "Gaussian loss"), ("tolerant_f", "tolerant F"))
+EXTRA_TITLES = {"boundary_f": "boundary F (BSDS)", "grain_f1": "grain F1"}  # panels of metrics present
 _MARKERS = "osD^v<>p"
 
 
@@ -748,8 +688,13 @@ def run_colours(result: SweepResult) -> dict[str, str]:
     return {run: f"C{i % 10}" for i, run in enumerate(result.run_names)}
 
 
+def _short(param: str) -> str:
+    """A legend label: ``sigma=1 window=15`` -> ``σ=1, w=15``, ``kernel=5`` -> ``k=5``."""
+    return param.replace("sigma=", "σ=").replace(" window=", ", w=").replace("kernel=", "k=")
+
+
 def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: int | None = None,
-         marked: tuple[str, int] | None = None):
+         marked: tuple[str, int] | None = None, columns: int | None = None):
     """Loss against epoch: one panel per metric, one colour per run, one marker per parameter
     (mean over images; with one run, each image faintly too).
 
@@ -758,15 +703,26 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
     them (dashed). ``marked`` = (run, epoch) draws a vertical line there and rings its points.
     Legends sit outside the axes: runs above the panels, parameters below each panel. Every
     curve's ``gid`` is ``"mean|RUN|PARAMS"``, ``"image|RUN|IMAGE"`` or ``"live|RUN"`` (for picking).
+    ``columns``: panels per row (default: all in one row; a narrow dock wants 2).
     """
+    import matplotlib
+    from matplotlib.transforms import offset_copy
+
     if figure is None:
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(11, 4.2), layout="constrained")
     figure.clear()
+    text_colour = matplotlib.rcParams["text.color"]  # frameless legends: text as the axes' (a theme's style)
     present = {r["metric"] for r in result.rows}
-    panels = list(PANELS) + [(m, m.replace("_", " ")) for m in LOWER_IS_BETTER if m in present and m not in dict(PANELS)]
-    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    extra = [m for m in LOWER_IS_BETTER if m in present and m not in dict(PANELS)]
+    panels = list(PANELS) + [(m, EXTRA_TITLES.get(m, m.replace("_", " "))) for m in extra]
+    columns = len(panels) if columns is None else max(1, min(int(columns), len(panels)))
+    rows = -(-len(panels) // columns)
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for spare in axes[len(panels):]:
+        spare.remove()
+    axes = axes[: len(panels)]
     colours = run_colours(result)
     several = len(result.run_names) > 1
     for ax, (metric, title) in zip(axes, panels, strict=True):
@@ -781,7 +737,7 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
                 (line,) = ax.plot(epochs, values, "-", marker=_MARKERS[index % len(_MARKERS)], ms=3.5, color=colour,
                                   lw=1.3, gid=f"mean|{run}|{param}")
                 if run == result.run_names[0]:
-                    param_handles.append((line, param or "mean over images"))
+                    param_handles.append((line, _short(param) or "mean over images"))
                 if marked is not None and marked[0] == run and marked[1] in epochs:
                     ax.plot([marked[1]], [values[epochs.index(marked[1])]], "o", ms=10, mfc="none", mec=colour,
                             mew=1.8, gid="marked")
@@ -793,9 +749,9 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
                 _stack_bce_parts(ax, result, run)
             live = None
             if metric == "gaussian" and sigma is not None and result.summaries:
-                live = result.gaussian_curve(sigma, run=run), f"sigma={sigma:g} (live)"
+                live = result.gaussian_curve(sigma, run=run), f"σ={sigma:g} (live)"
             if metric == "tophat" and kernel is not None and result.summaries:
-                live = result.tophat_curve(kernel, run=run), f"kernel={kernel} (live)"
+                live = result.tophat_curve(kernel, run=run), f"k={kernel} (live)"
             if live is not None:
                 (epochs, values), label = live
                 (line,) = ax.plot(epochs, values, "--", color=colour, lw=1.6, gid=f"live|{run}")
@@ -804,17 +760,20 @@ def plot(result: SweepResult, figure=None, sigma: float | None = None, kernel: i
         if marked is not None and marked[0] in colours:
             ax.axvline(marked[1], color=colours[marked[0]], ls=":", lw=1.2, gid="marked")
         ax.set(title=title, xlabel="epoch")
-        if param_handles:
+        if param_handles and [label for _, label in param_handles] != ["mean over images"]:
             handles, labels = zip(*param_handles, strict=True)
             proxies = [_grey_copy(h) for h in handles] if several else list(handles)
-            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False,
-                      ncol=1)
+            # under the axis label, whatever the panel's height: anchored 26 points below the axes
+            below = offset_copy(ax.transAxes, figure, y=-26, units="points")
+            ax.legend(proxies, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below,
+                      frameon=False, ncol=min(len(labels), 2), handlelength=1.5, columnspacing=0.8,
+                      labelcolor=text_colour)
     if several:
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], color=colours[run], lw=2.5) for run in result.run_names]
         figure.legend(handles, result.run_names, loc="outside upper center", ncol=min(len(handles), 6),
-                      fontsize=8, frameon=False)
+                      fontsize=8, frameon=False, labelcolor=text_colour)
     return figure
 
 

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InputError
 from .scores import _gaussian_of_sq_distance, check_odd, check_sigma, effective_radius
 
-__all__ = ["soft_dilation", "tolerant_prf", "tolerant_f_loss", "tolerant_loss", "TolerantPRFLoss"]
+__all__ = ["TolerantPRFLoss", "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
 
 
 def _weights(sigma: float, radius: int, like: torch.Tensor) -> torch.Tensor:
@@ -46,7 +47,7 @@ def soft_dilation(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torc
     """
     sigma, window = check_sigma(sigma), check_odd(window, "window")
     if x.ndim < 2:
-        raise ValueError(f"expected (..., H, W), got shape {tuple(x.shape)}")
+        raise InputError(f"expected (..., H, W), got shape {tuple(x.shape)}")
     # a window larger than the image gives the same result and must not cost more
     radius = effective_radius(tuple(x.shape[-2:]), window)
     window = 2 * radius + 1
@@ -74,7 +75,7 @@ def tolerant_prf(
     gradient. Returns three tensors of shape ``pred.shape[:-2]``.
     """
     if pred.shape != target.shape:
-        raise ValueError(f"shape mismatch: prediction {tuple(pred.shape)} vs target {tuple(target.shape)}")
+        raise InputError(f"shape mismatch: prediction {tuple(pred.shape)} vs target {tuple(target.shape)}")
     target = target.detach().to(pred.dtype)
     with torch.no_grad():
         trace_map = soft_dilation(target, sigma, window)  # G_t

@@ -20,8 +20,6 @@ Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) ->
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -31,17 +29,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import options
 from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
 from .io import as_trace, atomic_path, read_image, to_unit_float
 from .model import UNet
-from .steps import run_steps
+from .options import TrainOptions, positive_number
 from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
 
-__all__ = ["LOSSES", "TrainProgress", "TolerantPRFLoss", "bce_with_logits", "find_pairs", "load_dataset",
-           "make_loss", "tolerant_loss", "tolerant_prf", "train_steps", "train"]
+__all__ = ["LOSSES", "SingleProcess", "TolerantPRFLoss", "TrainOptions", "TrainProgress", "bce_with_logits",
+           "find_pairs", "load_dataset", "make_loss", "tolerant_loss", "tolerant_prf", "train_steps"]
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -69,8 +66,8 @@ def make_loss(name: str, tolerant_weight: float = 1.0, sigma: float = 3.0, windo
         raise InputError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
     if name == "bce":
         return bce_with_logits
-    _check_positive(tolerant_weight, "tolerant weight", float)
-    return TolerantPRFLoss(sigma, window, tolerant_weight=float(tolerant_weight),
+    tolerant_weight = positive_number(tolerant_weight, "tolerant weight")
+    return TolerantPRFLoss(sigma, window, tolerant_weight=tolerant_weight,
                            bce_weight=1.0 if name == "bce+tolerant" else 0.0)
 
 
@@ -163,115 +160,129 @@ def _flip_jointly(images: torch.Tensor, labels: torch.Tensor, generator: torch.G
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
-def _check_positive(value: object, name: str, kind: type = int) -> None:
-    """A finite number > 0 (NaN and inf refused: NaN passes ``value <= 0``), an integer where asked."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0
-            or (kind is int and value != int(value))):
-        raise InputError(f"{name} must be a positive {'integer' if kind is int else 'number'}, got {value!r}")
+class SingleProcess:
+    """How one process trains: the hooks :func:`train_steps` calls, which data parallelism overrides.
+
+    ``core.ddp.DataParallel`` is the other strategy: it wraps the model in DDP, gives each rank its
+    share of the epoch's order, averages the epoch loss over the ranks and lets rank 0 alone write.
+    """
+
+    is_main = True  # writes the checkpoints
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def wrap(self, model: UNet) -> torch.nn.Module:
+        """The module that runs forward and backward (the model itself here)."""
+        return model
+
+    def epoch_order(self, count: int, epoch: int, seed: int, generator: torch.Generator) -> torch.Tensor:
+        """This process's pairs for ``epoch`` in order; seeds ``generator``, which then draws the flips."""
+        generator.manual_seed(seed * 100_003 + epoch)  # a resumed run sees the same batches
+        return torch.randperm(count, generator=generator)
+
+    def reduce(self, totals: torch.Tensor) -> torch.Tensor:
+        """(sum of loss x pairs, pairs) over every process."""
+        return totals
+
+    def barrier(self) -> None:
+        """Wait for the other processes (none here)."""
+
+    def finish(self, model: UNet) -> None:
+        """Called once at the end with the trained (unwrapped) model."""
+
+
+def train_steps(
+    dataset_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    options: TrainOptions | None = None,
+    strategy: SingleProcess | None = None,
+) -> Generator[TrainProgress, None, list[float]]:
+    """Train and write ``NAME_EPOCH.pth`` into ``output_dir``; yields a :class:`TrainProgress` per batch.
+
+    Returns each epoch's mean training loss (only the epochs run now: it resumes after the last
+    ``NAME_*.pth`` already in ``output_dir``). ``strategy`` is how the work is shared: one process
+    (default) or a rank of a data-parallel job (``core.ddp.DataParallel``); the loop is the same.
+    Drive it with ``steps.run_steps`` or a napari ``thread_worker``. ``options`` None: the defaults.
+    """
+    options = options or TrainOptions()
+    loss_fn = make_loss(options.loss, options.tolerant_weight, options.sigma, options.window)
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"{output_dir}: exists and is not a folder")
+    images, labels = load_dataset(dataset_dir, options.size)
+    strategy = strategy or SingleProcess(choose_device(options.device))
+    name, epochs, batch_size, seed = options.name, options.epochs, options.batch_size, options.seed
+
+    done = find_checkpoints(output_dir, name) if output_dir.is_dir() else []
+    strategy.barrier()  # every process reads the folder before the main one writes: all start alike
+    start = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = UNet(options.base_width)
+    optimizer_state = None
+    if done:
+        if not options.resume:
+            raise InputError(f"{done[-1].path}: already exists; resume, or choose another name or folder")
+        last = done[-1]
+        previous = load_checkpoint(last.path)
+        if previous.base_width != options.base_width:
+            raise InputError(f"{last.path}: has width {previous.base_width}, not {options.base_width}; "
+                             "resume with the same width or use another name or folder")
+        model = previous
+        start = last.epoch + 1
+        state = _read_train_state(_state_path(output_dir, name))
+        if state is not None and int(state.get("epoch", -1)) == last.epoch:
+            optimizer_state = state["optimizer"]
+    if start >= epochs:
+        strategy.finish(model)
+        return []
+    device = strategy.device
+    model.to(device).train()
+    wrapped = strategy.wrap(model)
+    optimizer = torch.optim.Adam(wrapped.parameters(), lr=options.lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    generator = torch.Generator()
+    losses: list[float] = []
+    for epoch in range(start, epochs):
+        order = strategy.epoch_order(images.shape[0], epoch, seed, generator)
+        batches = (len(order) + batch_size - 1) // batch_size
+        totals = torch.zeros(2, dtype=torch.float64)  # sum of loss x pairs, pairs
+        for batch in range(batches):
+            index = order[batch * batch_size : (batch + 1) * batch_size]
+            x, y = _flip_jointly(images[index], labels[index], generator)
+            optimizer.zero_grad(set_to_none=True)
+            value = loss_fn(wrapped(x.to(device)), y.to(device))
+            value.backward()  # under DDP the gradients are averaged over the processes here
+            optimizer.step()
+            totals += torch.tensor([float(value.detach()) * len(index), len(index)], dtype=torch.float64)
+            if batch < batches - 1:
+                yield TrainProgress(epoch, epochs, batch + 1, batches, float(value.detach()))
+        reduced = strategy.reduce(totals)
+        losses.append(float(reduced[0] / reduced[1]))
+        saved = None
+        if strategy.is_main and (epoch % options.save_every == 0 or epoch == epochs - 1):
+            saved = _save(model, optimizer, output_dir, name, epoch)
+        strategy.barrier()  # nobody runs ahead of (or exits before) the main process's write
+        yield TrainProgress(epoch, epochs, batches, batches, losses[-1], saved)
+    model.eval()
+    del wrapped, optimizer  # DDP's reducer goes while its process group is still alive
+    strategy.finish(model)
+    return losses
 
 
 def _state_path(output_dir: Path, name: str) -> Path:
     return output_dir / f".{name}.train_state.pth"
 
 
-def train_steps(
-    dataset_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    name: str = "unet",
-    epochs: int = 10,
-    base_width: int = 64,
-    lr: float = 1e-4,
-    batch_size: int = 1,
-    save_every: int = 1,
-    size: int | None = 256,
-    device: str | torch.device | None = None,
-    loss: str = "bce",
-    seed: int = 0,
-    resume: bool = True,
-    *,
-    tolerant_weight: float = 1.0,
-    sigma: float = 3.0,
-    window: int = 15,
-) -> Generator[TrainProgress, None, list[float]]:
-    """Generator form of :func:`train`: yields a :class:`TrainProgress` per batch, returns the losses."""
-    for value, label in ((epochs, "epochs"), (batch_size, "batch size"), (save_every, "save-every")):
-        _check_positive(value, label)
-    options.base_width(base_width)  # bounded: a huge width is refused before allocating
-    _check_positive(lr, "learning rate", float)
-    if size is not None:
-        _check_positive(size, "size")
-        if size % GRID:
-            raise InputError(f"size must be a multiple of {GRID}, got {size}")
-    if loss not in LOSSES:
-        raise InputError(f"unknown loss {loss!r}; available: {', '.join(LOSSES)}")
-    if not name or "/" in name or os.sep in name or name.startswith("."):
-        raise InputError(f"invalid checkpoint name {name!r}")
-    loss_fn = make_loss(loss, tolerant_weight, sigma, window)
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError(f"{output_dir}: exists and is not a folder")
-    images, labels = load_dataset(dataset_dir, size)
-    device = choose_device(device)
-
-    done = find_checkpoints(output_dir, name) if output_dir.is_dir() else []
-    start = 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = UNet(base_width)
-    optimizer_state = None
-    if done:
-        if not resume:
-            raise InputError(f"{done[-1].path}: already exists; resume, or choose another name or folder")
-        last = done[-1]
-        previous = load_checkpoint(last.path)
-        if previous.base_width != base_width:
-            raise InputError(f"{last.path}: has width {previous.base_width}, not {base_width}; "
-                             "resume with the same width or use another name or folder")
-        model = previous
-        start = last.epoch + 1
-        state_file = _state_path(output_dir, name)
-        if state_file.is_file():
-            state = _read_train_state(state_file)
-            if state is not None and int(state.get("epoch", -1)) == last.epoch:
-                optimizer_state = state["optimizer"]
-    if start >= epochs:
-        return []
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    generator = torch.Generator().manual_seed(seed)
-    count = images.shape[0]
-    batches = (count + batch_size - 1) // batch_size
-    losses: list[float] = []
-    for epoch in range(start, epochs):
-        generator.manual_seed(seed * 100_003 + epoch)  # a resumed run sees the same batches
-        order = torch.randperm(count, generator=generator)
-        total = 0.0
-        for batch in range(batches):
-            index = order[batch * batch_size : (batch + 1) * batch_size]
-            x, y = _flip_jointly(images[index], labels[index], generator)
-            optimizer.zero_grad(set_to_none=True)
-            value = loss_fn(model(x.to(device)), y.to(device))
-            value.backward()
-            optimizer.step()
-            total += float(value.detach()) * len(index)
-            if batch < batches - 1:
-                yield TrainProgress(epoch, epochs, batch + 1, batches, float(value.detach()))
-        losses.append(total / count)
-        saved = None
-        if epoch % save_every == 0 or epoch == epochs - 1:
-            saved = _save(model, optimizer, output_dir, name, epoch)
-        yield TrainProgress(epoch, epochs, batches, batches, losses[-1], saved)
-    model.eval()
-    return losses
-
-
 def _read_train_state(path: Path) -> dict | None:
-    """The optimiser sidecar, read with the weights-only loader; None if it is unusable."""
+    """The optimiser sidecar, read with the weights-only loader; None if it is missing or unusable."""
+    if not path.is_file():
+        return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a damaged sidecar only costs Adam's moments, never the run
+    except Exception:  # noqa: BLE001 - a damaged sidecar only costs Adam's moments, never the run
         return None
 
 
@@ -283,35 +294,3 @@ def _save(model: UNet, optimizer: torch.optim.Optimizer, output_dir: Path, name:
     with atomic_path(_state_path(output_dir, name), overwrite=True) as tmp:
         torch.save({"epoch": epoch, "optimizer": optimizer.state_dict()}, tmp)
     return path
-
-
-def train(
-    dataset_dir: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    name: str = "unet",
-    epochs: int = 10,
-    base_width: int = 64,
-    lr: float = 1e-4,
-    batch_size: int = 1,
-    save_every: int = 1,
-    size: int | None = 256,
-    device: str | torch.device | None = None,
-    loss: str = "bce",
-    seed: int = 0,
-    resume: bool = True,
-    progress: Callable[[TrainProgress], object] | None = None,
-    *,
-    tolerant_weight: float = 1.0,
-    sigma: float = 3.0,
-    window: int = 15,
-) -> list[float]:
-    """Train and write ``NAME_EPOCH.pth`` into ``output_dir``; return each epoch's mean training loss.
-
-    Resumes after the last ``NAME_*.pth`` already in ``output_dir`` (only the epochs run now are
-    returned). ``progress`` is called with a :class:`TrainProgress` after every batch.
-    ``tolerant_weight``, ``sigma`` and ``window`` configure the tolerant losses (:func:`make_loss`).
-    """
-    steps = train_steps(dataset_dir, output_dir, name, epochs, base_width, lr, batch_size, save_every,
-                        size, device, loss, seed, resume, tolerant_weight=tolerant_weight, sigma=sigma,
-                        window=window)
-    return run_steps(steps, progress)
