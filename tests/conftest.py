@@ -74,3 +74,14 @@ def widget_session(make_napari_viewer, qtbot, request):
                              request.config)
 
     return make
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[str]:
+    """The error notifications the widgets showed (collected instead of shown): tests assert on them."""
+    from napari_graintrace._widgets import _common
+
+    shown: list[str] = []
+    monkeypatch.setattr(_common, "show_error", shown.append)
+    return shown
+

@@ -22,13 +22,6 @@ from napari_graintrace.core.io import read_image
 WIDGET = "Aligned crops"
 
 
-@pytest.fixture
-def errors(monkeypatch) -> list[str]:
-    shown: list[str] = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
-    return shown
-
-
 def tree(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 

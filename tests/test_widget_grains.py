@@ -7,18 +7,9 @@ import json
 import numpy as np
 import pytest
 from skimage import filters
+from widget_session import OWNER_KEY
 
-from napari_graintrace._widgets import _common
 from napari_graintrace.core import grains
-
-OWNER_KEY = "napari-graintrace output"
-
-
-@pytest.fixture
-def errors(monkeypatch) -> list[str]:
-    shown: list[str] = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
-    return shown
 
 
 @pytest.fixture

@@ -22,13 +22,6 @@ OUTPUTS = ["prediction", *_common.OUTPUT_LAYERS]
 
 
 @pytest.fixture
-def errors(monkeypatch) -> list[str]:
-    shown: list[str] = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
-    return shown
-
-
-@pytest.fixture
 def infos(monkeypatch) -> list[str]:
     shown: list[str] = []
     monkeypatch.setattr(inspect, "show_info", shown.append)

@@ -10,7 +10,6 @@ from matplotlib.colors import to_hex
 from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
-from napari_graintrace._widgets import _common
 from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
@@ -21,13 +20,6 @@ from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 @pytest.fixture
 def runs(tmp_path):
     return {"first": tiny_series(tmp_path / "a", (0, 5)), "second": tiny_series(tmp_path / "b", (1, 2, 6))}
-
-
-@pytest.fixture
-def errors(monkeypatch) -> list[str]:
-    shown: list[str] = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
-    return shown
 
 
 def docked(widget_session, tmp_path):
