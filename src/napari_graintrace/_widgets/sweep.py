@@ -35,6 +35,7 @@ from napari.utils.notifications import show_info
 from napari_matplotlib.base import BaseNapariMPLWidget
 
 from ..core import convert, sweep
+from ..core.cache import PredictionCache
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
@@ -117,7 +118,7 @@ class SweepWidget(Container):
         self._inputs: dict[str, sweep.LoadedPair] = {}  # the pairs of self.result
         self._pending_inputs: dict[str, sweep.LoadedPair] = {}  # the pairs of the sweep now running
         self._worker = None
-        self.cache = sweep.PredictionCache()
+        self.cache = PredictionCache()
 
         self.add_run_button.changed.connect(self.add_run)
         self.remove_run_button.changed.connect(self.remove_selected_runs)

@@ -181,6 +181,7 @@ def print_runs() -> None:
     import tempfile
 
     from ..core import sweep
+    from ..core.cache import PredictionCache
     from ..core.io import read_micrograph, read_trace
     from ..core.options import SweepOptions
     from ..core.steps import run_steps
@@ -190,6 +191,6 @@ def print_runs() -> None:
                             read_trace(NIST_TRACE)[0][:, HELD_OUT_COLUMNS])
     with tempfile.TemporaryDirectory() as cache:  # the demo leaves nothing in the user's cache
         result = run_steps(sweep.sweep_steps(DEMO_RUNS, [held], SweepOptions(resolution=None),
-                                             sweep.PredictionCache(cache)))
+                                             PredictionCache(cache)))
     print(f"\nThe two demo runs on the held-out quarter (never in a training crop), best epoch per score "
           f"(lower is better for the Gaussian loss, higher for tolerant F):\n{best_table(result)}")

@@ -64,7 +64,7 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 
 def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
-    from ..core.cache import default_cache_dir
+    from ..core.cache import PredictionCache, default_cache_dir
     from ..core.errors import InputError
     from ..core.inference import check_resolution
     from ..core.io import check_output_folder, check_writable, read_image
@@ -100,7 +100,7 @@ def run_sweep(args: argparse.Namespace) -> int:
                            kernels=tuple(kernels), window=args.window,
                            # a --best on a grain metric turns the grain rows on
                            grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))
-    cache, progress = sweep.PredictionCache(args.cache), progress_printer("sweep")
+    cache, progress = PredictionCache(args.cache), progress_printer("sweep")
     if args.scheduler is None:
         result = run_steps(sweep.sweep_steps(runs, pairs, options, cache), lambda step: progress(*step))
     else:  # Dask is imported only here
