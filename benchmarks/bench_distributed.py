@@ -24,14 +24,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_machine  # noqa: E402
+from _common import print_machine
 
-from napari_graintrace.core import distributed, sweep  # noqa: E402
-from napari_graintrace.core.io import read_micrograph, read_trace  # noqa: E402
-from napari_graintrace.core.model import UNet  # noqa: E402
-from napari_graintrace.core.options import SweepOptions  # noqa: E402
-from napari_graintrace.core.steps import run_steps  # noqa: E402
-from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+from napari_graintrace.core.io import read_micrograph, read_trace
+from napari_graintrace.core.model import UNet
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import dask_run as distributed
+from napari_graintrace.core.sweep import runs as sweep
+from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 
 @contextlib.contextmanager

@@ -22,8 +22,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_graintrace.core import grains, scores
+from napari_graintrace.core.grains import segmentation as grains
 from napari_graintrace.core.io import read_trace
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.data import NIST_TRACE
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "grains_gaps.png"

@@ -174,7 +174,7 @@ def bce_parts(pred: np.ndarray, trace: np.ndarray) -> tuple[float, float, float]
     background of -max(log(1 - p), -100) / N, clamped = the share of their total from pixels whose
     log hit -100 (p = 0 on a trace pixel, p = 1 on background).
     """
-    from napari_graintrace.core import scores
+    from napari_graintrace.core.scoring import scores
 
     if hasattr(scores, "bce_parts"):
         missed, false, clamped = scores.bce_parts(pred, trace)
@@ -211,10 +211,10 @@ def sweep_runs(work: Path, names: list[str], runs: dict[str, Path], stem: str, f
 
 
 def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
-    from napari_graintrace.core import sweep
     from napari_graintrace.core.io import read_prediction, read_trace
     from napari_graintrace.core.options import SweepOptions
     from napari_graintrace.core.steps import run_steps
+    from napari_graintrace.core.sweep import runs as sweep
 
     work, figures = args.work, args.figures
     figures.mkdir(parents=True, exist_ok=True)

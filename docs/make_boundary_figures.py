@@ -21,9 +21,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from skimage.morphology import disk, skeletonize
 
-from napari_graintrace.core import boundary, scores
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import (
     read_micrograph,
     read_trace,
@@ -32,6 +29,8 @@ from napari_graintrace.core.io import (
     write_image,
     write_text,
 )
+from napari_graintrace.core.model import load_checkpoint, predict
+from napari_graintrace.core.scoring import boundary, scores
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 OUT = Path(__file__).parent / "images"

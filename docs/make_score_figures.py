@@ -14,12 +14,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from napari_graintrace.core import overlays, scores  # noqa: E402
-from napari_graintrace.core.io import read_trace, write_image  # noqa: E402
-from napari_graintrace.data import NIST_TRACE  # noqa: E402
+from napari_graintrace.core.io import read_trace, write_image
+from napari_graintrace.core.scoring import (
+    overlays,
+    scores,
+)
+from napari_graintrace.data import NIST_TRACE
 
 OUT = Path(__file__).parent / "images"
 SHIFTS = range(7)

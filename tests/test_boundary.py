@@ -18,8 +18,9 @@ import pytest
 from skimage.morphology import skeletonize
 from skimage.morphology import thin as skimage_thin
 
-from napari_graintrace.core import InputError, boundary, scores
+from napari_graintrace.core import InputError
 from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.scoring import boundary, scores
 from napari_graintrace.core.steps import run_steps
 
 sys.setrecursionlimit(20000)
@@ -69,9 +70,8 @@ def assert_masks_are_a_matching(matched_p, matched_t, max_distance):
 @pytest.fixture(scope="module")
 def nist_prediction():
     """The demo checkpoint's map of the NIST micrograph at its native 600 x 800 (fp32)."""
-    from napari_graintrace.core.checkpoints import load_checkpoint
-    from napari_graintrace.core.inference import predict
     from napari_graintrace.core.io import read_micrograph
+    from napari_graintrace.core.model import load_checkpoint, predict
     from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH
 
     model = load_checkpoint(DEMO_CHECKPOINTS / "demo_59.pth")
@@ -323,8 +323,8 @@ def test_score_json_has_the_boundary_and_bce_part_keys(tmp_path, nist_trace, nis
 ])
 def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_format, suffix, dtype, tolerance):
     from napari_graintrace.cli import main
-    from napari_graintrace.core import checkpoints, inference
     from napari_graintrace.core.io import read_image, read_micrograph, read_prediction
+    from napari_graintrace.core.model import checkpoints, inference
     from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH
 
     checkpoint = DEMO_CHECKPOINTS / "demo_59.pth"
@@ -342,9 +342,9 @@ def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_for
 
 # -- sweeps ------------------------------------------------------------------------------------
 def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path):
-    from napari_graintrace.core import sweep
-    from napari_graintrace.core.evaluation import resize_trace
     from napari_graintrace.core.io import read_trace
+    from napari_graintrace.core.scoring import resize_trace
+    from napari_graintrace.core.sweep import runs as sweep
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
     cache = sweep.PredictionCache(tmp_path / "cache")
@@ -379,9 +379,9 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     from synthetic import tiny_series
 
     from napari_graintrace.cli import main
-    from napari_graintrace.core import sweep
-    from napari_graintrace.core.evaluation import resize_trace
     from napari_graintrace.core.io import read_trace
+    from napari_graintrace.core.scoring import resize_trace
+    from napari_graintrace.core.sweep import runs as sweep
 
     series = tiny_series(tmp_path / "series", (0, 1))
     base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
@@ -405,7 +405,7 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
 
 # -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
 def test_boundary_picture_and_evaluation_keys(nist_trace):
-    from napari_graintrace.core.evaluation import Evaluation
+    from napari_graintrace.core.scoring import Evaluation
 
     crop = nist_trace[200:264, 300:380]
     pred = np.zeros(crop.shape, np.float32)

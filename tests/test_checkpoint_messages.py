@@ -8,9 +8,8 @@ import re
 import pytest
 import torch
 
-from napari_graintrace.core import checkpoints
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, checkpoints
 
 UNSAFE_ADVICE = ("add_safe_globals", "safe_globals", "allowlist", "allow-list", "weights_only=False",
                  "weights_only` set to `False", "trust")

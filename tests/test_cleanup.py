@@ -10,11 +10,10 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import cleanup
-from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+from napari_graintrace.core.data import CleanupOptions, clean_trace, cleanup
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import read_image, read_trace
-from napari_graintrace.core.scores import tolerant_prf
+from napari_graintrace.core.scoring import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
 
 EIGHT = np.ones((3, 3), bool)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_graintrace.core import convert
+from napari_graintrace.core.data import convert
 from napari_graintrace.core.errors import InputError
 
 

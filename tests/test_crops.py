@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import dataset
-from napari_graintrace.core.crops import (
+from napari_graintrace.core.data import (
     CropBox,
     apply_boxes,
     box_from_corners,
     boxes_to_json,
     corners_and_centre,
+    dataset,
     grid_boxes,
     parse_boxes,
     read_boxes,
@@ -235,7 +235,7 @@ def test_black_on_white_tracing_becomes_white_on_black_labels(tmp_path, nist):
 
 
 def test_thickness_goes_through_the_cleanup_core(tmp_path, nist):
-    from napari_graintrace.core.cleanup import set_thickness
+    from napari_graintrace.core.data import set_thickness
 
     micrograph, _, trace_image = nist
     out = write_aligned(tmp_path, "S", [micrograph], trace_image, BOXES[:1], thickness=3)

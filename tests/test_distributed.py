@@ -19,16 +19,18 @@ import pytest
 import torch
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import InputError, checkpoints, sweep
+from napari_graintrace.core import InputError
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace
+from napari_graintrace.core.model import checkpoints
+from napari_graintrace.core.sweep import runs as sweep
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 distributed = pytest.importorskip("distributed")  # the [dask] extra; `make test` installs it
 from synthetic import tiny_dataset
 
-from napari_graintrace.core import distributed as dist_sweep
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import dask_run as dist_sweep
 
 RESOLUTION = 64
 WORKERS = 2
@@ -128,7 +130,7 @@ def test_dask_sweep_over_two_runs_equals_the_single_process_table(client, series
 
 def test_workers_load_each_checkpoint_once(client, pairs, tmp_path):
     from napari_graintrace.core import cache
-    from napari_graintrace.core import distributed as module
+    from napari_graintrace.core.sweep import dask_run as module
 
     def loads() -> int:
         return cache._hash_of_version.cache_info().currsize
@@ -211,7 +213,7 @@ def _die_once(marker: str, epoch: int) -> None:
 
     The nanny starts a fresh worker (without this patch); the marker file makes it happen once.
     """
-    from napari_graintrace.core import distributed as module
+    from napari_graintrace.core.sweep import dask_run as module
 
     original = module.checkpoint_hash
 
@@ -274,7 +276,7 @@ def test_a_task_lost_with_its_worker_is_reported_and_the_rest_go_on(series, pair
 
 def _raise_on(epoch: int, marker: str | None) -> None:
     """Run on each worker: tasks of ``epoch`` raise (once in all, with a marker file; else always)."""
-    from napari_graintrace.core import distributed as module
+    from napari_graintrace.core.sweep import dask_run as module
 
     original = getattr(module, "_original_hash", module.checkpoint_hash)
     module._original_hash = original
@@ -294,7 +296,7 @@ def _raise_on(epoch: int, marker: str | None) -> None:
 
 
 def _restore() -> None:
-    from napari_graintrace.core import distributed as module
+    from napari_graintrace.core.sweep import dask_run as module
 
     module.checkpoint_hash = module.__dict__.pop("_original_hash", module.checkpoint_hash)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_graintrace.core import InputError, scores
-from napari_graintrace.core.evaluation import Evaluation, grid_transform, resize_trace
+from napari_graintrace.core import InputError
+from napari_graintrace.core.scoring import Evaluation, grid_transform, resize_trace, scores
 
 
 def test_resize_trace_keeps_thin_lines(nist_trace):

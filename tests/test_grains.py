@@ -16,8 +16,8 @@ import pytest
 from scipy.spatial import cKDTree
 from skimage import filters, measure, morphology
 
-from napari_graintrace.core import grains
 from napari_graintrace.core.errors import InputError
+from napari_graintrace.core.grains import segmentation as grains
 
 NIST_INTERCEPT_EDGES_PX = 37.18  # NIST GSAT, ex_grain_intercept/optical_etched, "All Lines" average
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_graintrace.core import inference
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, inference
 from napari_graintrace.core.options import PredictOptions
 
 

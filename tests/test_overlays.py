@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_graintrace.core import overlays, scores
+from napari_graintrace.core.scoring import overlays, scores
 
 
 def test_bce_overlay_colours():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_graintrace.core import InputError, scores
+from napari_graintrace.core import InputError
+from napari_graintrace.core.scoring import scores
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "reference_scores.json"
 

@@ -10,11 +10,12 @@ import pytest
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import InputError, scores, sweep
-from napari_graintrace.core.checkpoints import find_checkpoints
-from napari_graintrace.core.evaluation import resize_trace
+from napari_graintrace.core import InputError
+from napari_graintrace.core.model import find_checkpoints
 from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.scoring import resize_trace, scores
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import runs as sweep
 
 EPOCHS = (0, 2, 10)
 
@@ -33,9 +34,8 @@ def pairs(nist_micrograph_path, nist_trace_path):
 
 
 def test_table_values_equal_core_scores(series, pairs, tmp_path):
-    from napari_graintrace.core.checkpoints import load_checkpoint
-    from napari_graintrace.core.inference import predict
     from napari_graintrace.core.io import read_micrograph, read_trace
+    from napari_graintrace.core.model import load_checkpoint, predict
 
     result = run_steps(sweep.sweep_steps(series, pairs,
                                          SweepOptions(resolution=64, sigmas=(1.0, 3.0), kernels=(3,)),
@@ -58,7 +58,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monkeypatch):
     cache = sweep.PredictionCache(tmp_path / "cache")
     first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache))
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     def no_inference(*args, **kwargs):
         raise AssertionError("the cache should have answered")
@@ -174,7 +174,7 @@ def test_two_runs_give_each_run_its_own_rows(series, other_series, pairs, tmp_pa
 
 def test_the_cache_serves_every_run(series, pairs, tmp_path, monkeypatch):
     """The same checkpoint file in two runs is predicted once: the cache is keyed by content."""
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     copy = tmp_path / "copy"
     copy.mkdir()

@@ -10,10 +10,11 @@ from skimage import filters
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import grains, sweep
+from napari_graintrace.core.grains import segmentation as grains
 from napari_graintrace.core.io import write_image
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import runs as sweep
 
 EPOCHS = (0, 5, 9)
 BLUR = {0: 6.0, 5: 3.0, 9: 1.0}  # later epochs are sharper maps of the tracing
@@ -45,7 +46,7 @@ def no_inference(*args, **kwargs):
 
 
 def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch):
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     pair, cache, preds, trace = setup
     monkeypatch.setattr(inference, "predict", no_inference)
@@ -73,7 +74,7 @@ def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch)
 
 
 def test_cli_sweep_grains_flag(series, setup, tmp_path, capsys, monkeypatch):
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     pair, cache, _, trace = setup
     monkeypatch.setattr(inference, "predict", no_inference)

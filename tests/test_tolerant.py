@@ -9,9 +9,10 @@ import torch
 from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import checkpoints, scores, tolerant, training
 from napari_graintrace.core.errors import InputError
+from napari_graintrace.core.model import checkpoints, tolerant, training
 from napari_graintrace.core.options import TrainOptions
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.core.steps import run_steps
 
 

@@ -10,10 +10,10 @@ from matplotlib.colors import to_hex
 from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
-from napari_graintrace.core import sweep
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import runs as sweep
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 

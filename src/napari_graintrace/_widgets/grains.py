@@ -31,8 +31,9 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import convert, grains
+from ..core.data import convert
 from ..core.errors import InputError
+from ..core.grains import segmentation as grains
 from ..core.options import GrainOptions
 from ._common import (
     find_output_layer,

@@ -34,11 +34,12 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from napari_matplotlib.base import BaseNapariMPLWidget
 
-from ..core import convert, sweep
 from ..core.cache import PredictionCache
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
+from ..core.scoring import Evaluation
+from ..core.sweep import runs as sweep
 from ._common import (
     follow_layer_list,
     layer_choices,

@@ -73,8 +73,8 @@ def _clean(value: Any) -> Any:
 
 
 def run_grains(args: argparse.Namespace) -> int:
-    from ..core import grains
     from ..core.errors import InputError
+    from ..core.grains import segmentation as grains
     from ..core.io import check_writable, read_prediction, read_trace
     from ..core.options import GrainOptions
 
@@ -142,7 +142,7 @@ def _write_outputs(targets: dict, labels, table, true_table, summary: dict, over
     import numpy as np
     from matplotlib.figure import Figure
 
-    from ..core import grains
+    from ..core.grains import segmentation as grains
     from ..core.io import atomic_path, write_image, write_text
 
     dtype = np.uint16 if labels.max(initial=0) < 2**16 else np.uint32

@@ -90,10 +90,10 @@ def _predict_options(args: argparse.Namespace):
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import check_resolution, choose_device, predict_steps, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
+    from ..core.model import load_checkpoint
+    from ..core.model.inference import check_resolution, choose_device, predict_steps, resolve_precision
     from ..core.steps import run_steps
     from .options import progress_printer, require_files
 
@@ -137,9 +137,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _predict_on_cluster(args: argparse.Namespace, options, targets: list[Path]) -> int:
     """``predict --scheduler``: each image is a Dask task; the maps come back and are written here."""
-    from ..core import distributed
-    from ..core.checkpoints import load_checkpoint
     from ..core.io import read_micrograph, write_image
+    from ..core.model import load_checkpoint
+    from ..core.sweep import dask_run as distributed
     from .options import progress_printer
 
     model = load_checkpoint(args.checkpoint)  # refuse a bad file here, before any task is sent
@@ -175,8 +175,8 @@ def train_options(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.io import check_output_folder
+    from ..core.model import TrainProgress, train_steps
     from ..core.steps import run_steps
-    from ..core.training import TrainProgress, train_steps
     from .options import progress_printer
 
     options = train_options(args)

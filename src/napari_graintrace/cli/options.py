@@ -37,7 +37,7 @@ def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     """Read ``args.pred`` and ``args.trace`` and check them against each other and the options."""
     from ..core.errors import InputError
     from ..core.io import read_prediction, read_trace
-    from ..core.scores import check_odd, check_sigma
+    from ..core.scoring.scores import check_odd, check_sigma
 
     check_sigma(args.sigma)
     check_odd(args.window, "--window")

@@ -40,9 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from ..core.boundary import default_max_distance
     from ..core.errors import InputError
-    from ..core.scores import bce_parts_and_boundary, score_all
+    from ..core.scoring import bce_parts_and_boundary, default_max_distance, score_all
 
     pred, trace, polarity = read_pair(args)
     scores = score_all(pred, trace, sigma=args.sigma, window=args.window, kernel=args.kernel)
@@ -78,8 +77,8 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_overlay(args: argparse.Namespace) -> int:
-    from ..core import overlays, scores
     from ..core.io import check_writable, write_image
+    from ..core.scoring import overlays, scores
 
     files = [overlay for overlay in overlays.OVERLAYS if overlay.file]
     targets = {overlay.key: args.output / f"{overlay.key}.png" for overlay in files}

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import InputError
-from .io import as_trace, check_writable, to_grey, to_unit_float, write_image, write_text
-from .options import (
+from ..errors import InputError
+from ..io import as_trace, check_writable, to_grey, to_unit_float, write_image, write_text
+from ..options import (
     BORDER_MODES,
     FOOTPRINTS,
     CleanupOptions,
@@ -387,7 +387,7 @@ def sidecar_record(
     ``params`` replays through ``CleanupOptions.from_dict(record["params"])``; ``layer`` names the
     napari layer saved (the widget may save a touched-up copy), absent from the CLI's.
     """
-    from .. import __version__
+    from ... import __version__
 
     record: dict[str, Any] = {"graintrace": "clean", "version": __version__, "input": source,
                               "original": original, "output": str(output)}

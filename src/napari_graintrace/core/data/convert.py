@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import io
-from .errors import InputError
+from .. import io
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def match_shape(mask: np.ndarray, shape: tuple[int, ...], resize: bool = False, 
             f"the {what} is {_shape_text(mask.shape)} px but the {reference} is {_shape_text(shape)} px; "
             f"use a {what} of the {reference}'s shape, or choose to resize the {what} to the {reference}"
         )
-    from .evaluation import resize_trace
+    from ..scoring.evaluation import resize_trace
 
     return resize_trace(mask, shape)
 

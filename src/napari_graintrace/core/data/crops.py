@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .io import write_text
+from ..errors import InputError
+from ..io import write_text
 
 __all__ = [
     "BOX_KEYS",

@@ -32,11 +32,9 @@ from typing import Literal
 
 import numpy as np
 
-from .cache import file_hash
-from .cleanup import set_thickness
-from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes, read_boxes
-from .errors import InputError
-from .io import (
+from ..cache import file_hash
+from ..errors import InputError
+from ..io import (
     OutputExistsError,
     as_trace,
     check_output_folder,
@@ -48,7 +46,9 @@ from .io import (
     write_image,
     write_text,
 )
-from .options import CropOptions, dataset_name
+from ..options import CropOptions, dataset_name
+from .cleanup import set_thickness
+from .crops import CropBox, apply_boxes, boxes_to_json, check_boxes, read_boxes
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -96,7 +96,7 @@ def prepare_image(array: np.ndarray, what: str) -> np.ndarray:
             return array.astype(np.uint8 if high <= 255 else np.uint16)
         raise InputError(f"{what} has integer values in [{low}, {high}], outside 0..65535")
     if np.issubdtype(array.dtype, np.floating):
-        from .io import to_unit_float, unit_float_to_uint8
+        from ..io import to_unit_float, unit_float_to_uint8
 
         return unit_float_to_uint8(to_unit_float(array, what))
     raise InputError(f"{what} has unsupported pixel type {array.dtype}")

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import InputError
-from .options import GRAIN_COMBINES as COMBINES
-from .options import GrainOptions
+from ..errors import InputError
+from ..options import GRAIN_COMBINES as COMBINES
+from ..options import GrainOptions
 
 __all__ = [
     "COMBINES",
@@ -759,7 +759,7 @@ def tune_steps(
 def tune(pred, true_labels, start: GrainOptions | None = None,
          progress: Callable[[int, int, str], None] | None = None) -> TuneResult:
     """:func:`tune_steps` run to the end."""
-    from .steps import run_steps
+    from ..steps import run_steps
 
     return run_steps(tune_steps(pred, true_labels, start), None if progress is None else lambda s: progress(*s))
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
-from .model import UNet
+from ..errors import InputError
+from .unet import UNet
 
 __all__ = ["Checkpoint", "find_checkpoints", "load_checkpoint", "read_state_dict", "state_dict_width"]
 

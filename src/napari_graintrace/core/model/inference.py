@@ -39,12 +39,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import InputError
-from .io import to_grey, to_unit_float
-from .model import DEPTH, UNet
-from .options import PRECISIONS, PredictOptions, tiling
-from .options import resolution as parse_resolution
-from .steps import run_steps
+from ..errors import InputError
+from ..io import to_grey, to_unit_float
+from ..options import PRECISIONS, PredictOptions, tiling
+from ..options import resolution as parse_resolution
+from ..steps import run_steps
+from .unet import DEPTH, UNet
 
 __all__ = [
     "DEFAULT_OVERLAP",

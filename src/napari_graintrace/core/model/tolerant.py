@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError
-from .scores import _gaussian_of_sq_distance, check_odd, check_sigma, effective_radius
+from ..errors import InputError
+from ..scoring.scores import _gaussian_of_sq_distance, check_odd, check_sigma, effective_radius
 
 __all__ = ["TolerantPRFLoss", "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import InputError
+from ..errors import InputError
+from ..options import TrainOptions
+from ..steps import run_steps
 from .inference import choose_device
-from .model import UNet
-from .options import TrainOptions
-from .steps import run_steps
 from .training import SingleProcess, TrainProgress, train_steps
+from .unet import UNet
 
 __all__ = ["DataParallel", "DistributedContext", "init_from_env", "parameter_hash", "train_ddp"]
 

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+from ..io import as_trace, atomic_path, read_image, to_unit_float
+from ..options import TrainOptions, positive_number
 from .checkpoints import find_checkpoints, load_checkpoint
-from .errors import InputError
 from .inference import GRID, choose_device
-from .io import as_trace, atomic_path, read_image, to_unit_float
-from .model import UNet
-from .options import TrainOptions, positive_number
 from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
+from .unet import UNet
 
 __all__ = ["LOSSES", "SingleProcess", "TolerantPRFLoss", "TrainOptions", "TrainProgress", "bce_with_logits",
            "find_pairs", "load_dataset", "make_loss", "tolerant_loss", "tolerant_prf", "train_steps"]

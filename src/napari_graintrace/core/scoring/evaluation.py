@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
-from .errors import InputError
 
 
 def resize_trace(trace: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

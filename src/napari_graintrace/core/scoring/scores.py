@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..errors import InputError
+from ..options import odd_int, positive_number
 from .boundary import boundary_ods, boundary_prf  # the BSDS benchmark, named here as scores.* (design.md)
-from .errors import InputError
-from .options import odd_int, positive_number
 
 __all__ = [
     "GaussianScorer",

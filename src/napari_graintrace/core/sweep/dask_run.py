@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from .cache import PredictionCache, checkpoint_hash
-from .checkpoints import Checkpoint, load_checkpoint
-from .errors import InputError
-from .model import UNet
-from .options import PredictOptions, SweepOptions
-from .steps import run_steps
-from .sweep import (
+from ..cache import PredictionCache, checkpoint_hash
+from ..errors import InputError
+from ..model.checkpoints import Checkpoint, load_checkpoint
+from ..model.unet import UNet
+from ..options import PredictOptions, SweepOptions
+from ..steps import run_steps
+from .runs import (
     LoadedPair,
     Pair,
     PairOutcome,
@@ -205,8 +205,8 @@ def predict_task(checkpoint: str, image: np.ndarray, options: PredictOptions,
     A user error (``InputError``: unreadable checkpoint, fp16 on a CPU worker) comes back as text
     rather than an exception, so it is reported at once instead of retried.
     """
-    from .inference import predict_steps
-    from .io import unit_float_to_uint8
+    from ..io import unit_float_to_uint8
+    from ..model.inference import predict_steps
 
     _set_torch_threads(torch_threads)
     path = Path(checkpoint)

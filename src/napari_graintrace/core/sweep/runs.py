@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import scores
-from .cache import PredictionCache, array_hash, file_hash
-from .checkpoints import Checkpoint, find_checkpoints, load_checkpoint
-from .errors import InputError
-from .evaluation import Evaluation
-from .io import atomic_path, read_micrograph, read_trace, write_text
-from .model import UNet
-from .options import SweepOptions
+from ..cache import PredictionCache, array_hash, file_hash
+from ..errors import InputError
+from ..io import atomic_path, read_micrograph, read_trace, write_text
+from ..model.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
+from ..model.unet import UNet
+from ..options import SweepOptions
+from ..scoring import scores
+from ..scoring.evaluation import Evaluation
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -402,7 +402,7 @@ def _grain_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, s
     """Opt-in (``grains=True``): the prediction's grains (the lab's post-processing) against the tracing's."""
     if not settings.grains:
         return
-    from . import grains
+    from ..grains import segmentation as grains
 
     for metric, value in grains.grain_metrics(ev.pred, ev.trace).items():
         if value is not None:  # undefined (no grains at all): no row rather than a NaN
@@ -502,7 +502,7 @@ def evaluate_pair(
     Runs in-process and as a Dask task alike, so both give the same table. ``model()`` is only
     called on a cache miss, which lets the caller load each checkpoint at most once.
     """
-    from .inference import predict
+    from ..model.inference import predict
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
     expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
@@ -610,8 +610,8 @@ def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], th
     Works from the cached predictions of a finished sweep (no inference); a map no longer in the
     cache is skipped.
     """
-    from .boundary import BoundaryScorer
-    from .evaluation import resize_trace
+    from ..scoring.boundary import BoundaryScorer
+    from ..scoring.evaluation import resize_trace
 
     cache = cache if cache is not None else PredictionCache()
     traces = {pair.name: (pair.load() if isinstance(pair, Pair) else pair).trace for pair in pairs}

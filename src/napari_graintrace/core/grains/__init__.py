@@ -1,0 +1,68 @@
+"""Grains from boundary maps: the lab's post-processing, grain statistics, comparison with a tracing and tuning.
+
+Imports the base modules only. See docs/design.md, "Rooms".
+"""
+
+from __future__ import annotations
+
+from .segmentation import (
+    COMBINES,
+    FATES,
+    SWEEP_METRICS,
+    GrainOptions,
+    GrainTable,
+    Segmenter,
+    TuneResult,
+    boundaries,
+    combine_maps,
+    compare,
+    compare_with_fates,
+    dilate,
+    fill_small_holes,
+    grain_fates,
+    grain_metrics,
+    grain_table,
+    hysteresis,
+    intercept_lengths,
+    is_tracing,
+    label_grains,
+    prune_spurs,
+    segment,
+    size_distributions,
+    size_histogram,
+    stats,
+    trace_labels,
+    tune,
+    tune_steps,
+)
+
+__all__ = [
+    "COMBINES",
+    "FATES",
+    "SWEEP_METRICS",
+    "GrainOptions",
+    "GrainTable",
+    "Segmenter",
+    "TuneResult",
+    "boundaries",
+    "combine_maps",
+    "compare",
+    "compare_with_fates",
+    "dilate",
+    "fill_small_holes",
+    "grain_fates",
+    "grain_metrics",
+    "grain_table",
+    "hysteresis",
+    "intercept_lengths",
+    "is_tracing",
+    "label_grains",
+    "prune_spurs",
+    "segment",
+    "size_distributions",
+    "size_histogram",
+    "stats",
+    "trace_labels",
+    "tune",
+    "tune_steps",
+]
