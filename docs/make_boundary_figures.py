@@ -30,7 +30,7 @@ from napari_graintrace.core.io import (
     write_text,
 )
 from napari_graintrace.core.model import load_checkpoint, predict
-from napari_graintrace.core.scoring import boundary, scores
+from napari_graintrace.core.scoring import boundary, boundary_match_rgb, scores
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 OUT = Path(__file__).parent / "images"
@@ -109,7 +109,7 @@ def main() -> None:
     p, r, f = match.prf()
     ods_f, ods_t = boundary.boundary_ods(pred, trace)
     crop = (slice(150, 406), slice(250, 506))
-    picture = np.repeat(np.repeat(match.rgb()[crop], 2, axis=0), 2, axis=1)  # 2x: 1-px lines stay visible
+    picture = np.repeat(np.repeat(boundary_match_rgb(match)[crop], 2, axis=0), 2, axis=1)  # 2x: 1-px lines stay visible
     write_image(OUT / "boundary_match.png", picture, overwrite=True)
     summary = (f"demo_59 on NIST (600 x 800, distance {match.max_distance:.1f} px): at 0.5 "
                f"{match.n_matched} pairs of {match.n_predicted} predicted / {match.n_true} true boundary pixels, "

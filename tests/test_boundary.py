@@ -20,7 +20,7 @@ from skimage.morphology import thin as skimage_thin
 
 from napari_graintrace.core import InputError
 from napari_graintrace.core.options import SweepOptions
-from napari_graintrace.core.scoring import boundary, scores
+from napari_graintrace.core.scoring import boundary, overlays, scores
 from napari_graintrace.core.steps import run_steps
 
 sys.setrecursionlimit(20000)
@@ -467,7 +467,7 @@ def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace
 
     expected = boundary.boundary_match(pred, nist_trace)  # the core, on the same arrays
     layer = output_layers(viewer)["boundary match"]
-    np.testing.assert_array_equal(layer.data, expected.rgb())
+    np.testing.assert_array_equal(layer.data, overlays.boundary_match_rgb(expected))
     for colour in ([255, 255, 255], [255, 0, 0], [0, 0, 255]):  # hits, misses and false pixels all show
         assert (layer.data == colour).all(axis=-1).any()
     panel = widget.score_panel.value
@@ -483,7 +483,7 @@ def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace
     # move the controls after the run: the match does not depend on them and is not redone
     widget.sigma.value = 1.5
     widget.kernel.value = 5
-    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, expected.rgb())
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, overlays.boundary_match_rgb(expected))
     # run again with another prediction: the same layer, updated in place
     second = np.zeros(nist_trace.shape, np.float32)
     second[:, 2:] = nist_trace[:, :-2] * 0.95
@@ -492,6 +492,6 @@ def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace
     session.wait_idle()
     assert_no_doubled_layers(viewer)
     np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data,
-                                  boundary.boundary_match(second, nist_trace).rgb())
+                                  overlays.boundary_match_rgb(boundary.boundary_match(second, nist_trace)))
     assert errors == []
     session.close()

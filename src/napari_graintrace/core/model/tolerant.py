@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_odd, check_sigma
 from ..errors import InputError
-from ..scoring.scores import _gaussian_of_sq_distance, check_odd, check_sigma, effective_radius
+from ..scoring.scores import _gaussian_of_sq_distance, effective_radius
 
 __all__ = ["TolerantPRFLoss", "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_prediction, check_trace
 from ..errors import InputError
 
 __all__ = [
@@ -293,12 +294,6 @@ class BoundaryMatch:
         """(precision, recall, F); 0 where a denominator is 0."""
         return _prf(self.n_matched, self.n_predicted, self.n_true)
 
-    def rgb(self) -> np.ndarray:
-        """The BSDS picture: matched white, unmatched predicted blue, unmatched true red."""
-        from .overlays import boundary_match_rgb
-
-        return boundary_match_rgb(self.matched_predicted, self.matched_true, self.predicted, self.true)
-
 
 class BoundaryScorer:
     """The tracing side prepared once (skeleton, k-d tree, distance map); then any prediction or
@@ -307,8 +302,6 @@ class BoundaryScorer:
     def __init__(self, trace: np.ndarray, max_distance: float | None = None) -> None:
         from scipy.spatial import cKDTree
         from skimage.morphology import skeletonize
-
-        from .scores import check_trace
 
         trace = check_trace(trace)
         if trace.size == 0:
@@ -321,8 +314,6 @@ class BoundaryScorer:
         self._distance = None  # Euclidean distance to the skeleton, made on the first ODS
 
     def _check(self, pred: np.ndarray) -> np.ndarray:
-        from .scores import check_prediction
-
         pred = check_prediction(pred)
         if pred.shape != self.shape:
             raise InputError(f"shape mismatch: prediction {pred.shape} vs tracing {self.shape}")

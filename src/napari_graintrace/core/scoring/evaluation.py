@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import checks
 from ..errors import InputError
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
@@ -23,7 +24,7 @@ def resize_trace(trace: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     Without anti-aliasing a thin line keeps full strength where it is sampled, so it is not
     averaged away when the prediction grid is coarser than the tracing.
     """
-    trace = scores.check_trace(trace)
+    trace = checks.check_trace(trace)
     if trace.shape == tuple(shape):
         return trace
     from skimage.transform import resize
@@ -60,28 +61,28 @@ class Evaluation:
     _boundary: BoundaryMatch | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        self.pred, self.trace = scores.check_pair(self.pred, self.trace)
+        self.pred, self.trace = checks.check_pair(self.pred, self.trace)
         if not self.trace.any():
             raise InputError("the tracing has no boundary pixels")
         self.bce = scores.bce(self.pred, self.trace)
         self.bce_parts = scores.bce_parts(self.pred, self.trace)
         self.set_window(self.window)
         self.set_kernel(self.kernel)
-        scores.check_sigma(self.sigma)
+        checks.check_sigma(self.sigma)
 
     @classmethod
     def of(cls, pred: np.ndarray, trace: np.ndarray, **params) -> Evaluation:
         """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid)."""
-        pred = scores.check_prediction(pred)
+        pred = checks.check_prediction(pred)
         return cls(pred, resize_trace(trace, pred.shape), **params)
 
     # parameters -------------------------------------------------------------------------------
     def set_window(self, window: int) -> None:
-        self.window = scores.check_odd(window, "window")
+        self.window = checks.check_odd(window, "window")
         self.scorer = scores.GaussianScorer(self.pred, self.trace, self.window)
 
     def set_kernel(self, kernel: int) -> None:
-        self.kernel = scores.check_odd(kernel, "kernel")
+        self.kernel = checks.check_odd(kernel, "kernel")
         self.tophat = scores.tophat_loss(self.pred, self.trace, self.kernel)
 
     # scores -----------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Evaluation:
 
     def boundary_rgb(self) -> np.ndarray:
         """The BSDS picture: matched boundary pixels white, unmatched predicted blue, missed true red."""
-        return self.boundary_match().rgb()
+        return overlays.boundary_match_rgb(self.boundary_match())
 
     def pictures(self) -> dict[str, np.ndarray]:
         """Every overlay of ``overlays.OVERLAYS`` marked as a picture, at the current parameters;

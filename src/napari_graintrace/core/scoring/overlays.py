@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_pair
 from ..errors import InputError
-from .scores import check_pair
+from .boundary import BoundaryMatch
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -72,15 +73,14 @@ def composite_rgb(pred: np.ndarray, reward: np.ndarray) -> np.ndarray:
     return reward_rgb(np.asarray(pred, dtype=np.float32) * np.asarray(reward, dtype=np.float32))
 
 
-def boundary_match_rgb(matched_predicted: np.ndarray, matched_true: np.ndarray, predicted: np.ndarray,
-                       true: np.ndarray) -> np.ndarray:
-    """The BSDS picture of one threshold (``boundary.BoundaryMatch`` fields): matched pixels white,
+def boundary_match_rgb(match: BoundaryMatch) -> np.ndarray:
+    """The BSDS picture of one threshold (a ``boundary.BoundaryMatch``): matched pixels white,
     unmatched predicted blue (false positives), unmatched true red (misses), in the BCE colours.
 
     A maximum matching never leaves a predicted and a true pixel at the same place both unmatched
     (they would make one more pair), so the two unmatched colours never compete for a pixel.
     """
-    masks = [np.asarray(m, dtype=bool) for m in (matched_predicted, matched_true, predicted, true)]
+    masks = [np.asarray(m, dtype=bool) for m in (match.matched_predicted, match.matched_true, match.predicted, match.true)]
     if len({m.shape for m in masks}) != 1 or masks[0].ndim != 2:
         raise InputError(f"the boundary masks must share one 2-D shape, got {[m.shape for m in masks]}")
     matched_p, matched_t, predicted, true = masks
@@ -104,7 +104,7 @@ class OverlayInputs:
     tophat_reward: np.ndarray
     gaussian_reward: np.ndarray
     soft_dilation: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
-    boundary_match: np.ndarray | None = None  # the BSDS picture, drawn by boundary.BoundaryMatch.rgb()
+    boundary_match: np.ndarray | None = None  # the BSDS picture, drawn by boundary_match_rgb()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
 from ..cache import PredictionCache, array_hash, file_hash
 from ..errors import InputError
 from ..io import atomic_path, read_micrograph, read_trace, write_text
@@ -126,17 +127,17 @@ def parse_metric(text: str, window: int | None = None) -> MetricChoice:
         except ValueError:
             raise InputError(f"{text!r}: {key} must be a number, got {value!r}") from None
     if metric == "tophat":
-        kernel = scores.check_odd(int(values.get("kernel", DEFAULT_PARAMETERS["kernel"])), "kernel")
+        kernel = checks.check_odd(int(values.get("kernel", DEFAULT_PARAMETERS["kernel"])), "kernel")
         if values.get("kernel", kernel) != kernel:
             raise InputError(f"{text!r}: kernel must be an odd integer")
         return MetricChoice(metric, _kernel_text(kernel), kernel=kernel)
     if metric in _METRIC_PARAMETERS:
-        sigma = scores.check_sigma(values.get("sigma", DEFAULT_PARAMETERS["sigma"]))
+        sigma = checks.check_sigma(values.get("sigma", DEFAULT_PARAMETERS["sigma"]))
         default_window = window if window is not None else DEFAULT_PARAMETERS["window"]
         chosen = values.get("window", default_window)
         if chosen != int(chosen):
             raise InputError(f"{text!r}: window must be an odd integer")
-        window = scores.check_odd(int(chosen), "window")
+        window = checks.check_odd(int(chosen), "window")
         return MetricChoice(metric, _sigma_text(sigma, window), sigma=sigma, window=window)
     return MetricChoice(metric, "")
 
