@@ -37,7 +37,8 @@ def _killed_writer(target: Path, folder: bool = False, overwrite: bool = False) 
     body = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "from napari_graintrace.core import dataset, io\n"
+        "from napari_graintrace.core import io\n"
+        "from napari_graintrace.core.data import dataset\n"
         f"target = Path({str(target)!r})\n"
         + ("with dataset._folder_into_place(target, False) as tmp:\n"
            "    (tmp / 'half.png').write_bytes(b'half')\n"
