@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_machine
 
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_micrograph, read_trace
 from napari_graintrace.core.model import UNet
 from napari_graintrace.core.options import SweepOptions
@@ -83,8 +84,8 @@ def main() -> None:
         options = SweepOptions(resolution=args.resolution, precision="fp32")
         rows = []
 
-        def cache(name: str) -> sweep.PredictionCache:
-            return sweep.PredictionCache(tmp / name)
+        def cache(name: str) -> PredictionCache:
+            return PredictionCache(tmp / name)
 
         # warm-up: first-call costs (oneDNN kernels, lazy imports) would otherwise land on the first row
         first = sweep.find_checkpoints(series)[:1]

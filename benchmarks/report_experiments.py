@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_graintrace.cli import main as graintrace
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, write_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
@@ -223,7 +224,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     data = work / "data"
     pair = sweep.Pair(data / "held_out_micrograph.png", data / "held_out_trace.png")
     options = SweepOptions(resolution=None, sigmas=(1.0, 3.0), kernels=(3,))
-    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, sweep.PredictionCache(work / "cache")))
+    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, PredictionCache(work / "cache")))
     trace, _ = read_trace(pair.trace)
     image = pair.name
 

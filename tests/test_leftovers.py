@@ -23,6 +23,7 @@ from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import io
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.model import UNet, predict
 from napari_graintrace.core.options import SweepOptions
@@ -101,7 +102,7 @@ def test_only_stale_leftovers_are_removed(tmp_path):
 def test_a_killed_cache_entry_is_cleared_and_damaged_entries_are_recomputed(tmp_path, nist_micrograph_path,
                                                                             nist_trace_path):
     series = tiny_series(tmp_path / "series", [0])
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
     first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))
     (entry,) = first.predictions.values()  # one checkpoint, one image

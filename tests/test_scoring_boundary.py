@@ -19,6 +19,7 @@ from skimage.morphology import skeletonize
 from skimage.morphology import thin as skimage_thin
 
 from napari_graintrace.core import InputError
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.scoring import boundary, overlays, scores
 from napari_graintrace.core.steps import run_steps
@@ -347,7 +348,7 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
     from napari_graintrace.core.sweep import runs as sweep
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
     result = run_steps(sweep.sweep_steps(DEMO_CHECKPOINTS, pairs,
                                          SweepOptions(resolution=64, sigmas=(3.0,), kernels=(3,)),
@@ -381,7 +382,6 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     from napari_graintrace.cli import main
     from napari_graintrace.core.io import read_trace
     from napari_graintrace.core.scoring import resize_trace
-    from napari_graintrace.core.sweep import runs as sweep
 
     series = tiny_series(tmp_path / "series", (0, 1))
     base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
@@ -397,7 +397,7 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     ods = {int(r["epoch"]): float(r["value"]) for r in rows if r["metric"] == "boundary_ods"}
     assert set(ods) == {0, 1} and "best boundary_ods" in out
     trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
     assert len(maps) == 2
     assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)

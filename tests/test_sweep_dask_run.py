@@ -20,6 +20,7 @@ import torch
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace
 from napari_graintrace.core.model import checkpoints
 from napari_graintrace.core.sweep import runs as sweep
@@ -76,7 +77,7 @@ def series(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(series, pairs, tmp_path_factory):
     with torch_threads(WORKER_THREADS):
-        cache = sweep.PredictionCache(tmp_path_factory.mktemp("reference-cache"))
+        cache = PredictionCache(tmp_path_factory.mktemp("reference-cache"))
         return run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=RESOLUTION), cache=cache))
 
 
@@ -91,7 +92,7 @@ def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pair
     seen = []
     result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
                                   torch_threads=WORKER_THREADS,
-                                  cache=sweep.PredictionCache(tmp_path / "cache"),
+                                  cache=PredictionCache(tmp_path / "cache"),
                                   progress=lambda done, total, what: seen.append((done, total)))
     assert result.to_csv() == reference.to_csv()
     assert result.failures == reference.failures and len(result.failures) == 1 and "demo_5.pth" in result.failures[0]
@@ -102,7 +103,7 @@ def test_dask_sweep_equals_the_single_process_table_exactly(client, series, pair
     # the workers filled the cache: the same sweep in-process now only reads it
     assert len(_complete_entries(tmp_path / "cache")) == 7 * 2
     again = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=RESOLUTION),
-                                        cache=sweep.PredictionCache(tmp_path / "cache")))
+                                        cache=PredictionCache(tmp_path / "cache")))
     assert again.to_csv() == reference.to_csv()
 
 
@@ -111,8 +112,8 @@ def test_dask_sweep_over_two_runs_equals_the_single_process_table(client, series
     runs = {"damaged": series, "demo": DEMO_CHECKPOINTS}
     with torch_threads(WORKER_THREADS):
         local = run_steps(sweep.sweep_steps(runs, pairs, SweepOptions(resolution=RESOLUTION),
-                                            cache=sweep.PredictionCache(tmp_path / "local")))
-    cache = sweep.PredictionCache(tmp_path / "cache")
+                                            cache=PredictionCache(tmp_path / "local")))
+    cache = PredictionCache(tmp_path / "cache")
     first = dist_sweep.run_sweep(client, {"damaged": series}, pairs,
                                  options=SweepOptions(resolution=RESOLUTION), torch_threads=WORKER_THREADS,
                                  cache=cache)
@@ -137,7 +138,7 @@ def test_workers_load_each_checkpoint_once(client, pairs, tmp_path):
 
     client.run(lambda: module._MODELS.clear() or cache._hash_of_version.cache_clear())
     dist_sweep.run_sweep(client, DEMO_CHECKPOINTS, pairs, options=SweepOptions(resolution=RESOLUTION),
-                         cache=sweep.PredictionCache(tmp_path / "cache"))
+                         cache=PredictionCache(tmp_path / "cache"))
     per_worker = client.run(loads)
     # each of the 7 files is hashed (read) at most once per worker, although 14 tasks ran
     assert all(count <= 7 for count in per_worker.values()) and sum(per_worker.values()) >= 7
@@ -250,7 +251,7 @@ def test_a_killed_worker_is_replaced_and_its_task_rerun(series, pairs, reference
     with _crashing_cluster(marker, allowed_failures=3) as (client, before):
         result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
                                       torch_threads=WORKER_THREADS,
-                                      cache=sweep.PredictionCache(tmp_path / "cache"))
+                                      cache=PredictionCache(tmp_path / "cache"))
         client.wait_for_workers(WORKERS, timeout=60)
         after = set(client.run(os.getpid).values())
     assert marker.exists() and after != before  # a worker really died and the nanny replaced it
@@ -263,7 +264,7 @@ def test_a_task_lost_with_its_worker_is_reported_and_the_rest_go_on(series, pair
     with _crashing_cluster(marker, allowed_failures=0) as (client, _):
         result = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
                                       torch_threads=WORKER_THREADS,
-                                      cache=sweep.PredictionCache(tmp_path / "cache"))
+                                      cache=PredictionCache(tmp_path / "cache"))
     # every task the dead worker held (running or queued there) is lost, the one that killed it included
     lost = [f for f in result.failures if "KilledWorker" in f]
     assert any(f.startswith("epoch 30 / ") for f in lost), result.failures
@@ -309,14 +310,14 @@ def test_a_raising_task_is_retried_then_reported(client, series, pairs, referenc
         client.run(_raise_on, 30, str(tmp_path / "raised"))
         once = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
                                     retries=1, torch_threads=WORKER_THREADS,
-                                    cache=sweep.PredictionCache(tmp_path / "c1"))
+                                    cache=PredictionCache(tmp_path / "c1"))
         assert (tmp_path / "raised").exists()
         assert once.to_csv() == reference.to_csv() and once.failures == reference.failures
 
         client.run(_raise_on, 30, None)
         always = dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=RESOLUTION),
                                       retries=1, torch_threads=WORKER_THREADS,
-                                      cache=sweep.PredictionCache(tmp_path / "c2"))
+                                      cache=PredictionCache(tmp_path / "c2"))
     finally:
         client.run(_restore)
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -335,7 +336,7 @@ def test_cancelled_sweep_leaves_only_complete_entries(client, series, pairs, tmp
 
     with pytest.raises(KeyboardInterrupt):
         dist_sweep.run_sweep(client, series, pairs, options=SweepOptions(resolution=128),
-                             cache=sweep.PredictionCache(tmp_path / "c"), progress=stop)
+                             cache=PredictionCache(tmp_path / "c"), progress=stop)
     entries = _complete_entries(tmp_path / "c")
     assert 1 <= len(entries) <= 14
 

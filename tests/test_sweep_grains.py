@@ -10,6 +10,7 @@ from skimage import filters
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.grains import segmentation as grains
 from napari_graintrace.core.io import write_image
 from napari_graintrace.core.options import SweepOptions
@@ -31,7 +32,7 @@ def setup(series, nist_trace, tmp_path):
     trace = nist_trace[:200, :240]
     image = np.where(trace, 0.2, 0.7).astype(np.float32)
     pair = sweep.LoadedPair("crop", image, trace)
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     preds = {}
     for item in sweep.find_checkpoints(series):
         soft = filters.gaussian(trace.astype(float), BLUR[item.epoch])

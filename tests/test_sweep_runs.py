@@ -11,6 +11,7 @@ from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import InputError
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.model import find_checkpoints
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.scoring import resize_trace, scores
@@ -39,7 +40,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 
     result = run_steps(sweep.sweep_steps(series, pairs,
                                          SweepOptions(resolution=64, sigmas=(1.0, 3.0), kernels=(3,)),
-                                         cache=sweep.PredictionCache(tmp_path / "cache")))
+                                         cache=PredictionCache(tmp_path / "cache")))
     assert result.epochs == list(EPOCHS) and result.failures == []
     assert len(result.rows) == len(EPOCHS) * (1 + 1 + 2 * 2 + 1 + 3)  # ... + boundary_f + BCE in 3 parts
     pred = predict(load_checkpoint(series / "tiny_10.pth"), read_micrograph(pairs[0].image), resolution=64,
@@ -56,7 +57,7 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
 
 
 def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monkeypatch):
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache))
     from napari_graintrace.core.model import inference
 
@@ -72,7 +73,7 @@ def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monke
 
 
 def test_live_gaussian_curve_equals_a_fresh_sweep(series, pairs, tmp_path):
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     result = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64, sigmas=(3.0,)),
                                          cache=cache))
     rescored = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64, sigmas=(1.7,)),
@@ -86,14 +87,14 @@ def test_live_gaussian_curve_equals_a_fresh_sweep(series, pairs, tmp_path):
 
 
 def test_interrupt_and_resume_gives_the_same_table(series, pairs, tmp_path):
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     steps = sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache)
     assert next(steps) == (1, 3, "epoch 0 / steel_micrograph")
     steps.close()  # interrupted after the first prediction
     assert len(list(cache.root.rglob("*.npy"))) == 1
     resumed = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64), cache=cache))
     uninterrupted = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=64),
-                                                cache=sweep.PredictionCache(tmp_path / "other")))
+                                                cache=PredictionCache(tmp_path / "other")))
     assert resumed.to_csv() == uninterrupted.to_csv()
 
 
@@ -104,7 +105,7 @@ def test_bad_checkpoint_is_reported_and_skipped(series, pairs, tmp_path):
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "tiny_5.pth").write_bytes(b"truncated")
     result = run_steps(sweep.sweep_steps(folder, pairs, SweepOptions(resolution=64),
-                                         cache=sweep.PredictionCache(tmp_path / "cache")))
+                                         cache=PredictionCache(tmp_path / "cache")))
     assert result.epochs == list(EPOCHS)
     assert len(result.failures) == 1 and "tiny_5.pth" in result.failures[0]
 
@@ -155,7 +156,7 @@ def by_hand(csv_text: str) -> dict[tuple[str, str, str], dict[int, float]]:
 
 
 def test_two_runs_give_each_run_its_own_rows(series, other_series, pairs, tmp_path):
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     both = run_steps(sweep.sweep_steps([f"first={series}", other_series], pairs,
                                        SweepOptions(resolution=64, kernels=(3,)), cache=cache))
     assert both.runs == ["first", other_series.name]
@@ -183,13 +184,13 @@ def test_the_cache_serves_every_run(series, pairs, tmp_path, monkeypatch):
     real = inference.predict
     monkeypatch.setattr(inference, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run_steps(sweep.sweep_steps({"a": series, "b": copy}, pairs, SweepOptions(resolution=64),
-                                         cache=sweep.PredictionCache(tmp_path / "cache")))
+                                         cache=PredictionCache(tmp_path / "cache")))
     assert len(calls) == len(EPOCHS)  # b's only file was a's epoch 2
     assert result.values("bce", run="b")[1] == [result.values("bce", run="a")[1][EPOCHS.index(2)]]
 
 
 def test_a_run_added_to_a_finished_sweep_is_the_only_work(series, other_series, pairs, tmp_path, monkeypatch):
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     first = run_steps(sweep.sweep_steps({"a": series}, pairs, SweepOptions(resolution=64), cache=cache))
     evaluated = []
     real = sweep.evaluate_pair
@@ -199,7 +200,7 @@ def test_a_run_added_to_a_finished_sweep_is_the_only_work(series, other_series, 
     assert evaluated == [1, 4]
     assert [r for r in both.rows if r["run"] == "a"] == first.rows
     fresh = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs, SweepOptions(resolution=64),
-                                        cache=sweep.PredictionCache(tmp_path / "fresh")))
+                                        cache=PredictionCache(tmp_path / "fresh")))
     assert both.to_csv() == fresh.to_csv()
     evaluated.clear()  # other score parameters: nothing is reused, every row is scored again (no inference)
     run_steps(sweep.sweep_steps({"a": series}, pairs, SweepOptions(resolution=64, sigmas=(2.0,)), cache=cache,
@@ -215,7 +216,7 @@ def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_pat
              sweep.LoadedPair("flipped", np.ascontiguousarray(image[::-1]), np.ascontiguousarray(trace[::-1]))]
     result = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs,
                                          SweepOptions(resolution=64, sigmas=(1.0, 3.0), kernels=(3, 5)),
-                                         cache=sweep.PredictionCache(tmp_path / "cache")))
+                                         cache=PredictionCache(tmp_path / "cache")))
     table = by_hand(result.to_csv())
     for text, metric, params, lower in (("bce", "bce", "", True), ("gaussian", "gaussian", "sigma=3 window=15", True),
                                         ("gaussian:sigma=1", "gaussian", "sigma=1 window=15", True),
@@ -232,7 +233,7 @@ def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_pat
     live = result.best("gaussian:sigma=2.5")
     scored = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs,
                                          SweepOptions(resolution=64, sigmas=(2.5,)),
-                                         cache=sweep.PredictionCache(tmp_path / "cache")))
+                                         cache=PredictionCache(tmp_path / "cache")))
     assert {r: (b.epoch, round(b.value, 9)) for r, b in live.items()} == \
            {r: (b.epoch, round(b.value, 9)) for r, b in scored.best("gaussian:sigma=2.5").items()}
     with pytest.raises(InputError, match="the sweep has no tolerant_f"):

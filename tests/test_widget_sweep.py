@@ -10,6 +10,7 @@ from matplotlib.colors import to_hex
 from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
@@ -28,7 +29,7 @@ def docked(widget_session, tmp_path):
     session.viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
     session.viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
     widget = session.dock()
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.cache = PredictionCache(tmp_path / "cache")
     widget.image_layer.value = session.viewer.layers["micrograph"]
     widget.trace_layer.value = session.viewer.layers["trace"]
     widget.resolution.value = "256"
@@ -78,11 +79,11 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
                                         SweepOptions(resolution=256, sigmas=(1.3,), kernels=(7,)),
                                         cache=widget.cache))
     for run in runs:
-        curves = widget.live_curves(run)
-        assert curves["gaussian"][0] == fresh.epochs_of(run)
-        np.testing.assert_allclose(curves["gaussian"][1], fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
+        gaussian, tophat = (curve_line(widget, panel, f"live|{run}") for panel in ("gaussian", "tophat"))
+        assert list(map(int, gaussian.get_xdata())) == fresh.epochs_of(run)
+        np.testing.assert_allclose(gaussian.get_ydata(), fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
                                    atol=1e-9)
-        np.testing.assert_allclose(curves["tophat"][1], fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
+        np.testing.assert_allclose(tophat.get_ydata(), fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
 
     # the table: each run's best epoch per metric, against a plain argmin / argmax of the fresh values
     best = widget.best_epochs()

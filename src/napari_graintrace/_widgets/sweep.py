@@ -137,8 +137,9 @@ class SweepWidget(Container):
         self.reset_choices()
 
     def _disconnect_theme(self, *_: Any) -> None:
-        # napari-matplotlib's canvas listens to the theme too and never lets go
-        for callback in (self._on_theme, self.plot_widget._on_napari_theme_changed):
+        # napari-matplotlib's canvas listens to the theme too and never lets go: an object given to
+        # disconnect() loses all its callbacks
+        for callback in (self._on_theme, self.plot_widget):
             try:
                 self.viewer.events.theme.disconnect(callback)
             except (RuntimeError, ValueError, TypeError):  # the viewer went first
@@ -280,16 +281,6 @@ class SweepWidget(Container):
         data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
                  for title in best] for run in runs]
         self.best_table.value = {"data": data, "index": runs, "columns": list(best)}
-
-    def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
-        """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
-        run = self.result.resolve_run(run) if self.result is not None else run
-        curves = {}
-        for ax, metric in zip(self.figure.axes, [m for m, _ in sweep.PANELS], strict=False):
-            for line in ax.get_lines():
-                if line.get_gid() == f"live|{run}":
-                    curves[metric] = (list(map(int, line.get_xdata())), np.asarray(line.get_ydata()))
-        return curves
 
     @reports_errors
     def _on_click(self, event) -> None:

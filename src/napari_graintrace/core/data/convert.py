@@ -100,11 +100,6 @@ def read_tracing(path: str | os.PathLike, polarity: str = "auto") -> Tracing:
     return Tracing(mask, used, float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0)
 
 
-def read_micrograph(path: str | os.PathLike) -> np.ndarray:
-    """A micrograph file as float32 grey in [0, 1] (``io.read_micrograph``)."""
-    return io.read_micrograph(path)
-
-
 def read_prediction(path: str | os.PathLike) -> np.ndarray:
     """A probability map file as float32 in [0, 1] (``io.read_prediction``)."""
     return io.read_prediction(path)
@@ -131,5 +126,5 @@ def match_shape(mask: np.ndarray, shape: tuple[int, ...], resize: bool = False, 
     return resize_trace(mask, shape)
 
 
-__all__ = ["Tracing", "grey", "match_shape", "micrograph", "prediction", "read_micrograph", "read_prediction",
+__all__ = ["Tracing", "grey", "match_shape", "micrograph", "prediction", "read_prediction",
            "read_tracing", "tracing"]

@@ -42,7 +42,6 @@ __all__ = [
     "GrainTable",
     "Segmenter",
     "TuneResult",
-    "boundaries",
     "combine_maps",
     "compare",
     "compare_with_fates",
@@ -295,12 +294,6 @@ class Segmenter:
         options = options or GrainOptions()
         key = () if self.tracing else tuple(options.post_processing.values())
         return self._stage("labels", key, lambda: label_grains(self.boundaries(options)))
-
-
-def boundaries(pred: np.ndarray | Sequence[np.ndarray], options: GrainOptions | None = None) -> np.ndarray:
-    """The lab's post-processing of one map (or several of one area): 1-px boundaries."""
-    options = options or GrainOptions()
-    return Segmenter(pred, options.combine).boundaries(options)
 
 
 def segment(pred: np.ndarray | Sequence[np.ndarray], options: GrainOptions | None = None) -> np.ndarray:

@@ -5,80 +5,42 @@ Imports the base modules and ``scoring``. See docs/design.md, "Rooms".
 
 from __future__ import annotations
 
-from .checkpoints import Checkpoint, find_checkpoints, load_checkpoint, read_state_dict, state_dict_width
+from .unet import (
+    DEPTH, LAB_BASE_WIDTH, centre_crop, DoubleConvolution, full_precision, UNet, UpSample
+)
+from .checkpoints import (
+    Checkpoint, find_checkpoints, load_checkpoint, read_state_dict, state_dict_width
+)
 from .inference import (
-    DEFAULT_OVERLAP,
-    DEFAULT_RESOLUTION,
-    DEFAULT_TILE,
-    PRECISIONS,
-    Cancelled,
-    choose_device,
-    cpu_has_native_bf16,
-    interruptible,
-    predict,
-    predict_steps,
-    prepare_image,
-    resolve_precision,
-    tile_windows,
+    DEFAULT_OVERLAP, DEFAULT_RESOLUTION, DEFAULT_TILE, PRECISIONS, Cancelled, choose_device,
+    cpu_has_native_bf16, interruptible, predict, predict_steps, prepare_image, resolve_precision,
+    tile_windows
 )
-from .tolerant import TolerantPRFLoss, soft_dilation, tolerant_f_loss, tolerant_loss, tolerant_prf
-from .torchrun import DataParallel, DistributedContext, init_from_env, parameter_hash, train_ddp
+from .tolerant import (
+    soft_dilation, tolerant_f_loss, tolerant_loss, tolerant_prf, TolerantPRFLoss
+)
 from .training import (
-    LOSSES,
-    SingleProcess,
-    TrainOptions,
-    TrainProgress,
-    bce_with_logits,
-    find_pairs,
-    load_dataset,
-    make_loss,
-    train_steps,
+    LOSSES, bce_with_logits, find_pairs, load_dataset, make_loss, SingleProcess, train_steps,
+    TrainProgress
 )
-from .unet import DEPTH, LAB_BASE_WIDTH, DoubleConvolution, UNet, UpSample, centre_crop, full_precision
+from .torchrun import (
+    DataParallel, DistributedContext, init_from_env, parameter_hash, train_ddp
+)
 
-__all__ = [
-    "DEFAULT_OVERLAP",
-    "DEFAULT_RESOLUTION",
-    "DEFAULT_TILE",
-    "DEPTH",
-    "LAB_BASE_WIDTH",
-    "LOSSES",
-    "PRECISIONS",
-    "Cancelled",
-    "Checkpoint",
-    "DataParallel",
-    "DistributedContext",
-    "DoubleConvolution",
-    "SingleProcess",
-    "TolerantPRFLoss",
-    "TrainOptions",
-    "TrainProgress",
-    "UNet",
-    "UpSample",
-    "bce_with_logits",
-    "centre_crop",
-    "choose_device",
-    "cpu_has_native_bf16",
-    "find_checkpoints",
-    "find_pairs",
-    "full_precision",
-    "init_from_env",
-    "interruptible",
-    "load_checkpoint",
-    "load_dataset",
-    "make_loss",
-    "parameter_hash",
-    "predict",
-    "predict_steps",
-    "prepare_image",
-    "read_state_dict",
-    "resolve_precision",
-    "soft_dilation",
-    "state_dict_width",
+__all__ = [  # grouped by module, as imported above
+    # unet
+    "DEPTH", "LAB_BASE_WIDTH", "centre_crop", "DoubleConvolution", "full_precision", "UNet", "UpSample",
+    # checkpoints
+    "Checkpoint", "find_checkpoints", "load_checkpoint", "read_state_dict", "state_dict_width",
+    # inference
+    "DEFAULT_OVERLAP", "DEFAULT_RESOLUTION", "DEFAULT_TILE", "PRECISIONS", "Cancelled", "choose_device",
+    "cpu_has_native_bf16", "interruptible", "predict", "predict_steps", "prepare_image", "resolve_precision",
     "tile_windows",
-    "tolerant_f_loss",
-    "tolerant_loss",
-    "tolerant_prf",
-    "train_ddp",
-    "train_steps",
+    # tolerant
+    "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf", "TolerantPRFLoss",
+    # training
+    "LOSSES", "bce_with_logits", "find_pairs", "load_dataset", "make_loss", "SingleProcess", "train_steps",
+    "TrainProgress",
+    # torchrun
+    "DataParallel", "DistributedContext", "init_from_env", "parameter_hash", "train_ddp",
 ]

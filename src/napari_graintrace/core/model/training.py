@@ -34,11 +34,11 @@ from ..io import as_trace, atomic_path, read_image, to_unit_float
 from ..options import TrainOptions, positive_number
 from .checkpoints import find_checkpoints, load_checkpoint
 from .inference import GRID, choose_device
-from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
+from .tolerant import TolerantPRFLoss
 from .unet import UNet
 
-__all__ = ["LOSSES", "SingleProcess", "TolerantPRFLoss", "TrainOptions", "TrainProgress", "bce_with_logits",
-           "find_pairs", "load_dataset", "make_loss", "tolerant_loss", "tolerant_prf", "train_steps"]
+__all__ = ["LOSSES", "SingleProcess", "TrainProgress", "bce_with_logits", "find_pairs", "load_dataset", "make_loss",
+           "train_steps"]
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -5,98 +5,36 @@ Imports only the base modules of ``core`` (errors, options, io). See docs/design
 
 from __future__ import annotations
 
-from .boundary import (
-    BSDS_DISTANCE_FRACTION,
-    BoundaryMatch,
-    BoundaryScorer,
-    boundary_match,
-    default_max_distance,
-    match_pixels,
-    ods_thresholds,
-    thin,
-)
-from .evaluation import Evaluation, grid_transform, resize_trace
-from .overlays import (
-    BLACK,
-    BLUE,
-    GREEN,
-    OVERLAYS,
-    RED,
-    WHITE,
-    Overlay,
-    OverlayInputs,
-    bce_overlay,
-    boundary_match_rgb,
-    composite_rgb,
-    draw,
-    recall_rgb,
-    reward_rgb,
-)
 from .scores import (
-    GaussianScorer,
-    bce,
-    bce_parts,
-    bce_parts_and_boundary,
-    boundary_ods,
-    boundary_prf,
-    gaussian_loss,
-    gaussian_map,
-    gaussian_reward,
-    loss_from_summary,
-    score_all,
-    soft_dilation,
-    tolerant_prf,
-    tophat_loss,
-    tophat_loss_from_summary,
-    tophat_mask,
-    tophat_reward,
-    tophat_summary,
-    windowed_sq_distance,
+    bce, bce_parts, bce_parts_and_boundary, boundary_ods, boundary_prf, gaussian_loss, gaussian_map,
+    gaussian_reward, GaussianScorer, loss_from_summary, score_all, soft_dilation, tolerant_prf,
+    tophat_loss, tophat_loss_from_summary, tophat_mask, tophat_reward, tophat_summary,
+    windowed_sq_distance
+)
+from .boundary import (
+    BSDS_DISTANCE_FRACTION, boundary_match, BoundaryMatch, BoundaryScorer, default_max_distance,
+    match_pixels, ods_thresholds, thin
+)
+from .overlays import (
+    BLACK, BLUE, GREEN, OVERLAYS, RED, WHITE, bce_overlay, boundary_match_rgb, composite_rgb, draw,
+    Overlay, OverlayInputs, recall_rgb, reward_rgb
+)
+from .evaluation import (
+    Evaluation, grid_transform, resize_trace
 )
 
-__all__ = [
-    "BLACK",
-    "BLUE",
-    "BSDS_DISTANCE_FRACTION",
-    "GREEN",
-    "OVERLAYS",
-    "RED",
-    "WHITE",
-    "BoundaryMatch",
-    "BoundaryScorer",
-    "Evaluation",
-    "GaussianScorer",
-    "Overlay",
-    "OverlayInputs",
-    "bce",
-    "bce_overlay",
-    "bce_parts",
-    "bce_parts_and_boundary",
-    "boundary_match",
-    "boundary_match_rgb",
-    "boundary_ods",
-    "boundary_prf",
-    "composite_rgb",
-    "default_max_distance",
-    "draw",
-    "gaussian_loss",
-    "gaussian_map",
-    "gaussian_reward",
-    "grid_transform",
-    "loss_from_summary",
-    "match_pixels",
-    "ods_thresholds",
-    "recall_rgb",
-    "resize_trace",
-    "reward_rgb",
-    "score_all",
-    "soft_dilation",
-    "thin",
-    "tolerant_prf",
-    "tophat_loss",
-    "tophat_loss_from_summary",
-    "tophat_mask",
-    "tophat_reward",
-    "tophat_summary",
-    "windowed_sq_distance",
+__all__ = [  # grouped by module, as imported above
+    # scores
+    "bce", "bce_parts", "bce_parts_and_boundary", "boundary_ods", "boundary_prf", "gaussian_loss",
+    "gaussian_map", "gaussian_reward", "GaussianScorer", "loss_from_summary", "score_all", "soft_dilation",
+    "tolerant_prf", "tophat_loss", "tophat_loss_from_summary", "tophat_mask", "tophat_reward",
+    "tophat_summary", "windowed_sq_distance",
+    # boundary
+    "BSDS_DISTANCE_FRACTION", "boundary_match", "BoundaryMatch", "BoundaryScorer", "default_max_distance",
+    "match_pixels", "ods_thresholds", "thin",
+    # overlays
+    "BLACK", "BLUE", "GREEN", "OVERLAYS", "RED", "WHITE", "bce_overlay", "boundary_match_rgb",
+    "composite_rgb", "draw", "Overlay", "OverlayInputs", "recall_rgb", "reward_rgb",
+    # evaluation
+    "Evaluation", "grid_transform", "resize_trace",
 ]

@@ -459,11 +459,6 @@ class PreparedSweep:
     image_hashes: list[str]
     settings: SweepOptions
 
-    @property
-    def series(self) -> list[Checkpoint]:
-        """Every checkpoint of every run (the units' outer loop)."""
-        return [item for run in self.runs for item in run.series]
-
     def units(self) -> list[tuple[Run, Checkpoint]]:
         return [(run, item) for run in self.runs for item in run.series]
 
