@@ -32,7 +32,7 @@ from napari_graintrace.core.model import UNet
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
 from napari_graintrace.core.sweep import dask_run as distributed
-from napari_graintrace.core.sweep import runs as sweep
+from napari_graintrace.core import sweep
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core import grains
 from napari_graintrace.core.io import read_trace
 from napari_graintrace.core.scoring import scores
 from napari_graintrace.data import NIST_TRACE

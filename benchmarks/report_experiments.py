@@ -215,7 +215,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     from napari_graintrace.core.io import read_prediction, read_trace
     from napari_graintrace.core.options import SweepOptions
     from napari_graintrace.core.steps import run_steps
-    from napari_graintrace.core.sweep import runs as sweep
+    from napari_graintrace.core import sweep
 
     work, figures = args.work, args.figures
     figures.mkdir(parents=True, exist_ok=True)

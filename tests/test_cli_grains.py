@@ -12,7 +12,7 @@ from PIL import Image
 from skimage import filters
 
 from napari_graintrace.cli import main
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core import grains
 from napari_graintrace.core.io import read_prediction
 
 SUMMARY_KEYS = {"grains", "mean_area_px", "mean_intercept_px"}

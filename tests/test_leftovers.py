@@ -22,13 +22,12 @@ from PIL import Image
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import io
+from napari_graintrace.core import io, sweep
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.model import UNet, predict
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
-from napari_graintrace.core.sweep import runs as sweep
 
 SRC = str(Path(io.__file__).parents[2])
 

@@ -343,9 +343,9 @@ def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_for
 
 # -- sweeps ------------------------------------------------------------------------------------
 def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path):
+    from napari_graintrace.core import sweep
     from napari_graintrace.core.io import read_trace
     from napari_graintrace.core.scoring import resize_trace
-    from napari_graintrace.core.sweep import runs as sweep
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
     cache = PredictionCache(tmp_path / "cache")

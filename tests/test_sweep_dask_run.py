@@ -19,11 +19,10 @@ import pytest
 import torch
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import InputError
+from napari_graintrace.core import InputError, sweep
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace
 from napari_graintrace.core.model import checkpoints
-from napari_graintrace.core.sweep import runs as sweep
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 distributed = pytest.importorskip("distributed")  # the [dask] extra; `make test` installs it

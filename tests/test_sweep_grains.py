@@ -10,12 +10,11 @@ from skimage import filters
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
+from napari_graintrace.core import grains, sweep
 from napari_graintrace.core.cache import PredictionCache
-from napari_graintrace.core.grains import segmentation as grains
 from napari_graintrace.core.io import write_image
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
-from napari_graintrace.core.sweep import runs as sweep
 
 EPOCHS = (0, 5, 9)
 BLUR = {0: 6.0, 5: 3.0, 9: 1.0}  # later epochs are sharper maps of the tracing

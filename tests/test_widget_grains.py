@@ -9,7 +9,7 @@ import pytest
 from skimage import filters
 from widget_session import OWNER_KEY
 
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core import grains
 
 
 @pytest.fixture

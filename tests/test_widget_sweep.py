@@ -10,11 +10,12 @@ from matplotlib.colors import to_hex
 from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
+from napari_graintrace.core import sweep
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
-from napari_graintrace.core.sweep import runs as sweep
+from napari_graintrace.core.sweep import runs as runs_module
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -138,8 +139,8 @@ def test_adding_a_run_computes_that_run_only(widget_session, qtbot, runs, tmp_pa
     before = [dict(row) for row in widget.result.rows]
 
     evaluated = []
-    real = sweep.evaluate_pair
-    monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
+    real = runs_module.evaluate_pair  # sweep_steps looks it up in its module
+    monkeypatch.setattr(runs_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
     widget.add_run(runs["second"], "second")
     run_and_wait(widget, qtbot)
     assert sorted(p.name for p in evaluated) == ["tiny_1.pth", "tiny_2.pth", "tiny_6.pth"]

@@ -28,18 +28,16 @@ from magicgui.widgets import (
     SpinBox,
     Table,
 )
-from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
-from napari_matplotlib.base import BaseNapariMPLWidget
 
+from ..core import sweep
 from ..core.cache import PredictionCache
 from ..core.data import convert
 from ..core.errors import InputError
 from ..core.options import SweepOptions
 from ..core.scoring import Evaluation
-from ..core.sweep import runs as sweep
 from ._common import (
     follow_layer_list,
     layer_choices,
@@ -48,6 +46,7 @@ from ._common import (
     show_busy,
     show_evaluation,
 )
+from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
     import napari
@@ -106,7 +105,7 @@ class SweepWidget(Container):
             self.export_png_button,
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
-        self.plot_widget = BaseNapariMPLWidget(viewer)
+        self.plot_widget = ThemedPlot(viewer)
         self.plot_widget.setMinimumHeight(720)  # 2 x 3 panels
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
@@ -258,7 +257,7 @@ class SweepWidget(Container):
         """Redraw every run's curves and the best-epoch table; the live curves come from the summaries."""
         if self.result is None or not self.result.summaries:
             return
-        with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
+        with self.plot_widget.theme_style():
             sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked,
                        columns=2)  # 2 x 2 panels: the dock is narrow
         self.canvas.draw_idle()

@@ -180,11 +180,11 @@ def print_runs() -> None:
     """The two demo runs swept on the held-out quarter of the NIST pair: each run's best epochs."""
     import tempfile
 
+    from ..core import sweep
     from ..core.cache import PredictionCache
     from ..core.io import read_micrograph, read_trace
     from ..core.options import SweepOptions
     from ..core.steps import run_steps
-    from ..core.sweep import runs as sweep
     from ..data import DEMO_RUNS, HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE
 
     held = sweep.LoadedPair("held-out quarter", read_micrograph(NIST_MICROGRAPH)[:, HELD_OUT_COLUMNS],

@@ -63,13 +63,13 @@ GRAIN_METRICS = ("vi_merge", "vi_split", "grain_f1", "orphan_fraction", "size_ks
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from ..core import sweep
     from ..core.cache import PredictionCache, default_cache_dir
     from ..core.errors import InputError
     from ..core.io import check_output_folder, check_writable, read_image
     from ..core.model.inference import check_resolution
     from ..core.options import SweepOptions
     from ..core.steps import run_steps
-    from ..core.sweep import runs as sweep
     from .options import parse_resolution, progress_printer, require_files
 
     if len(args.image) != len(args.trace):
@@ -103,11 +103,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     cache, progress = PredictionCache(args.cache), progress_printer("sweep")
     if args.scheduler is None:
         result = run_steps(sweep.sweep_steps(runs, pairs, options, cache), lambda step: progress(*step))
-    else:  # Dask is imported only here
-        from ..core.sweep import dask_run as distributed
-
-        result = distributed.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
-                                       retries=args.retries, torch_threads=args.worker_threads)
+    else:  # Dask is imported only here, inside run_sweep
+        result = sweep.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
+                                 retries=args.retries, torch_threads=args.worker_threads)
     if args.boundary_ods:
         sweep.add_boundary_ods(result, pairs, cache=cache)
     for failure in result.failures:

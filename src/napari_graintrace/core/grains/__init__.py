@@ -8,8 +8,11 @@ from __future__ import annotations
 from .segmentation import (
     COMBINES, FATES, SWEEP_METRICS, combine_maps, compare, compare_with_fates, dilate, fill_small_holes,
     grain_fates, grain_metrics, grain_table, GrainOptions, GrainTable, hysteresis, intercept_lengths,
-    is_tracing, label_grains, prune_spurs, segment, Segmenter, size_distributions, size_histogram, stats,
-    trace_labels, tune, tune_steps, TuneResult
+    is_tracing, label_grains, prune_spurs, segment, Segmenter, size_distributions, stats, trace_labels,
+    tune, tune_steps, TuneResult
+)
+from .plot import (
+    save_size_histogram, SizeHistogram
 )
 
 __all__ = [  # grouped by module, as imported above
@@ -17,5 +20,7 @@ __all__ = [  # grouped by module, as imported above
     "COMBINES", "FATES", "SWEEP_METRICS", "combine_maps", "compare", "compare_with_fates", "dilate",
     "fill_small_holes", "grain_fates", "grain_metrics", "grain_table", "GrainOptions", "GrainTable",
     "hysteresis", "intercept_lengths", "is_tracing", "label_grains", "prune_spurs", "segment", "Segmenter",
-    "size_distributions", "size_histogram", "stats", "trace_labels", "tune", "tune_steps", "TuneResult",
+    "size_distributions", "stats", "trace_labels", "tune", "tune_steps", "TuneResult",
+    # plot
+    "save_size_histogram", "SizeHistogram",
 ]

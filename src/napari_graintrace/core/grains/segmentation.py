@@ -57,7 +57,6 @@ __all__ = [
     "prune_spurs",
     "segment",
     "size_distributions",
-    "size_histogram",
     "stats",
     "trace_labels",
     "tune",
@@ -773,19 +772,3 @@ def size_distributions(pred_table: GrainTable, true_table: GrainTable | None = N
     edges = np.histogram_bin_edges(both, bins=bins) if both.size else np.linspace(0.0, 1.0, bins + 1)
     pred_counts = np.histogram(pred_d, edges)[0]
     return edges, pred_counts, None if true_d is None else np.histogram(true_d, edges)[0]
-
-
-def size_histogram(figure, pred_table: GrainTable, true_table: GrainTable | None = None,
-                   ks: float | None = None, pixel_size: float | None = None):
-    """Equivalent diameters of interior grains, predicted vs true, on shared bins (matplotlib Figure)."""
-    figure.clear()
-    ax = figure.add_subplot(1, 1, 1)
-    edges, pred_counts, true_counts = size_distributions(pred_table, true_table, pixel_size)
-    ax.stairs(pred_counts, edges, fill=True, color="tab:orange", alpha=0.6,
-              label=f"predicted ({int(pred_counts.sum())})")
-    if true_counts is not None:
-        ax.stairs(true_counts, edges, color="k", lw=1.5, label=f"true ({int(true_counts.sum())})")
-    title = "interior grain sizes" + (f"  (KS = {ks:.3f})" if ks is not None else "")
-    ax.set(xlabel=f"equivalent diameter ({'um' if pixel_size else 'px'})", ylabel="grains", title=title)
-    ax.legend(fontsize=8)
-    return figure

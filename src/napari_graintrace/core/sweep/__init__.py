@@ -6,11 +6,13 @@ Imports the base modules, ``scoring``, ``model`` and ``grains``. See docs/design
 from __future__ import annotations
 
 from .runs import (
-    BCE_PARTS, CSV_FIELDS, DEFAULT_PARAMETERS, EXTRA_TITLES, LOWER_IS_BETTER, MAX_KERNEL, PANELS,
-    SCORE_ROWS, add_boundary_ods, add_outcome, as_runs, Best, evaluate_pair, Key, LoadedPair,
-    MetricChoice, new_result, Pair, PairOutcome, parse_metric, parse_run, plot, prepare_sweep,
-    PreparedSweep, reusable, Run, run_colours, save_plot, settings_rows, Summary, sweep_steps,
-    SweepResult, write_csv
+    BCE_PARTS, CSV_FIELDS, DEFAULT_PARAMETERS, LOWER_IS_BETTER, MAX_KERNEL, SCORE_ROWS, add_boundary_ods,
+    add_outcome, as_runs, Best, evaluate_pair, Key, LoadedPair, MetricChoice, new_result, Pair,
+    PairOutcome, parse_metric, parse_run, prepare_sweep, PreparedSweep, reusable, Run, settings_rows,
+    Summary, sweep_steps, SweepResult, write_csv
+)
+from .plot import (
+    EXTRA_TITLES, PANELS, plot, run_colours, save_plot
 )
 from .dask_run import (
     connect, default_torch_threads, local_cluster, parse_scheduler, predict_many, PredictOutcome,
@@ -19,11 +21,12 @@ from .dask_run import (
 
 __all__ = [  # grouped by module, as imported above
     # runs
-    "BCE_PARTS", "CSV_FIELDS", "DEFAULT_PARAMETERS", "EXTRA_TITLES", "LOWER_IS_BETTER", "MAX_KERNEL",
-    "PANELS", "SCORE_ROWS", "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key",
-    "LoadedPair", "MetricChoice", "new_result", "Pair", "PairOutcome", "parse_metric", "parse_run", "plot",
-    "prepare_sweep", "PreparedSweep", "reusable", "Run", "run_colours", "save_plot", "settings_rows",
-    "Summary", "sweep_steps", "SweepResult", "write_csv",
+    "BCE_PARTS", "CSV_FIELDS", "DEFAULT_PARAMETERS", "LOWER_IS_BETTER", "MAX_KERNEL", "SCORE_ROWS",
+    "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key", "LoadedPair",
+    "MetricChoice", "new_result", "Pair", "PairOutcome", "parse_metric", "parse_run", "prepare_sweep",
+    "PreparedSweep", "reusable", "Run", "settings_rows", "Summary", "sweep_steps", "SweepResult", "write_csv",
+    # plot
+    "EXTRA_TITLES", "PANELS", "plot", "run_colours", "save_plot",
     # dask_run
     "connect", "default_torch_threads", "local_cluster", "parse_scheduler", "predict_many", "PredictOutcome",
     "run_sweep",
