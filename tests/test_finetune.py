@@ -139,6 +139,12 @@ def test_several_datasets_train_as_their_merge(tmp_path):
     for got, want in zip(training.load_dataset([first, second], None), training.load_dataset(merged, None),
                          strict=True):
         assert torch.equal(got, want)
+    options = TrainOptions(epochs=1, base_width=2, size=None, batch_size=2, device="cpu", seed=3)
+    run_steps(training.train_steps([first, second], tmp_path / "both", options))
+    run_steps(training.train_steps(merged, tmp_path / "one", options))
+    both = checkpoints.read_state_dict(tmp_path / "both" / "unet_0.pth")
+    one = checkpoints.read_state_dict(tmp_path / "one" / "unet_0.pth")
+    assert all(torch.equal(both[k], one[k]) for k in both)  # the same seed: the same weights
 
 
 def test_a_stop_request_ends_training_after_the_current_batch_and_a_rerun_resumes(tmp_path):
