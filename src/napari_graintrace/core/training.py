@@ -11,6 +11,8 @@ weights *after* epoch ``e`` (so after ``e + 1`` passes over the data); a file is
 ``NAME_1``. Every file goes through a temporary name (``io.atomic_path``), so Ctrl-C leaves only
 complete checkpoints, and a later run with the same output folder and name resumes after the
 last one (Adam's moments come from a hidden ``.NAME.train_state.pth`` beside it when present).
+Every epoch's randomness (order, flips, dropout) is seeded from ``seed`` and the epoch alone, so a
+run resumed from its optimiser state gives the same weights as one trained in one go (CPU).
 
 Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) -> scalar tensor``.
 ``"tolerant"`` is 1 - the mean tolerant F of ``sigmoid(logits)`` (the differentiable twin of
@@ -42,6 +44,7 @@ __all__ = ["LOSSES", "SingleProcess", "TolerantPRFLoss", "TrainOptions", "TrainP
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+DROPOUT_SEED_OFFSET = 0x5EED  # the dropout stream differs from the order-and-flips one of the same seed
 
 
 def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -247,6 +250,9 @@ def train_steps(
     losses: list[float] = []
     for epoch in range(start, epochs):
         order = strategy.epoch_order(images.shape[0], epoch, seed, generator)
+        # dropout draws from torch's global RNG: seeded per epoch (from this epoch's seed), a run
+        # resumed at any epoch gives the model of one go, whatever the caller drew before
+        torch.manual_seed(generator.initial_seed() + DROPOUT_SEED_OFFSET)
         batches = (len(order) + batch_size - 1) // batch_size
         totals = torch.zeros(2, dtype=torch.float64)  # sum of loss x pairs, pairs
         for batch in range(batches):
