@@ -363,12 +363,13 @@ class TrainOptions:
 
     ``size``: square training side (a multiple of 16) or None for the native size. ``loss``: one of
     :data:`LOSS_NAMES`; ``tolerant_weight``, ``sigma`` and ``window`` configure the tolerant term.
-    ``batch_size`` is per process under DDP.
+    ``batch_size`` is per process under DDP. ``base_width``: None takes the lab's 64, or, when
+    fine-tuning, the width of the checkpoint started from (a width given must match it).
     """
 
     name: str = "unet"
     epochs: int = 10
-    base_width: int = 64
+    base_width: int | None = None
     lr: float = 1e-4
     batch_size: int = 1
     save_every: int = 1
@@ -385,7 +386,8 @@ class TrainOptions:
         _set(self, "name", checkpoint_name(self.name))
         for key, what in (("epochs", "epochs"), ("batch_size", "batch size"), ("save_every", "save-every")):
             _set(self, key, positive_int(getattr(self, key), what))
-        _set(self, "base_width", base_width(self.base_width))
+        if self.base_width is not None:
+            _set(self, "base_width", base_width(self.base_width))
         _set(self, "lr", positive_number(self.lr, "learning rate"))
         _set(self, "size", resolution(self.size, "size"))
         _set(self, "device", device(self.device))

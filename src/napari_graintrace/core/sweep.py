@@ -479,14 +479,19 @@ def prepare_sweep(
     ``options``: what to compute (None: :class:`~.options.SweepOptions`'s defaults).
     """
     checked = as_runs(runs)
+    loaded, hashes = load_pairs(pairs)
+    return PreparedSweep(checked, loaded, hashes, options if options is not None else SweepOptions())
+
+
+def load_pairs(pairs: Sequence[Pair | LoadedPair]) -> tuple[list[LoadedPair], list[str]]:
+    """The pairs in memory with their images' content hashes (the cache key); names must differ."""
     if not pairs:
         raise InputError("give at least one (image, tracing) pair")
-    settings = options if options is not None else SweepOptions()
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
         raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
     loaded = [pair.load() if isinstance(pair, Pair) else pair for pair in pairs]
-    return PreparedSweep(checked, loaded, [array_hash(pair.image) for pair in loaded], settings)
+    return loaded, [array_hash(pair.image) for pair in loaded]
 
 
 def evaluate_pair(
