@@ -19,7 +19,7 @@ from .cleanup import (
 )
 from .dataset import (
     IMAGE_SUFFIXES, MANIFEST_FIELDS, MERGE_FIELDS, aligned_folder, AlignedDataset, check, dataset_folders,
-    merge, prepare_image, Problem, read_aligned, write_aligned_steps
+    merge, merge_plan, prepare_image, Problem, read_aligned, write_aligned_steps
 )
 
 __all__ = [  # grouped by module, as imported above
@@ -35,5 +35,6 @@ __all__ = [  # grouped by module, as imported above
     "sidecar_path", "sidecar_record", "skeletonize", "write_cleaned",
     # dataset
     "IMAGE_SUFFIXES", "MANIFEST_FIELDS", "MERGE_FIELDS", "aligned_folder", "AlignedDataset", "check",
-    "dataset_folders", "merge", "prepare_image", "Problem", "read_aligned", "write_aligned_steps",
+    "dataset_folders", "merge", "merge_plan", "prepare_image", "Problem", "read_aligned",
+    "write_aligned_steps",
 ]

@@ -20,8 +20,8 @@ from .tolerant import (
     soft_dilation, tolerant_f_loss, tolerant_loss, tolerant_prf, TolerantPRFLoss
 )
 from .training import (
-    LOSSES, bce_with_logits, find_pairs, load_dataset, make_loss, SingleProcess, train_steps,
-    TrainProgress
+    LOSSES, bce_with_logits, dataset_pairs, find_pairs, initial_model, load_dataset, make_loss,
+    SingleProcess, train_steps, TrainProgress
 )
 from .torchrun import (
     DataParallel, DistributedContext, init_from_env, parameter_hash, train_ddp
@@ -39,8 +39,8 @@ __all__ = [  # grouped by module, as imported above
     # tolerant
     "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf", "TolerantPRFLoss",
     # training
-    "LOSSES", "bce_with_logits", "find_pairs", "load_dataset", "make_loss", "SingleProcess", "train_steps",
-    "TrainProgress",
+    "LOSSES", "bce_with_logits", "dataset_pairs", "find_pairs", "initial_model", "load_dataset", "make_loss",
+    "SingleProcess", "train_steps", "TrainProgress",
     # torchrun
     "DataParallel", "DistributedContext", "init_from_env", "parameter_hash", "train_ddp",
 ]

@@ -12,8 +12,8 @@ from .scores import (
     windowed_sq_distance
 )
 from .boundary import (
-    BSDS_DISTANCE_FRACTION, boundary_match, BoundaryMatch, BoundaryScorer, default_max_distance,
-    match_pixels, ods_thresholds, thin
+    BSDS_DISTANCE_FRACTION, MATCH_DISTANCE_PX, boundary_match, BoundaryMatch, BoundaryScorer,
+    bsds_max_distance, match_distance_px, match_pixels, ods_thresholds, thin
 )
 from .overlays import (
     BLACK, BLUE, GREEN, OVERLAYS, RED, WHITE, bce_overlay, boundary_match_rgb, composite_rgb, draw,
@@ -30,8 +30,8 @@ __all__ = [  # grouped by module, as imported above
     "tolerant_prf", "tophat_loss", "tophat_loss_from_summary", "tophat_mask", "tophat_reward",
     "tophat_summary", "windowed_sq_distance",
     # boundary
-    "BSDS_DISTANCE_FRACTION", "boundary_match", "BoundaryMatch", "BoundaryScorer", "default_max_distance",
-    "match_pixels", "ods_thresholds", "thin",
+    "BSDS_DISTANCE_FRACTION", "MATCH_DISTANCE_PX", "boundary_match", "BoundaryMatch", "BoundaryScorer",
+    "bsds_max_distance", "match_distance_px", "match_pixels", "ods_thresholds", "thin",
     # overlays
     "BLACK", "BLUE", "GREEN", "OVERLAYS", "RED", "WHITE", "bce_overlay", "boundary_match_rgb",
     "composite_rgb", "draw", "Overlay", "OverlayInputs", "recall_rgb", "reward_rgb",

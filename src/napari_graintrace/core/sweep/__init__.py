@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from .runs import (
     BCE_PARTS, CSV_FIELDS, DEFAULT_PARAMETERS, LOWER_IS_BETTER, MAX_KERNEL, SCORE_ROWS, add_boundary_ods,
-    add_outcome, as_runs, Best, evaluate_pair, Key, LoadedPair, MetricChoice, new_result, Pair,
-    PairOutcome, parse_metric, parse_run, prepare_sweep, PreparedSweep, reusable, Run, settings_rows,
-    Summary, sweep_steps, SweepResult, write_csv
+    add_outcome, as_runs, Best, evaluate_pair, Key, load_pairs, LoadedPair, MetricChoice, new_result,
+    Pair, PairOutcome, parse_metric, parse_run, prepare_sweep, PreparedSweep, reusable, Run,
+    settings_rows, Summary, sweep_steps, SweepResult, write_csv
 )
 from .plot import (
     EXTRA_TITLES, PANELS, plot, run_colours, save_plot
@@ -22,7 +22,7 @@ from .dask_run import (
 __all__ = [  # grouped by module, as imported above
     # runs
     "BCE_PARTS", "CSV_FIELDS", "DEFAULT_PARAMETERS", "LOWER_IS_BETTER", "MAX_KERNEL", "SCORE_ROWS",
-    "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key", "LoadedPair",
+    "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key", "load_pairs", "LoadedPair",
     "MetricChoice", "new_result", "Pair", "PairOutcome", "parse_metric", "parse_run", "prepare_sweep",
     "PreparedSweep", "reusable", "Run", "settings_rows", "Summary", "sweep_steps", "SweepResult", "write_csv",
     # plot

@@ -15,7 +15,7 @@ from .runs import LOWER_IS_BETTER, SweepResult
 __all__ = ["EXTRA_TITLES", "PANELS", "plot", "run_colours", "save_plot"]
 
 PANELS = (("bce", "BCE"), ("tophat", "top-hat loss"), ("gaussian", "Gaussian loss"), ("tolerant_f", "tolerant F"))
-EXTRA_TITLES = {"boundary_f": "boundary F (BSDS)", "grain_f1": "grain F1"}  # panels of metrics present
+EXTRA_TITLES = {"boundary_f": "boundary F (matched)", "grain_f1": "grain F1"}  # panels of metrics present
 _MARKERS = "osD^v<>p"
 
 
