@@ -12,11 +12,10 @@ from PIL import Image
 from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import run_status
 from napari_graintrace.core.data import dataset
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import read_micrograph, read_trace
-from napari_graintrace.core.model import UNet, checkpoints, predict, training
+from napari_graintrace.core.model import UNet, checkpoints, predict, run_status, training
 from napari_graintrace.core.options import TrainOptions
 from napari_graintrace.core.scoring import tolerant_prf
 from napari_graintrace.core.steps import run_steps

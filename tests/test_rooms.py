@@ -22,6 +22,7 @@ MAY_IMPORT = {
     "model": {BASE, "scoring"},
     "data": {BASE, "scoring"},
     "sweep": {BASE, "scoring", "model", "grains"},
+    "draft": {BASE, "data", "grains"},
 }
 MAX_FLAT_MODULES = 8
 PLOT_MODULES = {"plot.py", "_plots.py"}

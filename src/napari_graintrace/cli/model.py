@@ -100,8 +100,13 @@ def _predict_options(args: argparse.Namespace):
 def run_predict(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
-    from ..core.model import load_checkpoint
-    from ..core.model.inference import check_resolution, choose_device, predict_steps, resolve_precision
+    from ..core.model import (
+        check_resolution,
+        choose_device,
+        load_checkpoint,
+        predict_steps,
+        resolve_precision,
+    )
     from ..core.steps import run_steps
     from .options import progress_printer, require_files
 

@@ -21,6 +21,7 @@ from .dataset import (
     IMAGE_SUFFIXES, MANIFEST_FIELDS, MERGE_FIELDS, aligned_folder, AlignedDataset, check, dataset_folders,
     merge, merge_plan, prepare_image, Problem, read_aligned, write_aligned_steps
 )
+from . import convert, dataset  # modules whose names are used with their prefix
 
 __all__ = [  # grouped by module, as imported above
     # convert
@@ -37,4 +38,6 @@ __all__ = [  # grouped by module, as imported above
     "IMAGE_SUFFIXES", "MANIFEST_FIELDS", "MERGE_FIELDS", "aligned_folder", "AlignedDataset", "check",
     "dataset_folders", "merge", "merge_plan", "prepare_image", "Problem", "read_aligned",
     "write_aligned_steps",
+    # modules
+    "convert", "dataset",
 ]

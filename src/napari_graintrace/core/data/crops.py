@@ -4,7 +4,7 @@ The lab grows its training set by cutting several micrographs of one area and th
 with the *same* boxes, so a box is a plain value (:class:`CropBox`: integer, half-open pixel bounds
 and its crop number ``index`` m, 1-based) and :func:`apply_boxes` refuses anything that would not
 give identical windows. Boxes are saved as ``{"boxes": [{"index": 1, "top": ..., "left": ...,
-"bottom": ..., "right": ...}, ...]}`` (``shared/design.md``); other keys (a name, the source shape)
+"bottom": ..., "right": ...}, ...]}`` (docs/design.md, "Files"); other keys (a name, the source shape)
 may sit beside ``boxes`` and readers ignore keys they do not know.
 """
 

@@ -1,6 +1,6 @@
 """The lab's dataset folders: aligned crops, merging training sets, and the pairing check.
 
-Layout written by :func:`write_aligned_steps` and read back by :func:`read_aligned` (``shared/design.md``)::
+Layout written by :func:`write_aligned_steps` and read back by :func:`read_aligned` (docs/design.md, "Files")::
 
     ROOT/XXXX_validation/aligned/
       XXXX_1.png ... XXXX_n.png   originals (micrographs, in the order given)

@@ -2,7 +2,7 @@
 
 A pixel score barely moves when a 3-px gap merges two grains; a grain count does. This module turns
 a probability map (or a tracing) into grains and measures them the way the Barmak lab's papers do
-(``shared/design.md``, "Grains"):
+(docs/grains.md):
 
 * :func:`segment` is grain_unet's ``post_process`` on our polarity (p = boundary probability):
   hysteresis threshold (8-connected, as the lab's ``confidence_overlap``), ``dilations`` cross-shaped

@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_TILE",
     "PRECISIONS",
     "Cancelled",
+    "check_resolution",
     "choose_device",
     "cpu_has_native_bf16",
     "interruptible",

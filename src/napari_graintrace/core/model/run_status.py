@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from .io import atomic_path
+from ..io import atomic_path
 
 __all__ = [
     "ProgressWriter",

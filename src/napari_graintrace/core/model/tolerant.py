@@ -1,6 +1,6 @@
 """The balanced tolerant precision / recall / F in PyTorch, differentiable, to train with.
 
-Same definition as :func:`scores.tolerant_prf` (``shared/design.md``), per image::
+Same definition as :func:`scores.tolerant_prf` (docs/design.md, "Scores"), per image::
 
     precision = sum(p G_t) / sum(p)      G_t = Gaussian map of the tracing (max-aggregated)
     recall    = sum(t D_p) / sum(t)      D_p = soft dilation of the prediction

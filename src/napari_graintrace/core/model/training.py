@@ -40,7 +40,9 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..io import as_trace, atomic_path, read_image, to_unit_float
 from ..options import TrainOptions, positive_number
-from ..run_status import (
+from .checkpoints import find_checkpoints, load_checkpoint
+from .inference import GRID, choose_device
+from .run_status import (
     ProgressWriter,
     clear_stale_stop,
     mark_finished,
@@ -48,8 +50,6 @@ from ..run_status import (
     stop_requested,
     unmark_finished,
 )
-from .checkpoints import find_checkpoints, load_checkpoint
-from .inference import GRID, choose_device
 from .tolerant import TolerantPRFLoss
 from .unet import LAB_BASE_WIDTH, UNet
 

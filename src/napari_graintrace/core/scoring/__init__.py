@@ -22,6 +22,7 @@ from .overlays import (
 from .evaluation import (
     Evaluation, grid_transform, resize_trace
 )
+from . import overlays, scores  # modules whose names are used with their prefix
 
 __all__ = [  # grouped by module, as imported above
     # scores
@@ -37,4 +38,6 @@ __all__ = [  # grouped by module, as imported above
     "composite_rgb", "draw", "Overlay", "OverlayInputs", "recall_rgb", "reward_rgb",
     # evaluation
     "Evaluation", "grid_transform", "resize_trace",
+    # modules
+    "overlays", "scores",
 ]

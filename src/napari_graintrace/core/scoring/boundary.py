@@ -1,6 +1,6 @@
 """The field's boundary benchmark (BSDS matched precision / recall / F), exact and fast.
 
-Definition (``shared/design.md``, "Boundary benchmark"): the prediction is binarized at
+Definition (docs/design.md, "Scores"): the prediction is binarized at
 ``p >= threshold`` and thinned to 1 px (``skimage.morphology.thin``), the tracing is skeletonized
 (``skimage.morphology.skeletonize``); predicted and true boundary pixels are matched one-to-one,
 a pair allowed when their Euclidean distance is at most ``max_distance``, with as many pairs as

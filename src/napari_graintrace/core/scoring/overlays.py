@@ -1,6 +1,6 @@
 """RGB pictures that show where a score comes from (uint8, shape (H, W, 3)).
 
-Colours are part of the public contract (``shared/design.md``):
+Colours are part of the public contract (docs/design.md, "Conventions"):
 
 * BCE overlay: white = hit (trace and p >= 0.5), black = true background, red = missed trace,
   blue = false prediction.

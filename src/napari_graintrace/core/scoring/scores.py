@@ -1,6 +1,6 @@
 """Pointwise and spatially tolerant scores of a boundary prediction against a hand tracing.
 
-Definitions (``shared/design.md``, exact): ``p`` is a probability map in [0, 1], ``t`` a boolean
+Definitions (docs/design.md, "Scores", exact): ``p`` is a probability map in [0, 1], ``t`` a boolean
 tracing, means run over all N pixels.
 
 * ``bce``: PyTorch's binary cross-entropy (log clamped at -100). It double-penalises a line that

@@ -11,6 +11,9 @@ from .runs import (
     Pair, PairOutcome, parse_metric, parse_run, prepare_sweep, PreparedSweep, reusable, Run,
     settings_rows, Summary, sweep_steps, SweepResult, write_csv
 )
+from .follow import (
+    DEFAULT_IDLE_S, follow_steps, followed_runs, FollowStep
+)
 from .plot import (
     EXTRA_TITLES, PANELS, plot, run_colours, save_plot
 )
@@ -25,6 +28,8 @@ __all__ = [  # grouped by module, as imported above
     "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key", "load_pairs", "LoadedPair",
     "MetricChoice", "new_result", "Pair", "PairOutcome", "parse_metric", "parse_run", "prepare_sweep",
     "PreparedSweep", "reusable", "Run", "settings_rows", "Summary", "sweep_steps", "SweepResult", "write_csv",
+    # follow
+    "DEFAULT_IDLE_S", "follow_steps", "followed_runs", "FollowStep",
     # plot
     "EXTRA_TITLES", "PANELS", "plot", "run_colours", "save_plot",
     # dask_run

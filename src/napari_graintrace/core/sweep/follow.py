@@ -25,12 +25,12 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import run_status
-from .cache import PredictionCache, file_hash
-from .errors import InputError
-from .model.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
-from .options import SweepOptions
-from .sweep.runs import LoadedPair, Pair, SweepResult, add_outcome, evaluate_pair, load_pairs, parse_run
+from ..cache import PredictionCache, file_hash
+from ..errors import InputError
+from ..model import run_status
+from ..model.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
+from ..options import SweepOptions
+from .runs import LoadedPair, Pair, SweepResult, add_outcome, evaluate_pair, load_pairs, parse_run
 
 __all__ = ["DEFAULT_IDLE_S", "FollowStep", "follow_steps", "followed_runs"]
 

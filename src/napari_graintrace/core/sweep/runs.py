@@ -67,7 +67,7 @@ class LoadedPair:
 MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summary
 
 # Which way is better, per metric of the table: the one place ``best`` looks. A new score row
-# (issue 16's grain F1, issue 18's boundary F) adds its name here and its row maker to SCORE_ROWS.
+# (as grain F1 and boundary F did) adds its name here and its row maker to SCORE_ROWS.
 LOWER_IS_BETTER = {"bce": True, "tophat": True, "gaussian": True, "tolerant_f": False, "tolerant_precision": False,
                    "tolerant_recall": False, "boundary_f": False, "grain_f1": False, "boundary_ods": False,
                    # grain metrics (``grains=True``: core.grains.SWEEP_METRICS)
