@@ -18,10 +18,10 @@ import pytest
 from skimage.morphology import skeletonize
 from skimage.morphology import thin as skimage_thin
 
-from napari_graintrace.core import InputError, matching, thinning
+from napari_graintrace.core import InputError
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.options import SweepOptions
-from napari_graintrace.core.scoring import boundary, overlays, scores
+from napari_graintrace.core.scoring import boundary, matching, overlays, scores, thinning
 from napari_graintrace.core.steps import run_steps
 
 sys.setrecursionlimit(20000)

@@ -11,9 +11,15 @@ from .scores import (
     tophat_loss, tophat_loss_from_summary, tophat_mask, tophat_reward, tophat_summary,
     windowed_sq_distance
 )
+from .thinning import (
+    thin, thin_levels
+)
+from .matching import (
+    maximum_matching, TruePixels
+)
 from .boundary import (
     BSDS_DISTANCE_FRACTION, MATCH_DISTANCE_PX, boundary_match, BoundaryMatch, BoundaryScorer,
-    bsds_max_distance, match_distance_px, match_pixels, ods_thresholds, thin
+    bsds_max_distance, match_distance_px, match_pixels, ods_thresholds
 )
 from .overlays import (
     BLACK, BLUE, GREEN, OVERLAYS, RED, WHITE, bce_overlay, boundary_match_rgb, composite_rgb, draw,
@@ -30,9 +36,13 @@ __all__ = [  # grouped by module, as imported above
     "gaussian_map", "gaussian_reward", "GaussianScorer", "loss_from_summary", "score_all", "soft_dilation",
     "tolerant_prf", "tophat_loss", "tophat_loss_from_summary", "tophat_mask", "tophat_reward",
     "tophat_summary", "windowed_sq_distance",
+    # thinning
+    "thin", "thin_levels",
+    # matching
+    "maximum_matching", "TruePixels",
     # boundary
     "BSDS_DISTANCE_FRACTION", "MATCH_DISTANCE_PX", "boundary_match", "BoundaryMatch", "BoundaryScorer",
-    "bsds_max_distance", "match_distance_px", "match_pixels", "ods_thresholds", "thin",
+    "bsds_max_distance", "match_distance_px", "match_pixels", "ods_thresholds",
     # overlays
     "BLACK", "BLUE", "GREEN", "OVERLAYS", "RED", "WHITE", "bce_overlay", "boundary_match_rgb",
     "composite_rgb", "draw", "Overlay", "OverlayInputs", "recall_rgb", "reward_rgb",

@@ -43,9 +43,9 @@ import numpy as np
 
 from ..checks import check_prediction, check_trace
 from ..errors import InputError
-from ..matching import TruePixels, maximum_matching
 from ..options import BSDS_DISTANCE_FRACTION, MATCH_DISTANCE_PX, MatchDistance, match_distance
-from ..thinning import thin, thin_levels
+from .matching import TruePixels, maximum_matching
+from .thinning import thin, thin_levels
 
 __all__ = [
     "BSDS_DISTANCE_FRACTION",
