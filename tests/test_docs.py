@@ -194,3 +194,14 @@ def test_readme_bf16_speedups_are_the_results_rows():
     bf16 = quoted(results, "predict(precision='auto'): bf16 autocast + channels_last", 1)[0].value
     own = quoted(results, "predict(precision='fp32'): channels_last", 1)[0].value
     assert_quotes(quoted("README.md", "(benchmarks/RESULTS.md))", 2), [lab / bf16, own / bf16])
+
+
+def test_grains_mean_intercept_against_nist(trace):
+    """grains.md's check against NIST GSAT: edge-to-edge segments over 2 px, and the centre-to-centre summary."""
+    nist = quoted(GRAINS_MD, "lengths for this steel tracing average", 1)[0].value
+    edges = grains.intercept_lengths(grains.label_grains(trace), between="edges")
+    edge_mean = edges[edges > 2].mean()
+    assert_quotes(quoted(GRAINS_MD, "segments over 2 px) gives", 2), [edge_mean, 100 * (edge_mean / nist - 1)])
+    centres = grains.stats(grains.trace_labels(trace))["mean_intercept_px"]
+    assert_quotes(quoted(GRAINS_MD, "centre to centre on the 1-px skeleton, is", 2),
+                  [centres, 100 * (centres / nist - 1)])
