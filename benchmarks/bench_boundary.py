@@ -67,7 +67,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
     ours_thin, t_thin, c_thin = timed(lambda: boundary.thin(binary), repeat)
     sk_thin, t_sk, c_sk = timed(lambda: skimage_thin(binary), 1)
     assert np.array_equal(ours_thin, sk_thin)
-    scorer = boundary.BoundaryScorer(trace)
+    scorer = boundary.BoundaryScorer(trace, "bsds")  # the BSDS program's distance, to compare like with like
     distance = scorer.max_distance
     match, t_ours, c_ours = timed(lambda: boundary.match_pixels(ours_thin, scorer.true, distance), repeat)
     n_ours = int(match[0].sum())

@@ -92,8 +92,8 @@ def test_scores_boundary_case_table(trace):
     from skimage.morphology import disk, skeletonize
 
     skeleton = skeletonize(trace)
-    distance = boundary.default_max_distance(trace.shape)
-    assert_quotes(quoted(SCORES_MD, "| prediction | boundary P / R / F (", 1), [distance])
+    assert_quotes(quoted(SCORES_MD, "| prediction | boundary P / R / F (", 2),
+                  [boundary.match_distance_px(None, trace.shape), boundary.bsds_max_distance(trace.shape)])
     cases = {f"shift {s} px": shifted(trace, s) for s in range(7)}
     for width in (1, 3, 5, 9, 15):
         drawn = skeleton if width == 1 else ndi.binary_dilation(skeleton, disk(width // 2))
@@ -101,7 +101,7 @@ def test_scores_boundary_case_table(trace):
     cases["blank"] = np.zeros(trace.shape, np.float32)
     for name, pred in cases.items():
         assert_quotes(row_quotes(SCORES_MD, name, after="| prediction | boundary P / R / F"), [
-            *scores.boundary_prf(pred, trace), scores.boundary_prf(pred, trace, max_distance=2.0)[2],
+            *scores.boundary_prf(pred, trace), scores.boundary_prf(pred, trace, max_distance="bsds")[2],
             scores.gaussian_loss(pred, trace, 3.0, 15), *scores.tolerant_prf(pred, trace, 1.0, 15)])
     thick, thin = (scores.boundary_prf(cases[f"skeleton {w} px wide"], trace)[2] for w in (9, 1))
     assert_quotes(quoted(SCORES_MD, "like a 1-px one (", 2), [thick, thin])
@@ -109,13 +109,30 @@ def test_scores_boundary_case_table(trace):
                                                                                                 trace)[2]])
 
 
+def test_scores_why_the_match_distance_is_3_px(trace):
+    """The reasons given for the default tolerance: BSDS's rule at three frame sizes, the traced line's width."""
+    from skimage.morphology import skeletonize
+
+    assert_quotes(quoted(SCORES_MD, "a rule made for ", 3), [481, 321, boundary.bsds_max_distance((321, 481))])
+    assert_quotes(quoted(SCORES_MD, "BSDS distance grows from ", 2),
+                  [boundary.bsds_max_distance(trace.shape), boundary.bsds_max_distance((4096, 4096))])
+    skeleton = skeletonize(trace)
+    width = 2 * ndi.distance_transform_edt(trace)[skeleton]
+    assert_quotes(quoted(SCORES_MD, "(at its skeleton: median ", 3),
+                  [np.median(width), 95, np.percentile(width, 95)])
+    off_centre = ndi.distance_transform_edt(~skeleton)[trace]
+    assert_quotes(quoted(SCORES_MD, "of the traced pixels, ", 4),
+                  [100 * np.mean(off_centre <= 2), 2, 100 * np.mean(off_centre <= 3), 3])
+    assert boundary.match_distance_px(None, trace.shape) == 3.0
+
+
 def test_scores_demo_boundary_prf_and_ods(demo_pred, trace):
     """The line under the BSDS picture: pairs and pixels at 0.5, P/R/F, and the ODS."""
     match = boundary.boundary_match(demo_pred, trace, 0.5)
     best_f, best_threshold = scores.boundary_ods(demo_pred, trace)
-    assert_quotes(quoted(SCORES_MD, "On the whole map (", 10), [
+    assert_quotes(quoted(SCORES_MD, "On the whole map (", 11), [
         *demo_pred.shape, match.max_distance, 0.5, match.n_matched, match.n_predicted, match.n_true,
-        *scores.boundary_prf(demo_pred, trace, 0.5)])
+        *scores.boundary_prf(demo_pred, trace, 0.5), scores.boundary_prf(demo_pred, trace, 0.5, "bsds")[2]])
     assert_quotes(quoted(SCORES_MD, "(`boundary_ods`): best F", 2), [best_f, best_threshold])
 
 
@@ -179,7 +196,7 @@ def test_results_boundary_benchmark_counts(demo_pred, trace, shape):
     if shape is not None:  # the benchmark's upsampled pair
         pred = np.clip(resize(demo_pred, shape, order=1), 0, 1).astype(np.float32)
         trace = resize(trace.astype(np.float32), shape, order=1) >= 0.5
-    match = boundary.boundary_match(pred, trace, 0.5)
+    match = boundary.boundary_match(pred, trace, 0.5, "bsds")  # the benchmark against BSDS: BSDS's distance
     h, w = pred.shape
     anchor = f"\n{h} x {w}, distance"
     assert_quotes(quoted("benchmarks/RESULTS.md", anchor, 3), [match.max_distance, match.n_predicted, match.n_true])
