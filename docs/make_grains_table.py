@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core import grains
 from napari_graintrace.core.model import load_checkpoint
 from napari_graintrace.core.model import predict
 from napari_graintrace.core.io import read_micrograph, read_trace

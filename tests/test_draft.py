@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from brute_force import cheapest_path_cost, four_connected_regions, geometric_path_cost
 
+from napari_graintrace.core import grains
 from napari_graintrace.core.draft import (
     DraftOptions,
     TracingEditor,
@@ -19,7 +20,6 @@ from napari_graintrace.core.draft import (
     truth_skeleton,
 )
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.grains import segmentation as grains
 
 
 def grid_tracing(size: int = 61, step: int = 20) -> np.ndarray:
