@@ -42,6 +42,7 @@ __all__ = [
     "GrainTable",
     "Segmenter",
     "TuneResult",
+    "boundaries",
     "combine_maps",
     "compare",
     "compare_with_fates",
@@ -293,6 +294,12 @@ class Segmenter:
         options = options or GrainOptions()
         key = () if self.tracing else tuple(options.post_processing.values())
         return self._stage("labels", key, lambda: label_grains(self.boundaries(options)))
+
+
+def boundaries(pred: np.ndarray | Sequence[np.ndarray], options: GrainOptions | None = None) -> np.ndarray:
+    """The lab's post-processing of one map (or several of one area): 1-px boundaries (the draft starts here)."""
+    options = options or GrainOptions()
+    return Segmenter(pred, options.combine).boundaries(options)
 
 
 def segment(pred: np.ndarray | Sequence[np.ndarray], options: GrainOptions | None = None) -> np.ndarray:
