@@ -145,7 +145,7 @@ def dataset_pairs(datasets: Datasets) -> list[tuple[Path, Path]]:
     datasets = list(datasets)
     if len(datasets) == 1:
         return find_pairs(datasets[0])
-    from .dataset import merge_plan
+    from ..data.dataset import merge_plan
 
     rows = sorted(merge_plan(datasets, on_clash="rename"), key=lambda row: row["file"])
     return [(Path(row["source_image"]), Path(row["source_label"])) for row in rows]
