@@ -28,7 +28,6 @@ from magicgui.widgets import (
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
@@ -36,14 +35,22 @@ from ..core import convert, grains
 from ..core.errors import InputError
 from ..core.options import GrainOptions
 from ._common import (
+    SavedSelection,
+    describe_layer,
     find_output_layer,
     follow_layer_list,
     is_output_layer,
-    notify_error,
+    keep_narrow,
+    looks_like_prediction,
+    looks_like_tracing,
+    on_click,
+    outputs_on_top,
     placement_on,
     reports_errors,
+    scroll_when_short,
     set_layer_data,
     show_busy,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -109,8 +116,7 @@ def _load(inputs: _Inputs) -> _Loaded:
     if inputs.trace is not None:
         tracing = convert.tracing(inputs.trace, labels=inputs.trace_is_labels, what=inputs.trace_name,
                                   rgb=inputs.trace_rgb)
-        mask = convert.match_shape(tracing.mask, pred.shape, what=f"tracing {inputs.trace_name}",
-                                   reference=f"prediction {inputs.pred_name}")
+        mask = convert.match_shape(tracing.mask, pred.shape, what=inputs.trace_name, reference=inputs.pred_name)
         truth = grains.trace_labels(mask)
     return _Loaded(grains.Segmenter(pred), truth, grains.grain_table(truth) if truth is not None else None)
 
@@ -195,15 +201,18 @@ class GrainsWidget(Container):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.resegment)
 
-        self.run_button.changed.connect(self.run)
+        on_click(self.run_button, self.run)
         for control in (self.high, self.low, self.dilations, self.min_area, self.prune, self.pixel_size):
             control.changed.connect(self._on_control_changed)
-        self.tune_button.changed.connect(self.tune)
-        self.cancel_button.changed.connect(self.cancel)
-        self.copy_button.changed.connect(self.copy_metrics)
-        self.export_button.changed.connect(self.export_metrics)
-        follow_layer_list(self, viewer, self.reset_choices)
-        self.reset_choices()
+        on_click(self.tune_button, self.tune)
+        on_click(self.cancel_button, self.cancel)
+        on_click(self.copy_button, self.copy_metrics)
+        on_click(self.export_button, self.export_metrics)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
+        keep_narrow(self)
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -227,11 +236,12 @@ class GrainsWidget(Container):
     def _inputs(self) -> _Inputs:
         layer = self.prediction_layer.value
         if layer is None:
-            raise InputError("choose a prediction layer (a probability map in [0, 1], or 8/16-bit)")
-        inputs = _Inputs(np.asarray(layer.data), layer.name, layer.rgb)
+            raise InputError("choose a prediction layer: a probability map in [0, 1] or 8/16-bit, e.g. the "
+                             "'prediction' of Inspect prediction")
+        inputs = _Inputs(np.asarray(layer.data), describe_layer("prediction", layer), layer.rgb)
         trace_layer = self.trace_layer.value
         if trace_layer is not None:
-            inputs.trace, inputs.trace_name = np.asarray(trace_layer.data), trace_layer.name
+            inputs.trace, inputs.trace_name = np.asarray(trace_layer.data), describe_layer("tracing", trace_layer)
             inputs.trace_is_labels = isinstance(trace_layer, Labels)
             inputs.trace_rgb = getattr(trace_layer, "rgb", None)
         return inputs
@@ -264,16 +274,17 @@ class GrainsWidget(Container):
 
     def _start_segmenting(self, source: _Inputs | _Loaded, reference, place: bool) -> None:
         options = self.options()  # checked here: a bad combination is a notification, no work
-        self._segmenting = create_worker(
-            _segment_in_background, source, options,
-            _connect={"returned": lambda result: self._on_segmented(result, reference, place),
-                      "errored": notify_error, "finished": self._on_segmenting_finished},
+        selection = SavedSelection(self.viewer) if place else None
+        self._segmenting = start_worker(
+            self, _segment_in_background, source, options,
+            returned=lambda result: self._on_segmented(result, reference, place, selection),
+            finished=self._on_segmenting_finished,
         )
         self.status.value = "segmenting..."
         self.run_button.enabled = False
 
     @reports_errors
-    def _on_segmented(self, result: tuple, reference, place: bool) -> None:
+    def _on_segmented(self, result: tuple, reference, place: bool, selection=None) -> None:
         loaded, options, labels, table, metrics, layers = result
         self.segmenter, self.truth, self.true_table = loaded.segmenter, loaded.truth, loaded.true_table
         self._reference = reference
@@ -286,6 +297,8 @@ class GrainsWidget(Container):
         self.metrics_panel.value = "\n".join(
             f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
         self._draw_histogram(table, metrics.get("size_ks"), options.pixel_size)
+        if selection is not None:
+            outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
         try:
             moved = options != self.options()
         except InputError:  # the controls are mid-move (low above high): the next settled move says so
@@ -366,11 +379,9 @@ class GrainsWidget(Container):
             raise InputError("the prediction is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
         # a Segmenter of its own: the worker's stages never race the sliders' cache
         segmenter = grains.Segmenter(self.segmenter.pred)
-        self._worker = create_worker(
-            _tune_in_background, segmenter, self.truth, self.options(),
-            _connect={"yielded": self._on_progress, "returned": self._on_tuned, "errored": notify_error,
-                      "finished": self._on_worker_finished},
-        )
+        self._worker = start_worker(self, _tune_in_background, segmenter, self.truth, self.options(),
+                                    yielded=self._on_progress, returned=self._on_tuned,
+                                    finished=self._on_worker_finished)
         show_busy(self, True, self.tune_button)
 
     def _on_progress(self, step: tuple[int, int, str]) -> None:
