@@ -28,11 +28,12 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints, convert, inference, overlays
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
+from ..core.model import checkpoints, inference
 from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
+from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
 from ._common import (
     OUTPUT_LAYERS,
     OWNER_KEY,
@@ -124,16 +125,16 @@ def _sigma_pictures_in_background(evaluation: Evaluation, sigma: float, names: t
     reward = evaluation.scorer.reward_map(sigma)
     pictures = {}
     if "Gaussian reward" in names:
-        pictures["Gaussian reward"] = overlays.reward_rgb(reward)
+        pictures["Gaussian reward"] = reward_rgb(reward)
     if "score overlay" in names:
-        pictures["score overlay"] = overlays.composite_rgb(evaluation.pred, reward)
+        pictures["score overlay"] = composite_rgb(evaluation.pred, reward)
     return sigma, pictures
 
 
 def _prf_in_background(evaluation: Evaluation, sigma: float, picture: bool):
     """Worker body: tolerant P/R/F at ``sigma`` and, if asked, the "missed trace" picture (one D_p)."""
     prf = evaluation.tolerant_prf(sigma)
-    return prf, (overlays.recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
+    return prf, (recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
 
 
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
