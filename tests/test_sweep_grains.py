@@ -50,7 +50,7 @@ def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch)
     from napari_graintrace.core.model import inference
 
     pair, cache, preds, trace = setup
-    monkeypatch.setattr(inference, "predict", no_inference)
+    monkeypatch.setattr(inference, "predict_steps", no_inference)
     plain = run_steps(sweep.sweep_steps(series, [pair], SweepOptions(resolution=None), cache=cache))
     assert not {r["metric"] for r in plain.rows} & set(grains.SWEEP_METRICS)
     result = run_steps(sweep.sweep_steps(series, [pair], SweepOptions(resolution=None, grains=True),
@@ -78,7 +78,7 @@ def test_cli_sweep_grains_flag(series, setup, tmp_path, capsys, monkeypatch):
     from napari_graintrace.core.model import inference
 
     pair, cache, _, trace = setup
-    monkeypatch.setattr(inference, "predict", no_inference)
+    monkeypatch.setattr(inference, "predict_steps", no_inference)
     image_path, trace_path = tmp_path / "crop.png", tmp_path / "crop_trace.png"
     write_image(image_path, np.rint(pair.image * 255).astype(np.uint8))
     write_image(trace_path, trace)

@@ -64,7 +64,7 @@ def test_cache_means_no_inference_and_same_values(series, pairs, tmp_path, monke
     def no_inference(*args, **kwargs):
         raise AssertionError("the cache should have answered")
 
-    monkeypatch.setattr(inference, "predict", no_inference)
+    monkeypatch.setattr(inference, "predict_steps", no_inference)
     again = run_steps(sweep.sweep_steps(series, pairs,
                                         SweepOptions(resolution=64, sigmas=(2.0,), kernels=(5,)),
                                         cache=cache))
@@ -181,8 +181,8 @@ def test_the_cache_serves_every_run(series, pairs, tmp_path, monkeypatch):
     copy.mkdir()
     (copy / "again_2.pth").write_bytes((series / "tiny_2.pth").read_bytes())
     calls = []
-    real = inference.predict
-    monkeypatch.setattr(inference, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = inference.predict_steps
+    monkeypatch.setattr(inference, "predict_steps", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run_steps(sweep.sweep_steps({"a": series, "b": copy}, pairs, SweepOptions(resolution=64),
                                          cache=PredictionCache(tmp_path / "cache")))
     assert len(calls) == len(EPOCHS)  # b's only file was a's epoch 2

@@ -32,6 +32,7 @@ from ..core.data import (
 )
 from ..core.errors import InputError
 from ..core.io import POLARITIES, check_writable
+from ..core.options import THICKNESSES
 from ._common import (
     SAMPLE_HINT,
     SavedSelection,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     import napari
 
 PREVIEW_NAME = "cleaned tracing"
-THICKNESSES = ("keep", "1", "3", "5", "7", "9", "11", "15")
+THICKNESS_CHOICES = ("keep", *map(str, THICKNESSES))
 DEBOUNCE_MS = 60
 
 
@@ -86,7 +87,7 @@ class CleanupWidget(Container):
         self.min_size = SpinBox(label="drop specks < (px)", min=0, max=1_000_000, value=0)
         self.bridge = SpinBox(label="bridge gaps (px)", min=0, max=2, value=0,
                               tooltip="join line ends to a piece at most this many pixels away")
-        self.thickness = ComboBox(label="thickness (px)", choices=THICKNESSES, value="keep",
+        self.thickness = ComboBox(label="thickness (px)", choices=THICKNESS_CHOICES, value="keep",
                                   tooltip="keep the binarized lines, or skeletonize (1) and re-thicken")
         self.footprint = ComboBox(label="thicken with", choices=FOOTPRINTS, value="disk",
                                   tooltip="gaussian: blur + threshold, as in the lab's report")

@@ -32,7 +32,7 @@ from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.data import convert
 from ..core.errors import InputError
 from ..core.model import checkpoints, inference
-from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
+from ..core.options import MATCH_DISTANCE_PX, PredictOptions, ScoreOptions
 from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
 from ._common import (
     OUTPUT_LAYERS,
@@ -73,7 +73,7 @@ def _cache_entry(cache: PredictionCache, item, image: np.ndarray, options: Predi
     return cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
 
-def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trace: np.ndarray, params: dict,
+def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trace: np.ndarray, params: ScoreOptions,
                           cache: PredictionCache):
     """Worker body: an epoch already predicted, scored from the cache; ``None`` when not cached."""
     yield ("looking in the cache", 0, 1)
@@ -85,7 +85,7 @@ def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trac
 
 
 def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
-                           params: dict, stop: threading.Event, cache: PredictionCache):
+                           params: ScoreOptions, stop: threading.Event, cache: PredictionCache):
     """Worker body: the cached prediction, or load the checkpoint once (kept in ``models``) and predict
     tile by tile; then score.
 
@@ -137,12 +137,12 @@ def _prf_in_background(evaluation: Evaluation, sigma: float, picture: bool):
     return prf, (recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
 
 
-def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
+def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: ScoreOptions):
     """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
     there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
     enough on a laptop to stall the viewer if it ran on the GUI thread."""
     yield ("scoring", 0, 2)
-    evaluation = Evaluation.of(pred, trace, **params)
+    evaluation = Evaluation.of(pred, trace, params)
     yield ("scoring", 1, 2)
     pictures = evaluation.pictures()
     yield ("scoring", 2, 2)
@@ -345,9 +345,9 @@ class InspectWidget(Container):
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
         self._start_worker(item, self._micrograph(), trace)  # the worker looks in the cache first
 
-    def _params(self) -> dict:
-        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value,
-                "max_distance": match_distance(self.match_distance.value, "boundary match distance")}
+    def _params(self) -> ScoreOptions:
+        """The controls as one ScoreOptions: parsed and checked there (a bad value is a notification)."""
+        return ScoreOptions(self.sigma.value, self.window.value, self.kernel.value, self.match_distance.value)
 
     def _start_worker(self, item, image: np.ndarray, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
@@ -392,9 +392,7 @@ class InspectWidget(Container):
     @reports_errors
     def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
                        prf: tuple) -> None:
-        if (evaluation.sigma, evaluation.window, evaluation.kernel, evaluation.max_distance) != (
-            self.sigma.value, self.window.value, self.kernel.value, self._params()["max_distance"]
-        ):  # the controls moved while it ran: score again at the current values
+        if evaluation.options != self._params():  # the controls moved while it ran: score again at the current values
             self._show(pred, label, evaluation.trace)
             return
         self._present(evaluation, label, pictures, prf)
@@ -582,7 +580,7 @@ class InspectWidget(Container):
         """Every slider move: the loss from the scorer's summary, then the two reward layers."""
         if self.evaluation is None:
             return
-        self.evaluation.sigma = float(sigma)
+        self.evaluation.set_sigma(sigma)
         self._update_scores()
         self._redraw_gaussian()
         self._prf_timer.start()
@@ -601,7 +599,7 @@ class InspectWidget(Container):
         """A new tolerance: the boundary match is made again in a worker (thinning and matching)."""
         params = self._params()  # a bad value is a notification here, before any work
         ev = self.evaluation
-        if ev is None or params["max_distance"] == ev.max_distance:
+        if ev is None or params.match_distance == ev.max_distance:
             return
         self._show(ev.pred, self.epoch_label, ev.trace)
 

@@ -18,6 +18,8 @@ SIDECAR_SUFFIX = ".cleanup.json"  # core.cleanup.SIDECAR_SUFFIX (not imported: -
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..core.options import BORDER_MODES, FOOTPRINTS, POLARITIES
+
     clean = subparsers.add_parser(
         "clean",
         help="clean a tracing: border, binarize, despeckle, thickness (white-on-black 0/255 PNG)",
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     clean.add_argument("--thickness", type=int, default=None, metavar="N",
                        help="skeletonize, then re-thicken to odd N px (1 = skeleton; default: keep)")
-    clean.add_argument("--footprint", choices=("disk", "square", "gaussian"), default=None,
+    clean.add_argument("--footprint", choices=FOOTPRINTS, default=None,
                        help="how to re-thicken (default disk; gaussian = blur + threshold as in the report)")
     clean.add_argument("--sigma", type=float, default=None,
                        help="blur of --footprint gaussian (default max(1, N/3))")
@@ -43,13 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clean.add_argument("--keep", default=None, metavar="T,B,L,R",
                        help="keep only rows T..B-1 and columns L..R-1 (half-open; the same side order as "
                             "--border), instead of --border")
-    clean.add_argument("--border-mode", choices=("blank", "crop"), default=None,
+    clean.add_argument("--border-mode", choices=BORDER_MODES, default=None,
                        help="removed border becomes background (blank, default) or is cut away (crop)")
     clean.add_argument("--min-size", type=int, default=None, metavar="S",
                        help="drop connected pieces smaller than S px (default 0)")
     clean.add_argument("--bridge", type=int, choices=(0, 1, 2), default=None,
                        help="close gaps of up to 1 or 2 px at line ends (default 0)")
-    clean.add_argument("--polarity", choices=("auto", "white-on-black", "black-on-white"), default=None,
+    clean.add_argument("--polarity", choices=POLARITIES, default=None,
                        help="which colour is boundary in TRACE (default: the minority class)")
     clean.add_argument("--threshold", type=float, default=None, metavar="T",
                        help="grey level in [0, 1] instead of Otsu (with --original: of |painted - original|)")

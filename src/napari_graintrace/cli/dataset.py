@@ -12,6 +12,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..core.options import POLARITIES
+
     crop = subparsers.add_parser(
         "crop",
         help="cut micrographs and their tracing with one set of boxes into the lab's dataset layout",
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     crop.add_argument("--trace", type=Path, required=True, metavar="TRACE", help="their shared tracing")
     crop.add_argument("--name", required=True, metavar="NAME", help="dataset name XXXX (no path separators)")
     crop.add_argument("--out", type=Path, required=True, metavar="ROOT", help="root folder of the datasets")
-    crop.add_argument("--polarity", choices=("auto", "white-on-black", "black-on-white"), default="auto",
+    crop.add_argument("--polarity", choices=POLARITIES, default="auto",
                       help="which colour is boundary in TRACE (default: the minority class)")
     crop.add_argument("--thickness", type=int, default=None, metavar="N",
                       help="skeletonize the tracing and re-thicken it to odd N px first (default: keep)")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..core.options import GRAIN_COMBINES
+
     draft = subparsers.add_parser(
         "draft",
         help="a draft tracing from boundary maps (gaps closed along the ridge), to correct into training data",
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draft.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
     draft.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png", help="the tracing to write")
     draft.add_argument("--thickness", default=None, metavar="N", help="odd line width in px (default 1)")
-    draft.add_argument("--combine", choices=("max", "mean"), default="max",
+    draft.add_argument("--combine", choices=GRAIN_COMBINES, default="max",
                        help="how several maps become one (default max of p)")
     # defaults: core.options.DraftOptions, not repeated here
     draft.add_argument("--high", default=None, metavar="P", help="hysteresis high threshold on p")

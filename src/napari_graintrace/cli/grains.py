@@ -24,6 +24,8 @@ OUTPUT_FILES = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..core.options import GRAIN_COMBINES, POLARITIES
+
     grains = subparsers.add_parser(
         "grains",
         help="grains from boundary maps: count, sizes, intercepts; compared with a tracing (VI, grain F1)",
@@ -36,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     grains.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
     grains.add_argument("--trace", type=Path, default=None, metavar="T", help="the true tracing (either polarity)")
-    grains.add_argument("--polarity", choices=("auto", "white-on-black", "black-on-white"), default="auto",
+    grains.add_argument("--polarity", choices=POLARITIES, default="auto",
                         help="which colour is boundary in the tracing (default: the minority class)")
-    grains.add_argument("--combine", choices=("max", "mean"), default="max",
+    grains.add_argument("--combine", choices=GRAIN_COMBINES, default="max",
                         help="how several maps become one (default max of p, the lab's min on its dark maps)")
     grains.add_argument("--pixel-size", type=float, default=None, metavar="UM",
                         help="micrometres per pixel: adds the ASTM E112 grain size numbers")

@@ -9,14 +9,16 @@ import numpy as np
 
 
 def add_score_options(parser: argparse.ArgumentParser) -> None:
-    """--sigma/--window/--kernel/--polarity with the design's defaults."""
+    """--sigma/--window/--kernel/--polarity with the design's defaults (text: parsed by ``ScoreOptions``)."""
+    from ..core.options import POLARITIES
+
     parser.add_argument("--sigma", type=float, default=3.0, help="Gaussian width in pixels (default 3)")
     parser.add_argument("--window", type=int, default=15, help="odd Gaussian window in pixels (default 15)")
     parser.add_argument("--kernel", type=int, default=3, help="odd top-hat kernel in pixels (default 3)")
     parser.add_argument(
         "--polarity",
         default="auto",
-        choices=("auto", "white-on-black", "black-on-white"),
+        choices=POLARITIES,
         help="which colour is boundary in TRACE (default: the minority class)",
     )
 
@@ -45,15 +47,20 @@ def require_files(paths, what: str = "") -> None:
             raise InputError(f"{path}: is a folder; expected a file" + (f" ({what})" if what else ""))
 
 
+def score_options(args: argparse.Namespace):
+    """The ``ScoreOptions`` of ``score`` / ``overlay`` flags: every parameter checked there, once, before reading."""
+    from ..core.options import ScoreOptions
+
+    return ScoreOptions(sigma=args.sigma, window=args.window, kernel=args.kernel,
+                        match_distance=getattr(args, "match_distance", None),
+                        pixel_size=getattr(args, "pixel_size", None))
+
+
 def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
-    """Read ``args.pred`` and ``args.trace`` and check them against each other and the options."""
-    from ..core.checks import check_odd, check_sigma
+    """Read ``args.pred`` and ``args.trace`` and check them against each other."""
     from ..core.errors import InputError
     from ..core.io import read_prediction, read_trace
 
-    check_sigma(args.sigma)
-    check_odd(args.window, "--window")
-    check_odd(args.kernel, "--kernel")
     pred = read_prediction(args.pred)
     trace, polarity = read_trace(args.trace, args.polarity)
     if pred.shape != trace.shape:

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from .options import add_match_distance_options, add_score_options, read_pair
+from .options import add_match_distance_options, add_score_options, read_pair, score_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,26 +39,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_score(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
-    from ..core.options import match_distance, positive_number
     from ..core.scoring import bce_parts_and_boundary, score_all
 
-    distance = match_distance(args.match_distance, "--match-distance")
-    pixel_size = None if args.pixel_size is None else positive_number(args.pixel_size, "--pixel-size")
-    distance.pixels((1, 1), pixel_size)  # micrometres without a pixel size: refused before reading
+    options = score_options(args)  # every parameter refused here, before reading
+    distance = options.match_distance
     pred, trace, polarity = read_pair(args)
-    scores = score_all(pred, trace, sigma=args.sigma, window=args.window, kernel=args.kernel)
-    scores.update(bce_parts_and_boundary(pred, trace, max_distance=distance, pixel_size=pixel_size))
+    scores = score_all(pred, trace, sigma=options.sigma, window=options.window, kernel=options.kernel)
+    scores.update(bce_parts_and_boundary(pred, trace, max_distance=distance, pixel_size=options.pixel_size))
     not_finite = [key for key, value in scores.items() if not math.isfinite(value)]
     if not_finite:  # never print NaN: it is not JSON, and not a score
-        raise InputError(f"{', '.join(not_finite)} cannot be computed for {args.pred} with sigma {args.sigma:g}, "
-                         f"window {args.window}, kernel {args.kernel}")
+        raise InputError(f"{', '.join(not_finite)} cannot be computed for {args.pred} with sigma {options.sigma:g}, "
+                         f"window {options.window}, kernel {options.kernel}")
     if args.json:
         print(json.dumps(scores, allow_nan=False))
         return 0
     labels = {
         "bce": "BCE",
-        "tophat": f"top-hat loss (kernel {args.kernel})",
-        "gaussian": f"Gaussian loss (sigma {args.sigma:g}, window {args.window})",
+        "tophat": f"top-hat loss (kernel {options.kernel})",
+        "gaussian": f"Gaussian loss (sigma {options.sigma:g}, window {options.window})",
         "precision": "tolerant precision",
         "recall": "tolerant recall",
         "f": "tolerant F",
@@ -86,9 +84,10 @@ def run_overlay(args: argparse.Namespace) -> int:
     files = [overlay for overlay in overlays.OVERLAYS if overlay.file]
     targets = {overlay.key: args.output / f"{overlay.key}.png" for overlay in files}
     check_writable(targets.values(), args.overwrite, inputs=[args.pred, args.trace])
+    options = score_options(args)
     pred, trace, _ = read_pair(args)
-    inputs = overlays.OverlayInputs(pred, trace, scores.tophat_reward(trace, args.kernel),
-                                    scores.gaussian_reward(trace, args.sigma, args.window))
+    inputs = overlays.OverlayInputs(pred, trace, scores.tophat_reward(trace, options.kernel),
+                                    scores.gaussian_reward(trace, options.sigma, options.window))
     for overlay, picture in zip(files, overlays.draw(inputs, files).values(), strict=True):
         write_image(targets[overlay.key], picture, overwrite=args.overwrite)
         print(f"wrote {targets[overlay.key]}  ({overlay.description})")

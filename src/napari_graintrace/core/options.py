@@ -46,11 +46,13 @@ __all__ = [
     "MATCH_DISTANCE_PX",
     "POLARITIES",
     "PRECISIONS",
+    "THICKNESSES",
     "CleanupOptions",
     "CropOptions",
     "DraftOptions",
     "MatchDistance",
     "PredictOptions",
+    "ScoreOptions",
     "SweepOptions",
     "TrainOptions",
     "base_width",
@@ -76,6 +78,7 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 LOSS_NAMES: tuple[str, ...] = ("bce", "tolerant", "bce+tolerant")  # the keys of training.LOSSES
 BORDER_MODES: tuple[str, ...] = ("blank", "crop")
 FOOTPRINTS: tuple[str, ...] = ("disk", "square", "gaussian")
+THICKNESSES: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 15)  # the line widths offered in the widgets (any odd N is valid)
 GRAIN_COMBINES: tuple[str, ...] = ("max", "mean")  # several maps of one area -> one (grains.combine_maps)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -537,6 +540,33 @@ class GrainOptions:
 
 
 @dataclass(frozen=True)
+class ScoreOptions:
+    """How one prediction is scored against its tracing (``graintrace score`` and ``overlay``, the
+    Inspect widget, ``scoring.Evaluation``).
+
+    ``sigma``: the Gaussian width in px; ``window``: the odd Gaussian window (and the tolerant F's);
+    ``kernel``: the odd top-hat kernel; ``match_distance``: the boundary benchmark's tolerance
+    (:func:`match_distance`: 3 px by default, micrometres with ``pixel_size``, or "bsds").
+    """
+
+    sigma: float = 3.0
+    window: int = 15
+    kernel: int = 3
+    match_distance: MatchDistance = field(default_factory=MatchDistance)
+    pixel_size: float | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "sigma", positive_number(self.sigma, "sigma"))
+        _set(self, "window", odd_int(self.window, "window"))
+        _set(self, "kernel", odd_int(self.kernel, "kernel"))
+        _set(self, "match_distance", match_distance(self.match_distance))
+        if self.pixel_size is not None:
+            _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
+        if self.match_distance.unit == "um" and self.pixel_size is None:
+            raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")
+
+
+@dataclass(frozen=True)
 class SweepOptions:
     """What a loss-vs-epoch sweep computes besides its runs and pairs (``sweep.sweep_steps``).
 
@@ -574,6 +604,17 @@ class SweepOptions:
             _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
         if self.match_distance.unit == "um" and self.pixel_size is None:
             raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")
+
+    @property
+    def score_options(self) -> ScoreOptions:
+        """How each prediction is evaluated: the sweep's window and match distance (its sigmas and
+        kernels are read from the evaluation's summaries afterwards)."""
+        return ScoreOptions(window=self.window, match_distance=self.match_distance, pixel_size=self.pixel_size)
+
+    @property
+    def predict_options(self) -> PredictOptions:
+        """How every checkpoint predicts in this sweep: the sweep's resolution and precision."""
+        return PredictOptions(resolution=self.resolution, precision=self.precision)
 
 
 @dataclass(frozen=True)

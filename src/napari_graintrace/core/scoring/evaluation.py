@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import InputError
+from ..options import ScoreOptions
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
 
@@ -72,12 +73,25 @@ class Evaluation:
         checks.check_sigma(self.sigma)
 
     @classmethod
-    def of(cls, pred: np.ndarray, trace: np.ndarray, **params) -> Evaluation:
-        """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid)."""
+    def of(cls, pred: np.ndarray, trace: np.ndarray, options: ScoreOptions | None = None, **params) -> Evaluation:
+        """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid), with the
+        parameters of ``options`` (a :class:`~..options.ScoreOptions`, checked when it was made) or ``params``."""
         pred = checks.check_prediction(pred)
+        if options is not None:
+            params = {"sigma": options.sigma, "window": options.window, "kernel": options.kernel,
+                      "max_distance": options.match_distance, "pixel_size": options.pixel_size, **params}
         return cls(pred, resize_trace(trace, pred.shape), **params)
 
+    @property
+    def options(self) -> ScoreOptions:
+        """The current parameters as a :class:`~..options.ScoreOptions`."""
+        return ScoreOptions(self.sigma, self.window, self.kernel, self.max_distance, self.pixel_size)
+
     # parameters -------------------------------------------------------------------------------
+    def set_sigma(self, sigma: float) -> None:
+        """A new Gaussian width (checked): the scorer's summary serves every sigma, nothing is redone."""
+        self.sigma = checks.check_sigma(sigma)
+
     def set_window(self, window: int) -> None:
         self.window = checks.check_odd(window, "window")
         self.scorer = scores.GaussianScorer(self.pred, self.trace, self.window)

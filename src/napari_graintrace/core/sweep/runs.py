@@ -32,6 +32,7 @@ from ..model.unet import UNet
 from ..options import MatchDistance, SweepOptions
 from ..scoring import scores
 from ..scoring.evaluation import Evaluation
+from ..steps import run_steps
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -505,7 +506,7 @@ def evaluate_pair(
     Runs in-process and as a Dask task alike, so both give the same table. ``model()`` is only
     called on a cache miss, which lets the caller load each checkpoint at most once.
     """
-    from ..model.inference import predict
+    from ..model.inference import predict_steps
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
     expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
@@ -515,10 +516,9 @@ def evaluate_pair(
             network = model()
         except InputError as exc:
             return PairOutcome(item.epoch, item.path.name, pair.name, failure=str(exc), run=run)
-        pred = predict(network, pair.image, resolution=settings.resolution, precision=settings.precision)
+        pred = run_steps(predict_steps(network, pair.image, settings.predict_options))
         cache.store(entry, pred)
-    ev = Evaluation.of(pred, pair.trace, window=settings.window, max_distance=settings.match_distance,
-                       pixel_size=settings.pixel_size)
+    ev = Evaluation.of(pred, pair.trace, settings.score_options)
     gaussian_mass, pred_total, size = ev.scorer.summary
     tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
     rows = tuple(settings_rows(ev, settings))
