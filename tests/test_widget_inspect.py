@@ -31,6 +31,14 @@ def nist() -> tuple[np.ndarray, np.ndarray]:
     return read_image(NIST_MICROGRAPH), read_trace(NIST_TRACE)[0]
 
 
+@pytest.fixture
+def inspect_session(widget_session, nist):
+    """The set-up of every session here: a viewer with the NIST micrograph, Inspect not docked yet."""
+    session = widget_session(WIDGET)
+    session.viewer.add_image(nist[0], name="micrograph")
+    return session
+
+
 def shifted_prediction(trace: np.ndarray, shift: int = 2, strength: float = 0.9) -> np.ndarray:
     pred = np.zeros(trace.shape, np.float32)
     pred[:, shift:] = trace[:, :-shift] * strength
@@ -45,11 +53,10 @@ def choose(widget, viewer, image="micrograph", trace="trace", prediction=None) -
         widget.prediction_layer.value = viewer.layers[prediction]
 
 
-def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+def test_user_session_through_the_plugin_menu(inspect_session, nist, errors):
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     viewer.add_labels(trace.astype(np.uint8), name="trace")
     first, second = shifted_prediction(trace, 2, 0.9), shifted_prediction(trace, 4, 0.6)
     viewer.add_image(first, name="pred A")
@@ -121,11 +128,10 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     session.close()
 
 
-def test_user_layer_with_an_output_name_is_never_touched(widget_session, nist, errors):
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+def test_user_layer_with_an_output_name_is_never_touched(inspect_session, nist, errors):
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     viewer.add_labels(trace.astype(np.uint8), name="trace")
     mine = np.full(trace.shape, 0.25, np.float32)
     viewer.add_image(mine, name="prediction")  # the user's, with our output's name
@@ -147,11 +153,10 @@ def test_user_layer_with_an_output_name_is_never_touched(widget_session, nist, e
     session.close()
 
 
-def test_inverted_labels_tracing_takes_the_minority_and_says_so(widget_session, nist, errors):
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+def test_inverted_labels_tracing_takes_the_minority_and_says_so(inspect_session, nist, errors):
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     inverted = (~trace).astype(np.uint8)  # black-on-white painted as Labels: non-zero is background
     viewer.add_labels(inverted, name="trace")
     pred = shifted_prediction(trace)
@@ -172,11 +177,10 @@ def test_inverted_labels_tracing_takes_the_minority_and_says_so(widget_session, 
     session.close()
 
 
-def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, nist, errors):
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+def test_mismatched_tracing_is_refused_unless_resize_is_asked(inspect_session, nist, errors):
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     small = trace[::2, ::2].copy()[:250]  # 250 x 400: another shape and aspect ratio
     viewer.add_labels(small.astype(np.uint8), name="trace")
     pred = shifted_prediction(trace)
@@ -201,14 +205,13 @@ def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, ni
     session.close()
 
 
-def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qtbot, monkeypatch):
+def test_checkpoint_run_rerun_and_cancel(inspect_session, nist, errors, infos, qtbot, monkeypatch):
     from napari_graintrace.core.model import checkpoints, inference
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
     micrograph, trace = nist
-    session = widget_session(WIDGET)
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     viewer.add_labels(trace.astype(np.uint8), name="trace")
     widget = session.dock()
     choose(widget, viewer)
@@ -259,11 +262,10 @@ def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qt
     session.close()
 
 
-def test_damaged_checkpoint_is_a_short_notification(widget_session, nist, errors, tmp_path):
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+def test_damaged_checkpoint_is_a_short_notification(inspect_session, nist, errors, tmp_path):
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     viewer.add_labels(trace.astype(np.uint8), name="trace")
     widget = session.dock()
     choose(widget, viewer)
@@ -312,15 +314,14 @@ def test_a_message_that_starts_with_a_long_path_leads_with_the_file_name():
     assert _common.readable_message("choose a tracing layer") == "choose a tracing layer"
 
 
-def test_a_large_map_redraws_the_sigma_layers_off_the_gui_thread(widget_session, nist, errors, qtbot,
+def test_a_large_map_redraws_the_sigma_layers_off_the_gui_thread(inspect_session, nist, errors, qtbot,
                                                                   monkeypatch):
     """Above LIVE_REDRAW_PIXELS a sigma move updates the readout at once and the visible layers from a
     worker, at the latest sigma; a hidden one is drawn when shown. (The NIST map stands in for a
     4096 x 4096 one: the threshold is lowered, the path is the same.)"""
-    micrograph, trace = nist
-    session = widget_session(WIDGET)
+    trace = nist[1]
+    session = inspect_session
     viewer = session.viewer
-    viewer.add_image(micrograph, name="micrograph")
     viewer.add_labels(trace.astype(np.uint8), name="trace")
     pred = shifted_prediction(trace, 2, 0.9)
     viewer.add_image(pred, name="pred")
