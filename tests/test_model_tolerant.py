@@ -49,9 +49,9 @@ def test_equals_numpy_tolerant_prf_on_real_traces(fixture, sigma, window, reques
 def test_soft_dilation_equals_the_definition_and_the_gaussian_map(rng, nist_trace):
     trace = nist_trace[:120, :150]
     pred = rng.random(trace.shape)
-    got = tolerant.soft_dilation(_as_tensor(pred), 2.0, 7).numpy()
+    got = tolerant.soft_dilation_tensor(_as_tensor(pred), 2.0, 7).numpy()
     np.testing.assert_allclose(got, ref.soft_dilation(pred, 2.0, 7), atol=1e-12, rtol=0)
-    g = tolerant.soft_dilation(_as_tensor(trace), 3.0, 15).numpy()
+    g = tolerant.soft_dilation_tensor(_as_tensor(trace), 3.0, 15).numpy()
     np.testing.assert_allclose(g, scores.gaussian_map(trace, 3.0, 15), atol=1e-6, rtol=0)
 
 
@@ -81,7 +81,7 @@ def test_gradcheck_soft_dilation_and_tolerant_loss():
     """float64 central differences against autograd; random values have no ties in the max."""
     generator = torch.Generator().manual_seed(7)
     pred = (0.05 + 0.9 * torch.rand(2, 1, 7, 9, generator=generator, dtype=torch.float64)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda x: tolerant.soft_dilation(x, 1.3, 5), (pred,))
+    assert torch.autograd.gradcheck(lambda x: tolerant.soft_dilation_tensor(x, 1.3, 5), (pred,))
     target = (torch.rand(2, 1, 7, 9, generator=generator) < 0.3).double()
     target[..., 3, :] = 1.0
     assert torch.autograd.gradcheck(lambda x: torch.stack(tolerant.tolerant_prf(x, target, 1.3, 5)), (pred,))

@@ -134,7 +134,7 @@ def _sigma_pictures_in_background(evaluation: Evaluation, sigma: float, names: t
 def _prf_in_background(evaluation: Evaluation, sigma: float, picture: bool):
     """Worker body: tolerant P/R/F at ``sigma`` and, if asked, the "missed trace" picture (one D_p)."""
     prf = evaluation.tolerant_prf(sigma)
-    return prf, (recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
+    return prf, (recall_rgb(evaluation.trace, evaluation.dilated_prediction(sigma)) if picture else None)
 
 
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: ScoreOptions):

@@ -17,7 +17,7 @@ from .inference import (
     resolve_precision, tile_windows
 )
 from .tolerant import (
-    soft_dilation, tolerant_f_loss, tolerant_loss, tolerant_prf, TolerantPRFLoss
+    soft_dilation_tensor, tolerant_f_loss, tolerant_loss, tolerant_prf, TolerantPRFLoss
 )
 from .training import (
     LOSSES, bce_with_logits, dataset_pairs, find_pairs, initial_model, load_dataset, make_loss,
@@ -42,7 +42,7 @@ __all__ = [  # grouped by module, as imported above
     "choose_device", "cpu_has_native_bf16", "interruptible", "predict", "predict_steps", "prepare_image",
     "resolve_precision", "tile_windows",
     # tolerant
-    "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf", "TolerantPRFLoss",
+    "soft_dilation_tensor", "tolerant_f_loss", "tolerant_loss", "tolerant_prf", "TolerantPRFLoss",
     # training
     "LOSSES", "bce_with_logits", "dataset_pairs", "find_pairs", "initial_model", "load_dataset", "make_loss",
     "SingleProcess", "train_steps", "TrainProgress",

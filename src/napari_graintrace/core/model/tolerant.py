@@ -31,7 +31,7 @@ from ..checks import check_odd, check_sigma
 from ..errors import InputError
 from ..scoring.scores import _gaussian_of_sq_distance, effective_radius
 
-__all__ = ["TolerantPRFLoss", "soft_dilation", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
+__all__ = ["TolerantPRFLoss", "soft_dilation_tensor", "tolerant_f_loss", "tolerant_loss", "tolerant_prf"]
 
 
 def _weights(sigma: float, radius: int, like: torch.Tensor) -> torch.Tensor:
@@ -41,7 +41,7 @@ def _weights(sigma: float, radius: int, like: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(weights).to(dtype=like.dtype, device=like.device)
 
 
-def soft_dilation(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torch.Tensor:
+def soft_dilation_tensor(x: torch.Tensor, sigma: float = 3.0, window: int = 15) -> torch.Tensor:
     """D(y) = max over the window of x(y + d) exp(-|d|^2 / 2 sigma^2), for x >= 0 of shape (..., H, W).
 
     Pixels outside the image count as 0 (the window is cut at the border, as in the definition).
@@ -79,8 +79,8 @@ def tolerant_prf(
         raise InputError(f"shape mismatch: prediction {tuple(pred.shape)} vs target {tuple(target.shape)}")
     target = target.detach().to(pred.dtype)
     with torch.no_grad():
-        trace_map = soft_dilation(target, sigma, window)  # G_t
-    pred_dilated = soft_dilation(pred, sigma, window)  # D_p
+        trace_map = soft_dilation_tensor(target, sigma, window)  # G_t
+    pred_dilated = soft_dilation_tensor(pred, sigma, window)  # D_p
     dims = (-2, -1)
     precision = _safe_divide((pred * trace_map).sum(dims), pred.sum(dims))
     recall = _safe_divide((target * pred_dilated).sum(dims), target.sum(dims))

@@ -104,7 +104,7 @@ class Evaluation:
     def gaussian(self, sigma: float | None = None) -> float:
         return self.scorer.loss(self.sigma if sigma is None else sigma)
 
-    def soft_dilation(self, sigma: float | None = None) -> np.ndarray:
+    def dilated_prediction(self, sigma: float | None = None) -> np.ndarray:
         """D_p at ``sigma`` (default the current one); the last one is kept, as the PRF and the
         "missed trace" picture both need it and it costs a full pass over the image."""
         key = (float(self.sigma if sigma is None else sigma), self.window)
@@ -116,7 +116,7 @@ class Evaluation:
         """``scores.tolerant_prf`` from the scorer's summary and the cached D_p (same arithmetic)."""
         sigma = self.sigma if sigma is None else sigma
         precision = self.scorer.precision(sigma)
-        recall = float(self.soft_dilation(sigma)[self.trace].sum()) / int(np.count_nonzero(self.trace))
+        recall = float(self.dilated_prediction(sigma)[self.trace].sum()) / int(np.count_nonzero(self.trace))
         f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
         return precision, recall, f
 
@@ -155,7 +155,7 @@ class Evaluation:
 
     def recall_rgb(self) -> np.ndarray:
         """The "missed trace" picture: trace pixels red (missed) to green (found) at the current sigma."""
-        return overlays.recall_rgb(self.trace, self.soft_dilation())
+        return overlays.recall_rgb(self.trace, self.dilated_prediction())
 
     def boundary_rgb(self) -> np.ndarray:
         """The BSDS picture: matched boundary pixels white, unmatched predicted blue, missed true red."""
@@ -165,7 +165,7 @@ class Evaluation:
         """Every overlay of ``overlays.OVERLAYS`` marked as a picture, at the current parameters;
         computed together, e.g. in a worker thread."""
         inputs = overlays.OverlayInputs(self.pred, self.trace, scores.tophat_reward(self.trace, self.kernel),
-                                        self.scorer.reward_map(self.sigma), self.soft_dilation(),
+                                        self.scorer.reward_map(self.sigma), self.dilated_prediction(),
                                         self.boundary_rgb())
         return overlays.draw(inputs, [overlay for overlay in overlays.OVERLAYS if overlay.picture])
 

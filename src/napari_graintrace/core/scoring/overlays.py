@@ -52,13 +52,13 @@ def reward_rgb(reward: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def recall_rgb(trace: np.ndarray, soft_dilation: np.ndarray) -> np.ndarray:
+def recall_rgb(trace: np.ndarray, dilated: np.ndarray) -> np.ndarray:
     """Trace pixels red (missed) -> yellow -> green (found) by D_p: where tolerant recall is lost.
 
-    ``soft_dilation`` is ``scores.soft_dilation(pred, sigma, window)``; the mean of D_p over the
+    ``dilated`` is D_p, ``scores.soft_dilation(pred, sigma, window)``; the mean of D_p over the
     trace pixels is the tolerant recall, so the red pixels are exactly what pulls it down.
     """
-    found = np.clip(np.asarray(soft_dilation, dtype=np.float32), 0, 1)
+    found = np.clip(np.asarray(dilated, dtype=np.float32), 0, 1)
     trace = np.asarray(trace, dtype=bool)
     if found.shape != trace.shape:
         raise InputError(f"shape mismatch: soft dilation {found.shape} vs tracing {trace.shape}")
@@ -103,7 +103,7 @@ class OverlayInputs:
     trace: np.ndarray
     tophat_reward: np.ndarray
     gaussian_reward: np.ndarray
-    soft_dilation: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
+    dilated_prediction: np.ndarray | None = None  # for "recall" only (scores.soft_dilation)
     boundary_match: np.ndarray | None = None  # the BSDS picture, drawn by boundary_match_rgb()
 
 
@@ -133,7 +133,7 @@ OVERLAYS: tuple[Overlay, ...] = (
     Overlay("gaussian_composite", "score overlay", "prediction x Gaussian reward",
             lambda i: composite_rgb(i.pred, i.gaussian_reward)),
     Overlay("recall", "missed trace", "trace pixels red (missed) to green (found): where tolerant recall is lost",
-            lambda i: recall_rgb(i.trace, i.soft_dilation), file=False),
+            lambda i: recall_rgb(i.trace, i.dilated_prediction), file=False),
     Overlay("boundary_match", "boundary match", "BSDS match: matched white, unmatched predicted blue, missed true red",
             lambda i: i.boundary_match, file=False),
 )
