@@ -67,7 +67,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
     ours_thin, t_thin, c_thin = timed(lambda: boundary.thin(binary), repeat)
     sk_thin, t_sk, c_sk = timed(lambda: skimage_thin(binary), 1)
     assert np.array_equal(ours_thin, sk_thin)
-    scorer = boundary.BoundaryScorer(trace)
+    scorer = boundary.BoundaryScorer(trace, "bsds")  # the BSDS program's distance, to compare like with like
     distance = scorer.max_distance
     match, t_ours, c_ours = timed(lambda: boundary.match_pixels(ours_thin, scorer.true, distance), repeat)
     n_ours = int(match[0].sum())
@@ -89,7 +89,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
         from scipy.sparse.csgraph import maximum_bipartite_matching
 
         predicted_px = np.argwhere(ours_thin)
-        indptr, indices = boundary._pairs_within(predicted_px, scorer._tree, scorer._true_px, distance)
+        indptr, indices = scorer._true.pairs(predicted_px)
         graph = csr_matrix((np.ones(indices.size, np.int8), indices, indptr), shape=(len(predicted_px),
                                                                                     scorer.n_true))
         result, t_hk, c_hk = timed(lambda: maximum_bipartite_matching(graph, perm_type="column"), 1)

@@ -6,44 +6,12 @@ from __future__ import annotations
 
 import pytest
 from pytestqt.exceptions import TimeoutError as qt_timeout
-from qtpy.QtCore import Qt
-from qtpy.QtTest import QTest
 from synthetic import tiny_dataset
+from widget_session import PLUGIN, Dialogs, laptop_viewer, press
 
 from napari_graintrace.core import checkpoints, run_status
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.data import DEMO_CHECKPOINTS
-
-PLUGIN = "napari-graintrace"
-
-
-class Dialogs:
-    """QFileDialog (and magicgui's references to it) answering the queued paths, as a person would."""
-
-    def __init__(self, monkeypatch) -> None:
-        from magicgui.backends._qtpy import widgets as qt_widgets
-        from qtpy.QtWidgets import QFileDialog
-
-        self.answers: list[str] = []
-        directory = lambda *args, **kwargs: self.answers.pop(0)
-        file_pair = lambda *args, **kwargs: (self.answers.pop(0), "")
-        monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(directory))
-        monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(file_pair))
-        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(file_pair))
-        for mode, opener in list(qt_widgets.QFILE_DIALOG_MODES.items()):
-            replacement = directory if getattr(opener, "__name__", "") == "getExistingDirectory" else file_pair
-            monkeypatch.setitem(qt_widgets.QFILE_DIALOG_MODES, mode, replacement)
-
-    def choose(self, file_edit, path) -> None:
-        """Press the FileEdit's own button; the dialog answers ``path``."""
-        self.answers.append(str(path))
-        click(file_edit.choose_btn)
-        assert not self.answers, "the button opened no dialog"
-
-
-def click(button) -> None:
-    assert button.native.isEnabled(), f"{button.text!r} is disabled"
-    QTest.mouseClick(button.native, Qt.MouseButton.LeftButton)
 
 
 def shown(control) -> bool:
@@ -64,40 +32,37 @@ def choose_in_combo(combo, text: str) -> None:
 
 @pytest.fixture
 def viewer(make_napari_viewer):
-    viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1366, 768)
-    return viewer
+    return laptop_viewer(make_napari_viewer)  # 1366 x 768, the NIST sample opened
 
 
 def test_fine_tune_from_the_demo_checkpoint_watched_live(viewer, qtbot, tmp_path, monkeypatch, errors):
     dialogs = Dialogs(monkeypatch)
     data = tiny_dataset(tmp_path / "data", count=6, size=64)
     run = tmp_path / "run"
-    viewer.open_sample(PLUGIN, "nist_steel")  # the held-out pair the curves are drawn on
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
     _, inspect = viewer.window.add_plugin_dock_widget(PLUGIN, "Inspect prediction")
-    dialogs.choose(inspect.checkpoint_folder, run)  # the run's folder, before its first checkpoint
+    dialogs.choose(inspect, inspect.checkpoint_folder, run, qtbot)  # the run's folder, before its first checkpoint
 
-    dialogs.choose(train.dataset_folder, data)
+    dialogs.choose(train, train.dataset_folder, data, qtbot)
     assert train.start_from.value == "checkpoint" and shown(train.epoch) and not shown(train.base_width)  # width: the file's
-    dialogs.choose(train.checkpoint_folder, DEMO_CHECKPOINTS)
+    dialogs.choose(train, train.checkpoint_folder, DEMO_CHECKPOINTS, qtbot)
     assert combo_texts(train.epoch)[-1] == "epoch 59  (demo_59.pth)"  # Inspect's dropdown, the latest chosen
     assert train.epoch.value.path.name == "demo_59.pth"
     train.epochs.value = 4
     train.train_size.value = 64
     choose_in_combo(train.device, "cpu")
-    dialogs.choose(train.output_folder, run)
-    click(train.run_button)
+    dialogs.choose(train, train.output_folder, run, qtbot)
+    press(train, train.run_button, qtbot)
     assert train.busy and not train.run_button.native.isEnabled() and train.cancel_button.native.isEnabled()
 
-    click(train.watch_button)  # Epoch sweep docks with this run added
+    press(train, train.watch_button, qtbot)  # Epoch sweep docks with this run added
     sweep = viewer.window.add_plugin_dock_widget(PLUGIN, "Epoch sweep")[1]  # the one it docked
     assert sweep is train.sweep_widget or type(train.sweep_widget).__name__ == "PublicOnlyProxy"
     sweep.cache = PredictionCache(tmp_path / "cache")
     assert list(sweep.runs) == ["unet (run)"]
     choose_in_combo(sweep.image_layer, "steel micrograph")
     choose_in_combo(sweep.trace_layer, "steel trace")
-    click(sweep.follow_button)
+    press(sweep, sweep.follow_button, qtbot)
     assert sweep.busy
 
     statuses, curve_lengths, offered = set(), set(), set()
@@ -133,25 +98,25 @@ def test_cancel_resume_and_closing_napari_stop_the_training_process(viewer, qtbo
     data = tiny_dataset(tmp_path / "data", count=4, size=32)
     run = tmp_path / "run"
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
-    dialogs.choose(train.dataset_folder, data)
+    dialogs.choose(train, train.dataset_folder, data, qtbot)
     choose_in_combo(train.start_from, "scratch")
     assert shown(train.base_width) and not shown(train.epoch)
     train.base_width.value = 2
     train.train_size.value = 32
     train.epochs.value = 100_000  # longer than the test: only Cancel or closing ends it
     choose_in_combo(train.device, "cpu")
-    dialogs.choose(train.output_folder, run)
-    click(train.run_button)
+    dialogs.choose(train, train.output_folder, run, qtbot)
+    press(train, train.run_button, qtbot)
     qtbot.waitUntil(lambda: (run / "unet_1.pth").exists(), timeout=120_000)
     first = train.training.process
-    click(train.cancel_button)
+    press(train, train.cancel_button, qtbot)
     qtbot.waitUntil(lambda: train.resume_button.native.isEnabled(), timeout=60_000)  # the process has ended
     assert first.returncode == 0 and train.status.value.startswith("stopped in epoch"), train.status.value
     assert run_status.read_progress(run, "unet")["state"] == "stopped"
     done = [c.epoch for c in checkpoints.find_checkpoints(run)]
     assert train.resume_button.native.isEnabled() and train.run_button.native.isEnabled()
 
-    click(train.resume_button)  # continues after the last checkpoint, in a new process
+    press(train, train.resume_button, qtbot)  # continues after the last checkpoint, in a new process
     qtbot.waitUntil(lambda: (run / f"unet_{done[-1] + 2}.pth").exists(), timeout=120_000)
     second = train.training.process
     assert second is not first and second.poll() is None
@@ -166,22 +131,22 @@ def test_cancel_resume_and_closing_napari_stop_the_training_process(viewer, qtbo
     assert not errors
 
 
-def test_bad_choices_are_notifications_and_nothing_starts(viewer, tmp_path, monkeypatch, errors):
+def test_bad_choices_are_notifications_and_nothing_starts(viewer, qtbot, tmp_path, monkeypatch, errors):
     dialogs = Dialogs(monkeypatch)
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
-    click(train.run_button)  # nothing chosen
+    press(train, train.run_button, qtbot)  # nothing chosen
     assert errors and "choose" in errors[-1]
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x_1.pth").write_bytes(b"not a checkpoint")
-    dialogs.choose(train.dataset_folder, tiny_dataset(tmp_path / "data", count=2))
-    dialogs.choose(train.checkpoint_folder, bad)
-    dialogs.choose(train.output_folder, tmp_path / "out")
-    click(train.run_button)
+    dialogs.choose(train, train.dataset_folder, tiny_dataset(tmp_path / "data", count=2), qtbot)
+    dialogs.choose(train, train.checkpoint_folder, bad, qtbot)
+    dialogs.choose(train, train.output_folder, tmp_path / "out", qtbot)
+    press(train, train.run_button, qtbot)
     assert errors[-1].startswith("x_1.pth: refused")
     train.learning_rate.value = "fast"
     choose_in_combo(train.start_from, "scratch")
-    click(train.run_button)
+    press(train, train.run_button, qtbot)
     assert "learning rate" in errors[-1]
     assert train.training is None and not (tmp_path / "out").exists()
 

@@ -21,7 +21,7 @@ from ..core import checkpoints
 from ..core.errors import InputError
 from ..core.options import TrainOptions
 from ..core.train_process import TrainingProcess
-from ._common import keep_narrow, notify_error, reports_errors
+from ._common import keep_narrow, notify_error, on_click, reports_errors, scroll_when_short
 
 if TYPE_CHECKING:
     import napari
@@ -112,19 +112,20 @@ class TrainWidget(Container):
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
 
-        self.add_dataset_button.changed.connect(self.add_dataset)
-        self.clear_datasets_button.changed.connect(self.clear_datasets)
+        on_click(self.add_dataset_button, self.add_dataset)
+        on_click(self.clear_datasets_button, self.clear_datasets)
         self.start_from.changed.connect(self._on_start_from)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
-        self.run_button.changed.connect(self.start)
-        self.cancel_button.changed.connect(self.cancel)
-        self.resume_button.changed.connect(self.resume)
-        self.watch_button.changed.connect(self.watch_in_sweep)
+        on_click(self.run_button, self.start)
+        on_click(self.cancel_button, self.cancel)
+        on_click(self.resume_button, self.resume)
+        on_click(self.watch_button, self.watch_in_sweep)
         holder = self._holder
         self.native.destroyed.connect(lambda *_: _stop_on_exit(holder))
         atexit.register(_stop_on_exit, holder)  # napari quitting without destroying the dock
         self._on_start_from(self.start_from.value)
         keep_narrow(self)
+        scroll_when_short(self)  # a laptop screen: the dock scrolls rather than growing the window
 
     # ------------------------------------------------------------------------------------------
     # inputs

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import add_match_distance_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser(
@@ -42,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "tolerant_f (lower is better for losses, higher for F); default parameters sigma 3, "
                             "window 15, kernel 3, or give them: gaussian:sigma=1, tophat:kernel=5 (repeatable)")
     sweep.add_argument("--boundary-ods", action="store_true",
-                       help="also the boundary benchmark's ODS per epoch (best BSDS F over 99 thresholds, and its "
-                            "threshold): seconds per map. boundary_f at 0.5 is always in the table")
+                       help="also the boundary benchmark's ODS per epoch (best boundary F over 99 thresholds, and "
+                            "its threshold). boundary_f at 0.5 is always in the table")
+    add_match_distance_options(sweep)
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
@@ -117,7 +120,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     options = SweepOptions(resolution=resolution, precision=args.precision, sigmas=tuple(sigmas),
                            kernels=tuple(kernels), window=args.window,
                            # a --best on a grain metric turns the grain rows on
-                           grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))
+                           grains=args.grains or any(c.metric in GRAIN_METRICS for c in best),
+                           match_distance=args.match_distance, pixel_size=args.pixel_size)
     cache, progress = PredictionCache(args.cache), progress_printer("sweep")
     if args.follow:
         return _follow(args, pairs, options, cache, best)
@@ -129,7 +133,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         result = distributed.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
                                        retries=args.retries, torch_threads=args.worker_threads)
     if args.boundary_ods:
-        sweep.add_boundary_ods(result, pairs, cache=cache)
+        sweep.add_boundary_ods(result, pairs, cache=cache, match_distance=options.match_distance,
+                               pixel_size=options.pixel_size)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:
