@@ -6,7 +6,7 @@ Opens the NIST sample in a 1366 x 768 window, opens Train from the Plugins menu 
 fine-tunes the shipped demo model (``demo_59``) on 16 crops of the NIST training columns in its own
 process, docks Epoch sweep with "Watch in Epoch sweep", follows the run on the sample pair, and
 saves docs/images/train_running.png (Train while it trains) and docs/images/train_follow.png (the
-curves after the run). CPU only; about a minute of one core.
+curves after the run, the Train dock closed and Epoch sweep scrolled to its plot). CPU only; about a minute of one core.
 """
 
 from __future__ import annotations
@@ -96,6 +96,17 @@ def main() -> int:
     sweep.trace_layer.value = viewer.layers["steel trace"]
     sweep.follow_button.native.click()
     pump(600, until=lambda: not train.busy and not sweep.busy)
+    for name, dock in list(viewer.window._wrapped_dock_widgets.items()):  # the curves get the whole side
+        if name.startswith("Train"):
+            viewer.window.remove_dock_widget(dock)
+    from qtpy.QtCore import Qt
+
+    docks = [dock for name, dock in viewer.window._wrapped_dock_widgets.items() if name.startswith("Epoch sweep")]
+    viewer.window._qt_window.resizeDocks(docks, [600] * len(docks), Qt.Orientation.Horizontal)  # room for 2 panels
+    pump(0.5)
+    scroll = getattr(sweep, "_scroll_area", None)
+    if scroll is not None:  # scrolled down to the plot, as a person would
+        scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
     save(viewer, "train_follow")
     viewer.close()
     return 0
