@@ -40,14 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_graintrace.core import grains  # noqa: E402
-from napari_graintrace.core.checkpoints import find_checkpoints, load_checkpoint  # noqa: E402
 from napari_graintrace.core.draft import correct, draft_tracing, scratch_clicks, thicken, truth_skeleton  # noqa: E402
-from napari_graintrace.core.inference import predict  # noqa: E402
 from napari_graintrace.core.io import read_micrograph, read_trace, write_image  # noqa: E402
+from napari_graintrace.core.model import find_checkpoints, load_checkpoint, predict, train_steps  # noqa: E402
 from napari_graintrace.core.options import TrainOptions  # noqa: E402
-from napari_graintrace.core.scores import boundary_prf, tolerant_prf  # noqa: E402
+from napari_graintrace.core.scoring import boundary_prf, tolerant_prf  # noqa: E402
 from napari_graintrace.core.steps import run_steps  # noqa: E402
-from napari_graintrace.core.training import train_steps  # noqa: E402
 from napari_graintrace.data import DEMO_CHECKPOINTS, HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
 
 START = DEMO_CHECKPOINTS / "demo_59.pth"

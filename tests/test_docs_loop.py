@@ -43,10 +43,9 @@ def test_the_table_summarises_the_csv_over_three_seeds(rows):
 
 def test_the_start_and_the_corrections_recomputed(rows):
     """The model before fine-tuning and the new area's draft, corrections and clicks need no training."""
-    from napari_graintrace.core.checkpoints import load_checkpoint
     from napari_graintrace.core.draft import correct, draft_tracing, scratch_clicks, truth_skeleton
-    from napari_graintrace.core.inference import predict
     from napari_graintrace.core.io import read_micrograph, read_trace
+    from napari_graintrace.core.model import load_checkpoint, predict
     from napari_graintrace.data import HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE
 
     image, (truth, _) = read_micrograph(NIST_MICROGRAPH), read_trace(NIST_TRACE)

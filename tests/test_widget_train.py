@@ -9,8 +9,8 @@ from pytestqt.exceptions import TimeoutError as qt_timeout
 from synthetic import tiny_dataset
 from widget_session import PLUGIN, Dialogs, laptop_viewer, press
 
-from napari_graintrace.core import checkpoints, run_status
 from napari_graintrace.core.cache import PredictionCache
+from napari_graintrace.core.model import checkpoints, run_status
 from napari_graintrace.data import DEMO_CHECKPOINTS
 
 

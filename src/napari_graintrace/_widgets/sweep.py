@@ -241,11 +241,9 @@ class SweepWidget(Container):
     @reports_errors
     def follow(self) -> None:
         """Follow the runs live (a training writing them): each new checkpoint is scored and drawn."""
-        from ..core.follow import follow_steps
-
         inputs = self._chosen_pairs()
         options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
-        steps = follow_steps(self._chosen_runs(), inputs, options, cache=self.cache)
+        steps = sweep.follow_steps(self._chosen_runs(), inputs, options, cache=self.cache)
         self._pending_inputs = {pair.name: pair for pair in inputs}
         self._worker = start_worker(self, _drive_follow, steps, yielded=self._on_follow_step,
                                     returned=self._on_result, finished=self._on_finished)

@@ -1,6 +1,6 @@
 """The "Train" dock widget: fine-tune (or train from scratch) on datasets in the lab's layout, in its own process.
 
-Thin over ``core.train_process``: the training is ``graintrace train`` in a separate process, so
+Thin over ``core.model.TrainingProcess``: the training is ``graintrace train`` in a separate process, so
 napari never freezes; this widget reads the trainer's progress file on a timer (epoch, loss, time
 left), asks it to stop after its current batch (Cancel), starts it again to continue after its last
 checkpoint (Resume), and stops it when the widget or napari closes. "Watch in Epoch sweep" docks
@@ -17,10 +17,9 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pro
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints
 from ..core.errors import InputError
+from ..core.model import TrainingProcess, checkpoints
 from ..core.options import TrainOptions
-from ..core.train_process import TrainingProcess
 from ._common import keep_narrow, notify_error, on_click, reports_errors, scroll_when_short
 
 if TYPE_CHECKING:

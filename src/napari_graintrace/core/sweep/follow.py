@@ -9,7 +9,7 @@ the model trains. Two rules keep it honest:
   trainer (the lab's saves straight to ``NAME_EPOCH.pth``) is taken only once it kept the same size
   and age for a whole poll interval, or once its run says it has finished.
 - **An end.** A run has finished when its trainer left the ``.NAME.finished`` marker
-  (``core.run_status``); following ends when every run has finished and all its checkpoints are
+  (``core.model.run_status``); following ends when every run has finished and all its checkpoints are
   scored, or after ``idle`` seconds without a new checkpoint.
 
 Each scored checkpoint is one step of the generator, with the table so far, so the caller rewrites

@@ -4,7 +4,7 @@ Why a process and not a thread: a training epoch holds the CPU (or GPU) for minu
 for much of it, so a viewer running it in a thread stutters; a process also survives nothing it
 should not (closing the viewer stops it) and writes exactly what the command line writes.
 The process is ``python -m napari_graintrace train ...`` with the :class:`~.options.TrainOptions`
-as flags; it reports through ``core.run_status``'s files (progress, finished) and its output goes
+as flags; it reports through ``run_status``'s files (progress, finished) and its output goes
 to ``DIR/.NAME.log``. Stopping asks first (a stop file naming its pid: it ends after the current
 batch, checkpoints complete) and only terminates a process that does not answer in time.
 """
@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import InputError
+from ..io import check_output_folder
+from ..options import TrainOptions
 from . import run_status
-from .errors import InputError
-from .io import check_output_folder
-from .options import TrainOptions
 
 __all__ = ["TrainingProcess", "train_command"]
 
