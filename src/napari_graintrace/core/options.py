@@ -326,6 +326,15 @@ def _set(options: object, name: str, value: Any) -> None:
     object.__setattr__(options, name, value)
 
 
+def _set_match_distance(options: object) -> None:
+    """Parse ``match_distance`` and ``pixel_size`` of an options object (score and sweep share them)."""
+    _set(options, "match_distance", match_distance(options.match_distance))
+    if options.pixel_size is not None:
+        _set(options, "pixel_size", positive_number(options.pixel_size, "pixel size"))
+    if options.match_distance.unit == "um" and options.pixel_size is None:
+        raise InputError(f"a match distance of {options.match_distance} needs the pixel size (micrometres per pixel)")
+
+
 # --------------------------------------------------------------------------------------------
 # the tasks
 # --------------------------------------------------------------------------------------------
@@ -559,11 +568,7 @@ class ScoreOptions:
         _set(self, "sigma", positive_number(self.sigma, "sigma"))
         _set(self, "window", odd_int(self.window, "window"))
         _set(self, "kernel", odd_int(self.kernel, "kernel"))
-        _set(self, "match_distance", match_distance(self.match_distance))
-        if self.pixel_size is not None:
-            _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
-        if self.match_distance.unit == "um" and self.pixel_size is None:
-            raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")
+        _set_match_distance(self)
 
 
 @dataclass(frozen=True)
@@ -599,11 +604,7 @@ class SweepOptions:
         _set(self, "kernels", tuple(dict.fromkeys(odd_int(k, "kernel") for k in kernels)))
         _set(self, "window", odd_int(self.window, "window"))
         _set(self, "grains", bool(self.grains))
-        _set(self, "match_distance", match_distance(self.match_distance))
-        if self.pixel_size is not None:
-            _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
-        if self.match_distance.unit == "um" and self.pixel_size is None:
-            raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")
+        _set_match_distance(self)
 
     @property
     def score_options(self) -> ScoreOptions:
