@@ -27,10 +27,9 @@ import time
 import numpy as np
 from _common import machine, print_machine, tee_stdout
 
-from napari_graintrace.core import boundary
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import read_micrograph, read_trace
+from napari_graintrace.core.model import load_checkpoint, predict
+from napari_graintrace.core.scoring import boundary
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -89,7 +88,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
         from scipy.sparse.csgraph import maximum_bipartite_matching
 
         predicted_px = np.argwhere(ours_thin)
-        indptr, indices = boundary._pairs_within(predicted_px, scorer._tree, scorer._true_px, distance)
+        indptr, indices = scorer._true.pairs(predicted_px)
         graph = csr_matrix((np.ones(indices.size, np.int8), indices, indptr), shape=(len(predicted_px),
                                                                                     scorer.n_true))
         result, t_hk, c_hk = timed(lambda: maximum_bipartite_matching(graph, perm_type="column"), 1)

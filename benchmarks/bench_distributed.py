@@ -24,14 +24,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_machine  # noqa: E402
+from _common import print_machine
 
-from napari_graintrace.core import distributed, sweep  # noqa: E402
-from napari_graintrace.core.io import read_micrograph, read_trace  # noqa: E402
-from napari_graintrace.core.model import UNet  # noqa: E402
-from napari_graintrace.core.options import SweepOptions  # noqa: E402
-from napari_graintrace.core.steps import run_steps  # noqa: E402
-from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+from napari_graintrace.core.cache import PredictionCache
+from napari_graintrace.core.io import read_micrograph, read_trace
+from napari_graintrace.core.model import UNet, find_checkpoints
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import dask_run as distributed
+from napari_graintrace.core import sweep
+from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 
 @contextlib.contextmanager
@@ -76,17 +78,17 @@ def main() -> None:
             what = f"{args.lab} random lab-width checkpoints (31.0 M parameters)"
         else:
             series, what = DEMO_CHECKPOINTS, "the demo series (7 checkpoints, base width 6)"
-        tasks = len(sweep.find_checkpoints(series)) * len(pairs)
+        tasks = len(find_checkpoints(series)) * len(pairs)
         print(f"sweep of {what} x {len(pairs)} images at {args.resolution} px, fp32: {tasks} tasks; torch "
               f"{torch.__version__}, dask.distributed {__import__('distributed').__version__}")
         options = SweepOptions(resolution=args.resolution, precision="fp32")
         rows = []
 
-        def cache(name: str) -> sweep.PredictionCache:
-            return sweep.PredictionCache(tmp / name)
+        def cache(name: str) -> PredictionCache:
+            return PredictionCache(tmp / name)
 
         # warm-up: first-call costs (oneDNN kernels, lazy imports) would otherwise land on the first row
-        first = sweep.find_checkpoints(series)[:1]
+        first = find_checkpoints(series)[:1]
         for count in (cores, 1):
             with threads(count):
                 run_steps(sweep.sweep_steps(first, pairs[:1], options, cache(f"warmup{count}")))

@@ -327,7 +327,7 @@ def test_save_to_dataset_pairs_and_never_overwrites(tmp_path, nist_skeleton):
 
     from PIL import Image
 
-    from napari_graintrace.core.dataset import check
+    from napari_graintrace.core.data.dataset import check
     from napari_graintrace.core.draft import free_name, save_to_dataset
     from napari_graintrace.core.io import OutputExistsError
 

@@ -11,9 +11,11 @@ from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
 from napari_graintrace.core import sweep
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import runs as runs_module
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -28,7 +30,7 @@ def docked(widget_session, tmp_path):
     session.viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
     session.viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
     widget = session.dock()
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.cache = PredictionCache(tmp_path / "cache")
     widget.image_layer.value = session.viewer.layers["micrograph"]
     widget.trace_layer.value = session.viewer.layers["trace"]
     widget.resolution.value = "256"
@@ -41,11 +43,12 @@ def run_and_wait(widget, qtbot) -> None:
     qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
 
 
-def click(widget, line, index: int) -> None:
-    """A real left click on point ``index`` of ``line``, through matplotlib's pick machinery."""
+def click(widget, line, index: int, qtbot) -> None:
+    """A left click on point ``index`` of ``line`` (matplotlib's event), then wait: the epoch is scored in a worker."""
     widget.canvas.draw()
     x, y = line.axes.transData.transform((line.get_xdata()[index], line.get_ydata()[index]))
     MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
 
 
 def curve_line(widget, panel: str, gid: str):
@@ -78,11 +81,11 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
                                         SweepOptions(resolution=256, sigmas=(1.3,), kernels=(7,)),
                                         cache=widget.cache))
     for run in runs:
-        curves = widget.live_curves(run)
-        assert curves["gaussian"][0] == fresh.epochs_of(run)
-        np.testing.assert_allclose(curves["gaussian"][1], fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
+        gaussian, tophat = (curve_line(widget, panel, f"live|{run}") for panel in ("gaussian", "tophat"))
+        assert list(map(int, gaussian.get_xdata())) == fresh.epochs_of(run)
+        np.testing.assert_allclose(gaussian.get_ydata(), fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
                                    atol=1e-9)
-        np.testing.assert_allclose(curves["tophat"][1], fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
+        np.testing.assert_allclose(tophat.get_ydata(), fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
 
     # the table: each run's best epoch per metric, against a plain argmin / argmax of the fresh values
     best = widget.best_epochs()
@@ -93,19 +96,19 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
         assert best["top-hat k=7"][run].epoch == epochs[int(np.argmin(values))]
         epochs, values = widget.result.values("tolerant_f", "sigma=1 window=15", run=run)
         assert best["tolerant F σ=1"][run].epoch == epochs[int(np.argmax(values))]
-    shown = widget.best_table.data.to_list()
-    assert widget.best_table.row_headers == ("first", "second") and len(shown[0]) == len(best)
-    gaussian_column = list(best).index("Gaussian σ=1.3")
-    assert shown[1][gaussian_column].startswith(f"{best['Gaussian σ=1.3']['second'].epoch}:")
+    shown = widget.best_table.data.to_list()  # a metric per row, a run per column
+    assert widget.best_table.column_headers == ("first", "second") and len(shown) == len(best)
+    gaussian_row = list(best).index("Gaussian σ=1.3")
+    assert shown[gaussian_row][1].startswith(f"{best['Gaussian σ=1.3']['second'].epoch}:")
 
     # clicking a point of the second run shows that run's epoch (the layers of Inspect) and marks it
     line = curve_line(widget, "bce", "mean|second|")
-    click(widget, line, 2)
+    click(widget, line, 2, qtbot)
     assert errors[1:] == [] and widget.marked == ("second", 6)
     key = ("second", 6, "micrograph")
     np.testing.assert_array_equal(viewer.layers["prediction"].data, widget.cache.load(widget.result.predictions[key]))
     assert any(line.get_gid() == "marked" for ax in widget.figure.axes for line in ax.get_lines())
-    click(widget, curve_line(widget, "bce", "mean|first|"), 0)
+    click(widget, curve_line(widget, "bce", "mean|first|"), 0, qtbot)
     assert widget.marked == ("first", 0)
     np.testing.assert_array_equal(viewer.layers["prediction"].data,
                                   widget.cache.load(widget.result.predictions[("first", 0, "micrograph")]))
@@ -113,7 +116,7 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
     assert not any("(graintrace)" in layer.name for layer in viewer.layers)
     assert widget.runs_list.choices == ("first", "second")  # new layers re-read the choices, runs stay
     viewer.layers.remove("prediction")  # deleted by the user: the next click brings it back, once
-    click(widget, curve_line(widget, "gaussian", "live|second"), 1)
+    click(widget, curve_line(widget, "gaussian", "live|second"), 1, qtbot)
     assert widget.marked == ("second", 2)
     np.testing.assert_array_equal(viewer.layers["prediction"].data,
                                   widget.cache.load(widget.result.predictions[("second", 2, "micrograph")]))
@@ -137,8 +140,8 @@ def test_adding_a_run_computes_that_run_only(widget_session, qtbot, runs, tmp_pa
     before = [dict(row) for row in widget.result.rows]
 
     evaluated = []
-    real = sweep.evaluate_pair
-    monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
+    real = runs_module.evaluate_pair  # sweep_steps looks it up in its module
+    monkeypatch.setattr(runs_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
     widget.add_run(runs["second"], "second")
     run_and_wait(widget, qtbot)
     assert sorted(p.name for p in evaluated) == ["tiny_1.pth", "tiny_2.pth", "tiny_6.pth"]

@@ -30,7 +30,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import convert
+from ..core.data import convert
 from ..core.draft import CorrectionSession, DraftOptions, draft_tracing, free_name, save_to_dataset
 from ..core.errors import InputError
 from ._common import (

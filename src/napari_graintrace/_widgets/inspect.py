@@ -25,38 +25,70 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints, convert, inference
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
+from ..core.model import checkpoints, inference
 from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
+from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
 from ._common import (
+    OUTPUT_LAYERS,
     OWNER_KEY,
+    SAMPLE_HINT,
+    SavedSelection,
+    describe_layer,
     find_output_layer,
     follow_layer_list,
     keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_prediction,
+    looks_like_tracing,
     notify_error,
+    on_click,
+    outputs_on_top,
     reports_errors,
+    scroll_when_short,
     show_busy,
     show_evaluation_gradually,
+    start_worker,
 )
 
 if TYPE_CHECKING:
     import napari
 
 RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
+LIVE_REDRAW_PIXELS = 2048 * 2048  # above this, a sigma move redraws its layers in a worker
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
+SERIES_POLL_MS = 2000  # how often the checkpoint folder is listed again for new epochs
+OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
+
+
+def _cache_entry(cache: PredictionCache, item, image: np.ndarray, options: PredictOptions) -> Path:
+    """Where this checkpoint's prediction of this image is cached (hashing a checkpoint file reads it
+    whole: a worker's job, never the GUI thread's)."""
+    return cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
+
+
+def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trace: np.ndarray, params: dict,
+                          cache: PredictionCache):
+    """Worker body: an epoch already predicted, scored from the cache; ``None`` when not cached."""
+    yield ("looking in the cache", 0, 1)
+    pred = cache.load(_cache_entry(cache, item, image, options))
+    if pred is None:
+        return None
+    evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+    return pred, evaluation, pictures, prf
 
 
 def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
-                           params: dict, stop: threading.Event, cache: PredictionCache, entry: Path):
-    """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
+                           params: dict, stop: threading.Event, cache: PredictionCache):
+    """Worker body: the cached prediction, or load the checkpoint once (kept in ``models``) and predict
+    tile by tile; then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
     ``stop`` is also checked before every layer of the forward pass, so a Cancel during a long
@@ -64,6 +96,11 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     one per step, so the GUI thread only swaps ready arrays into layers. Returns ``None`` when
     cancelled.
     """
+    entry = _cache_entry(cache, item, image, options)
+    pred = cache.load(entry)
+    if pred is not None:
+        evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+        return pred, evaluation, pictures, prf
     model_key = (str(item.path), item.path.stat().st_mtime_ns)
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
@@ -82,6 +119,23 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     cache.store(entry, pred)  # core's prediction cache, shared with sweeps (bounded, on disk)
     evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
     return pred, evaluation, pictures, prf
+
+
+def _sigma_pictures_in_background(evaluation: Evaluation, sigma: float, names: tuple[str, ...]):
+    """Worker body: the sigma layers' pictures at ``sigma`` (the reward map is made once for both)."""
+    reward = evaluation.scorer.reward_map(sigma)
+    pictures = {}
+    if "Gaussian reward" in names:
+        pictures["Gaussian reward"] = reward_rgb(reward)
+    if "score overlay" in names:
+        pictures["score overlay"] = composite_rgb(evaluation.pred, reward)
+    return sigma, pictures
+
+
+def _prf_in_background(evaluation: Evaluation, sigma: float, picture: bool):
+    """Worker body: tolerant P/R/F at ``sigma`` and, if asked, the "missed trace" picture (one D_p)."""
+    prf = evaluation.tolerant_prf(sigma)
+    return prf, (recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
 
 
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
@@ -146,10 +200,17 @@ class InspectWidget(Container):
         self._drawing = False
         self._note = ""
         self._prf: tuple[float, float, float] | None = None
+        self._prf_worker = None  # the debounced tolerant P/R/F's (a newer one supersedes it)
+        self._redraw_worker = None  # the sigma layers of a large map, drawn off the GUI thread
+        self._redraw_pending = False
         self._prf_timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
         self._prf_timer.setSingleShot(True)
         self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
         self._prf_timer.timeout.connect(self._update_prf)
+        self._series_timer = QTimer(self.native)  # a training may be writing the folder: offer new epochs
+        self._series_timer.setInterval(SERIES_POLL_MS)
+        self._series_timer.timeout.connect(self._poll_series)
+        self._series_timer.start()
 
         self.trace_layer.changed.connect(self._on_trace_changed)
         self.image_layer.changed.connect(self._on_trace_changed)
@@ -157,17 +218,20 @@ class InspectWidget(Container):
         self.source.changed.connect(self._on_source_changed)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
         self.epoch.changed.connect(self._on_epoch_changed)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
+        on_click(self.run_button, self.run)
+        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self._on_sigma_changed)
         self.window.changed.connect(self._on_window_changed)
         self.kernel.changed.connect(self._on_kernel_changed)
         self.match_distance.changed.connect(self._on_match_distance_changed)
-        self.copy_button.changed.connect(self.copy_scores)
-        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
+        on_click(self.copy_button, self.copy_scores)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing),
+            (self.prediction_layer, looks_like_prediction)])
         self._on_source_changed(self.source.value)
-        self.reset_choices()
         keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -196,15 +260,40 @@ class InspectWidget(Container):
         self.epoch.reset_choices()
         self.epoch.value = series[-1]
 
+    def _poll_series(self) -> None:
+        """Timer: offer the checkpoints that landed in the folder since it was listed; the chosen one stays."""
+        folder = Path(self.checkpoint_folder.value)
+        if str(self.checkpoint_folder.value) in ("", ".") or not folder.is_dir():
+            return
+        try:
+            series = checkpoints.find_checkpoints(folder)
+        except InputError:
+            return
+        if [item.path for item in series] == [item.path for _, item in self._series]:
+            return
+        chosen = self.epoch.value
+        self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
+        with self.epoch.changed.blocked():  # the same epoch stays chosen: nothing to redo
+            self.epoch.reset_choices()
+            if chosen in series:
+                self.epoch.value = chosen
+        if chosen not in series and series:  # the first checkpoints of a new run: the latest is chosen
+            self.epoch.value = series[-1]
+
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
-        """An epoch already predicted is shown from the cache (scored in a worker, no new prediction)."""
-        if item is None or self.image_layer.value is None:
+        """An epoch already predicted is shown from the cache, looked up and scored in a worker; Run
+        stays enabled meanwhile (a click supersedes the lookup). Quiet while the inputs are incomplete."""
+        if item is None or self.image_layer.value is None or self.trace_layer.value is None:
             return
-        image = self._micrograph()  # the same array run() predicts from
-        pred = self.cache.load(self._cache_key(item, image))
-        if pred is not None:
-            self._show(pred, f"epoch {item.epoch}")
+        try:
+            image = self._micrograph()  # the same array run() predicts from
+            trace = self._trace_mask()
+        except InputError:
+            return  # Run will say what is wrong
+        label = f"epoch {item.epoch}"
+        self._start(_cached_in_background, (item, image, self._predict_options(), trace, self._params(), self.cache),
+                    lambda pred, *scored: self._on_prediction(label, pred, *scored), blocking=False)
 
     def _on_trace_changed(self, *_: Any) -> None:
         """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
@@ -223,8 +312,8 @@ class InspectWidget(Container):
         """The chosen tracing layer read by ``core.convert`` (minority = boundary, Image or Labels)."""
         layer = self.trace_layer.value
         if layer is None:
-            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
-        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=f"tracing {layer.name!r}",
+            raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
+        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=describe_layer("tracing", layer),
                                rgb=getattr(layer, "rgb", None))
 
     def _trace_mask(self, tracing: convert.Tracing | None = None) -> np.ndarray:
@@ -233,16 +322,17 @@ class InspectWidget(Container):
         micrograph = self.image_layer.value
         if micrograph is None:
             return tracing.mask
-        shape = np.shape(micrograph.data)[:2]
+        shape = self._micrograph().shape  # a stack as micrograph is refused for what it is, first
         return convert.match_shape(tracing.mask, shape, resize=self.resize_trace.value,
-                                   what=f"tracing {self.trace_layer.value.name!r}",
-                                   reference=f"micrograph {micrograph.name!r}")
+                                   what=describe_layer("tracing", self.trace_layer.value),
+                                   reference=describe_layer("micrograph", micrograph))
 
     def _micrograph(self) -> np.ndarray:
         layer = self.image_layer.value
         if layer is None:
-            raise InputError("choose a micrograph layer")
-        return convert.micrograph(layer.data, what=f"micrograph {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            raise InputError(f"choose a micrograph layer ({SAMPLE_HINT})")
+        return convert.micrograph(layer.data, what=describe_layer("micrograph", layer),
+                                  rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
         value = self.resolution.value
@@ -252,10 +342,6 @@ class InspectWidget(Container):
         device = inference.choose_device("auto")
         return PredictOptions(resolution=self._resolution(), device=str(device),
                               precision=inference.resolve_precision("auto", device))
-
-    def _cache_key(self, item, image: np.ndarray) -> Path:
-        options = self._predict_options()
-        return self.cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
     # ------------------------------------------------------------------------------------------
     # running
@@ -271,7 +357,8 @@ class InspectWidget(Container):
             layer = self.prediction_layer.value
             if layer is None:
                 raise InputError("choose a prediction layer")
-            pred = convert.prediction(layer.data, what=f"prediction {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            pred = convert.prediction(layer.data, what=describe_layer("prediction", layer),
+                                      rgb=getattr(layer, "rgb", None))
             self._show(pred, layer.name, trace)
             return
         if self.source.value == "prediction file":
@@ -281,29 +368,26 @@ class InspectWidget(Container):
         item = self.epoch.value
         if item is None:
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
-        image = self._micrograph()
-        key = self._cache_key(item, image)
-        pred = self.cache.load(key)
-        if pred is not None:
-            self._show(pred, f"epoch {item.epoch}", trace)
-            return
-        self._start_worker(item, image, key, trace)
+        self._start_worker(item, self._micrograph(), trace)  # the worker looks in the cache first
 
     def _params(self) -> dict:
         return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value,
                 "max_distance": match_distance(self.match_distance.value, "boundary match distance")}
 
-    def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
+    def _start_worker(self, item, image: np.ndarray, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
         stop = threading.Event()
         self._start(_predict_in_background, (self._models, item, image, self._predict_options(), trace,
-                                             self._params(), stop, self.cache, key),
+                                             self._params(), stop, self.cache),
                     lambda pred, *scored: self._on_prediction(label, pred, *scored), stop)
 
-    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
+    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None,
+               blocking: bool = True) -> None:
         """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
 
         A newer start supersedes a running one (it is stopped and whatever it still sends is ignored).
+        ``blocking=False`` (scoring only: a cached epoch, a prediction layer) leaves Run enabled, so a
+        quick click is never silently lost: it supersedes the scoring.
         """
         if self._worker is not None:
             self._abandon()
@@ -314,16 +398,15 @@ class InspectWidget(Container):
             return run_id == self._run_id
 
         self._stop = stop
-        self._worker = create_worker(
-            body, *args,
-            _connect={
-                "yielded": lambda update: current() and self._on_progress(update),
-                "returned": lambda value: current() and value is not None and on_result(*value),
-                "errored": lambda exc: current() and notify_error(exc),
-                "finished": lambda: current() and self._idle(),
-            },
+        self._worker = start_worker(
+            self, body, *args, stop=stop,
+            yielded=lambda update: current() and self._on_progress(update),
+            returned=lambda value: current() and value is not None and on_result(*value),
+            errored=lambda exc: current() and notify_error(exc),
+            finished=lambda: current() and self._idle(),
         )
         show_busy(self, True)
+        self.run_button.enabled = not blocking
 
     def _on_progress(self, update: tuple[str, int, int]) -> None:
         label, done, total = update
@@ -369,7 +452,7 @@ class InspectWidget(Container):
         """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
         trace = self._trace_mask() if trace is None else trace
         self._start(_score_in_background, (pred, trace, self._params()),
-                    lambda *scored: self._on_prediction(label, pred, *scored))
+                    lambda *scored: self._on_prediction(label, pred, *scored), blocking=False)
 
     def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
@@ -380,7 +463,9 @@ class InspectWidget(Container):
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
-        show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
+        selection = SavedSelection(self.viewer)
+        show_evaluation_gradually(self.viewer, evaluation, reference, pictures,
+                                  done=lambda: self._drawn(selection), widget=self)
 
     def _grid_note(self, evaluation: Evaluation) -> str:
         """Say where the tracing was resized: to the micrograph (asked for) and to the prediction's grid."""
@@ -394,8 +479,10 @@ class InspectWidget(Container):
             notes.append(f"scored on the prediction's {grid[0]} x {grid[1]} grid")
         return "; ".join(notes)
 
-    def _drawn(self) -> None:
+    def _drawn(self, selection: SavedSelection) -> None:
+        """The results go on top of the layer list (the user may have opened an image since)."""
         self._drawing = False
+        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
 
     @property
     def busy(self) -> bool:
@@ -423,14 +510,70 @@ class InspectWidget(Container):
         self.score_panel.value = "\n".join(lines)
 
     def _update_prf(self) -> None:
-        """Debounced: the tolerant P/R/F and the "missed trace" layer (both need D_p, one pass)."""
-        if self.evaluation is not None:
-            self._prf = self.evaluation.tolerant_prf()
-            self._update_scores()
+        """Debounced: the tolerant P/R/F and the "missed trace" picture (both need D_p, one pass over
+        the image: a second at 4096 x 4096), in a worker; a result for an older sigma is dropped."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        layer = find_output_layer(self.viewer, "missed trace")
+        self._prf_worker = start_worker(
+            self, _prf_in_background, ev, ev.sigma, layer is not None and layer.visible,
+            returned=lambda result, ev=ev, sigma=ev.sigma: self._on_prf(ev, sigma, *result),
+        )
+
+    @reports_errors
+    def _on_prf(self, ev: Evaluation, sigma: float, prf: tuple, picture: np.ndarray | None) -> None:
+        if ev is not self.evaluation or sigma != ev.sigma:
+            return  # the slider moved on: its own timer brings the current one
+        self._prf = prf
+        self._update_scores()
+        layer = find_output_layer(self.viewer, "missed trace")
+        if layer is not None and picture is not None and layer.visible:
+            layer.data = picture
+            layer.metadata.pop(STALE_KEY, None)
+        elif layer is not None:
             self._redraw(("missed trace",))
 
     def _redraw_gaussian(self) -> None:
-        self._redraw(("Gaussian reward", "score overlay"))
+        """The two sigma layers: drawn at once up to 2048 x 2048; on a larger map in a worker (the
+        readout has already moved; the layers follow the latest sigma), so the slider stays live."""
+        if self.evaluation is None or self.evaluation.pred.size <= LIVE_REDRAW_PIXELS:
+            self._redraw(("Gaussian reward", "score overlay"))
+            return
+        if self._redraw_worker is not None:
+            self._redraw_pending = True  # drawn at the latest sigma once the running one is in
+            return
+        ev = self.evaluation
+        visible = {name: layer for name in ("Gaussian reward", "score overlay")
+                   if (layer := find_output_layer(self.viewer, name)) is not None}
+        for layer in visible.values():
+            layer.metadata[STALE_KEY] = True  # shown later: drawn then, at the sigma of that moment
+        wanted = tuple(name for name, layer in visible.items() if layer.visible)
+        self._redraw_worker = start_worker(
+            self, _sigma_pictures_in_background, ev, ev.sigma, wanted,
+            returned=lambda result, ev=ev: self._on_sigma_pictures(ev, *result), finished=self._on_redraw_finished,
+        )
+
+    @reports_errors
+    def _on_sigma_pictures(self, ev: Evaluation, sigma: float, pictures: dict) -> None:
+        if ev is not self.evaluation or sigma != ev.sigma:
+            self._redraw_pending = True
+            return
+        for name, picture in pictures.items():
+            layer = find_output_layer(self.viewer, name)
+            if layer is not None:
+                layer.data = picture
+                layer.metadata.pop(STALE_KEY, None)
+        for name in ("Gaussian reward", "score overlay"):  # hidden ones catch up when shown
+            layer = find_output_layer(self.viewer, name)
+            if layer is not None and layer.metadata.get(STALE_KEY):
+                layer.events.visible.connect(self._refresh_if_stale)
+
+    def _on_redraw_finished(self) -> None:
+        self._redraw_worker = None
+        if self._redraw_pending:
+            self._redraw_pending = False
+            self._redraw_gaussian()
 
     def _redraw(self, names: tuple[str, ...]) -> None:
         """Redraw these layers now if visible; a hidden one is redrawn when it is shown.

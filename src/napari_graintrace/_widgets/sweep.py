@@ -28,25 +28,35 @@ from magicgui.widgets import (
     SpinBox,
     Table,
 )
-from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
-from napari_matplotlib.base import BaseNapariMPLWidget
 
-from ..core import convert, sweep
+from ..core import sweep
 from ..core.cache import PredictionCache
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
+from ..core.scoring import Evaluation
 from ._common import (
+    OUTPUT_LAYERS,
+    SAMPLE_HINT,
+    SavedSelection,
+    describe_layer,
     follow_layer_list,
+    keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_tracing,
     notify_error,
+    on_click,
+    outputs_on_top,
     reports_errors,
+    scroll_when_short,
     show_busy,
-    show_evaluation,
+    show_evaluation_gradually,
+    start_worker,
 )
+from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
     import napari
@@ -58,11 +68,12 @@ TABLE_KERNELS = (3, 5)
 
 def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
     """A sweep input from two napari layers (Image or Labels tracing alike: the minority class is boundary)."""
-    image = convert.micrograph(image_layer.data, image_layer.name, rgb=getattr(image_layer, "rgb", None))
-    tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels), what=trace_layer.name,
-                              rgb=getattr(trace_layer, "rgb", None))
-    mask = convert.match_shape(tracing.mask, image.shape, what=f"tracing {trace_layer.name!r}",
-                               reference=f"micrograph {image_layer.name!r}")
+    image = convert.micrograph(image_layer.data, describe_layer("micrograph", image_layer),
+                               rgb=getattr(image_layer, "rgb", None))
+    tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels),
+                              what=describe_layer("tracing", trace_layer), rgb=getattr(trace_layer, "rgb", None))
+    mask = convert.match_shape(tracing.mask, image.shape, what=describe_layer("tracing", trace_layer),
+                               reference=describe_layer("micrograph", image_layer))
     return sweep.LoadedPair(image_layer.name, image, mask)
 
 
@@ -86,13 +97,16 @@ class SweepWidget(Container):
         self.clear_pairs_button = PushButton(text="Clear pairs")
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="256")
         self.run_button = PushButton(text="Run sweep")
+        self.follow_button = PushButton(text="Follow training (live)",
+                                        tooltip="score each checkpoint as a training writes it, until it has "
+                                                "finished or 10 min pass without a new one")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
         self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
         self.best_table.read_only = True
-        self.best_table.min_height = 110  # two or three runs without scrolling
+        self.best_table.min_height = 170  # a metric per row, a run per column: narrow docks show every run
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_csv_button = PushButton(text="Export CSV")
@@ -100,13 +114,14 @@ class SweepWidget(Container):
         super().__init__(widgets=[
             self.checkpoint_folder, self.run_name, self.add_run_button, self.runs_list, self.remove_run_button,
             self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
-            self.clear_pairs_button, self.resolution, self.run_button, self.cancel_button, self.progress,
+            self.clear_pairs_button, self.resolution, self.run_button, self.follow_button, self.cancel_button,
+            self.progress,
             self.sigma, self.kernel, self.best_table, self.export_path, self.overwrite, self.export_csv_button,
             self.export_png_button,
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
-        self.plot_widget = BaseNapariMPLWidget(viewer)
-        self.plot_widget.setMinimumHeight(720)  # 2 x 3 panels
+        self.plot_widget = ThemedPlot(viewer)
+        self.plot_widget.setMinimumHeight(520)  # 2 x 3 panels; the dock scrolls on a short screen
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas
@@ -120,24 +135,30 @@ class SweepWidget(Container):
         self._worker = None
         self.cache = PredictionCache()
 
-        self.add_run_button.changed.connect(self.add_run)
-        self.remove_run_button.changed.connect(self.remove_selected_runs)
-        self.add_pair_button.changed.connect(self.add_pair)
-        self.clear_pairs_button.changed.connect(self.clear_pairs)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
+        self._showing = 0  # epochs being scored for display (a plot click): their layers follow
+        on_click(self.add_run_button, self.add_run)
+        on_click(self.remove_run_button, self.remove_selected_runs)
+        on_click(self.add_pair_button, self.add_pair)
+        on_click(self.clear_pairs_button, self.clear_pairs)
+        on_click(self.run_button, self.run)
+        on_click(self.follow_button, self.follow)
+        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self.redraw)
         self.kernel.changed.connect(self.redraw)
-        self.export_csv_button.changed.connect(self.export_csv)
-        self.export_png_button.changed.connect(self.export_png)
-        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
+        on_click(self.export_csv_button, self.export_csv)
+        on_click(self.export_png_button, self.export_png)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing)])
         viewer.events.theme.connect(self._on_theme)
         self.native.destroyed.connect(self._disconnect_theme)
-        self.reset_choices()
+        keep_narrow(self)
+        scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
-        # napari-matplotlib's canvas listens to the theme too and never lets go
-        for callback in (self._on_theme, self.plot_widget._on_napari_theme_changed):
+        # napari-matplotlib's canvas listens to the theme too and never lets go: an object given to
+        # disconnect() loses all its callbacks
+        for callback in (self._on_theme, self.plot_widget):
             try:
                 self.viewer.events.theme.disconnect(callback)
             except (RuntimeError, ValueError, TypeError):  # the viewer went first
@@ -157,6 +178,12 @@ class SweepWidget(Container):
         self.runs[name] = folder
         self.run_name.value = ""
         self._show_runs()
+
+    def add_live_run(self, folder: str | Path, name: str) -> None:
+        """Add a run whose training is starting (no checkpoint yet), to Follow; a run already there stays."""
+        if name not in self.runs:
+            self.runs[name] = Path(folder)
+            self._show_runs()
 
     def remove_run(self, name: str) -> None:
         self.runs.pop(name, None)
@@ -193,7 +220,7 @@ class SweepWidget(Container):
     def _chosen_pairs(self) -> list[sweep.LoadedPair]:
         pairs = self.pairs or [(self.image_layer.value, self.trace_layer.value)]
         if any(layer is None for pair in pairs for layer in pair):
-            raise InputError("choose a micrograph and its tracing")
+            raise InputError(f"choose a micrograph and its tracing ({SAMPLE_HINT})")
         return [_layer_pair(image, trace) for image, trace in pairs]
 
     # ------------------------------------------------------------------------------------------
@@ -203,17 +230,39 @@ class SweepWidget(Container):
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
-        resolution = None if self.resolution.value.startswith("native") else self.resolution.value
-        options = SweepOptions(resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
+        options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
         steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
-        self._worker = create_worker(
-            _drive, steps,
-            _connect={"yielded": self._on_progress, "returned": self._on_result, "errored": notify_error,
-                      "finished": self._on_finished},
-        )
-        show_busy(self, True)
+        self._worker = start_worker(self, _drive, steps, yielded=self._on_progress, returned=self._on_result,
+                                    finished=self._on_finished)
+        show_busy(self, True, self.follow_button)
+
+    @reports_errors
+    def follow(self) -> None:
+        """Follow the runs live (a training writing them): each new checkpoint is scored and drawn."""
+        inputs = self._chosen_pairs()
+        options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
+        steps = sweep.follow_steps(self._chosen_runs(), inputs, options, cache=self.cache)
+        self._pending_inputs = {pair.name: pair for pair in inputs}
+        self._worker = start_worker(self, _drive_follow, steps, yielded=self._on_follow_step,
+                                    returned=self._on_result, finished=self._on_finished)
+        show_busy(self, True, self.follow_button)
+        self.progress.max = 0  # busy, with no end known
+        self.progress.label = "following: waiting for checkpoints"
+
+    def _on_follow_step(self, update: tuple[sweep.SweepResult, tuple[str, int] | None, float]) -> None:
+        result, scored, idle = update
+        if scored is None:
+            self.progress.label = f"following: waiting for checkpoints ({idle:.0f} s)"
+            return
+        self.progress.label = f"following: {scored[0]} epoch {scored[1]} scored"
+        self.result = result
+        self._inputs = self._pending_inputs
+        self.redraw()
+
+    def _resolution(self) -> str | None:
+        return None if self.resolution.value.startswith("native") else self.resolution.value
 
     def _on_progress(self, update: tuple[int, int, str]) -> None:
         done, total, text = update
@@ -234,12 +283,12 @@ class SweepWidget(Container):
         if self._worker is not None and self._worker.abort_requested:
             show_info("sweep cancelled: predictions done so far are cached, Run resumes from there")
         self._worker = None
-        show_busy(self, False)
+        show_busy(self, False, self.follow_button)
 
     @property
     def busy(self) -> bool:
-        """True while a sweep runs."""
-        return self._worker is not None
+        """True while a sweep runs or a clicked epoch is being scored and drawn."""
+        return self._worker is not None or self._showing > 0
 
     def cancel(self) -> None:
         if self._worker is not None:
@@ -256,7 +305,7 @@ class SweepWidget(Container):
         """Redraw every run's curves and the best-epoch table; the live curves come from the summaries."""
         if self.result is None or not self.result.summaries:
             return
-        with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
+        with self.plot_widget.theme_style():
             sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked,
                        columns=2)  # 2 x 2 panels: the dock is narrow
         self.canvas.draw_idle()
@@ -274,21 +323,15 @@ class SweepWidget(Container):
         return {_title(choice): self.result.best(choice) for choice in self.best_choices()}
 
     def _fill_best_table(self) -> None:
+        """A metric per row, a run per column ("epoch: value"): a narrow dock shows every column."""
+        from qtpy.QtWidgets import QHeaderView
+
         best = self.best_epochs()
         runs = self.result.runs
         data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
-                 for title in best] for run in runs]
-        self.best_table.value = {"data": data, "index": runs, "columns": list(best)}
-
-    def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
-        """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
-        run = self.result.resolve_run(run) if self.result is not None else run
-        curves = {}
-        for ax, metric in zip(self.figure.axes, [m for m, _ in sweep.PANELS], strict=False):
-            for line in ax.get_lines():
-                if line.get_gid() == f"live|{run}":
-                    curves[metric] = (list(map(int, line.get_xdata())), np.asarray(line.get_ydata()))
-        return curves
+                 for run in runs] for title in best]
+        self.best_table.value = {"data": data, "index": list(best), "columns": runs}
+        self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
 
     @reports_errors
     def _on_click(self, event) -> None:
@@ -316,7 +359,12 @@ class SweepWidget(Container):
 
     @reports_errors
     def show_epoch(self, epoch: int, image: str | None = None, run: str | None = None) -> None:
-        """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot."""
+        """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot.
+
+        The point is marked at once; the prediction is read and scored in a worker (seconds at
+        1024 x 1024) and its layers drawn one per event-loop turn, so the viewer never freezes. A
+        newer click supersedes one still being scored.
+        """
         if self.result is None:
             raise InputError("run a sweep first")
         run = self.result.resolve_run(run)
@@ -324,18 +372,36 @@ class SweepWidget(Container):
         key = (run, epoch, name)
         if key not in self.result.predictions:
             raise InputError(f"run {run!r} has no epoch {epoch} on {name}")
-        pred = self.cache.load(self.result.predictions[key])
-        if pred is None:
-            raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
-        pair = self._inputs[name]
-        evaluation = Evaluation.of(pred, pair.trace, sigma=self.sigma.value, kernel=self.kernel.value)
-        reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 - no LayerList.get
-        show_evaluation(self.viewer, evaluation, reference or _Grid(pair.image.shape))
         self.marked = (run, epoch)
         self.redraw()
+        self._show_id = getattr(self, "_show_id", 0) + 1
+        show_id = self._show_id
+        selection = SavedSelection(self.viewer)
+        pair = self._inputs[name]
         checkpoint = self.result.checkpoints.get((run, epoch))
-        show_info(f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}: "
-                  f"BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
+        label = f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}"
+        self._showing += 1
+
+        def shown(evaluation: Evaluation, pictures: dict) -> None:
+            if show_id != self._show_id:  # a newer click won
+                self._showing -= 1
+                return
+            reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
+            show_evaluation_gradually(self.viewer, evaluation, reference or _Grid(pair.image.shape), pictures,
+                                      done=lambda: self._epoch_drawn(selection, label, evaluation), widget=self)
+
+        def failed(exc: BaseException) -> None:
+            self._showing -= 1
+            notify_error(exc)
+
+        start_worker(self, _score_epoch, self.cache, self.result.predictions[key], pair.trace,
+                     {"sigma": self.sigma.value, "kernel": self.kernel.value}, run, epoch,
+                     returned=lambda value: shown(*value), errored=failed)
+
+    def _epoch_drawn(self, selection: SavedSelection, label: str, evaluation: Evaluation) -> None:
+        self._showing -= 1
+        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
+        show_info(f"{label}: BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
 
     # ------------------------------------------------------------------------------------------
     # export
@@ -384,6 +450,29 @@ class _Grid:
         self.translate = (0.0, 0.0)
 
 
+OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # the layers a shown epoch updates, bottom to top
+
+
+def _score_epoch(cache: PredictionCache, entry: Path, trace: np.ndarray, params: dict, run: str, epoch: int):
+    """Worker body: one cached prediction, scored, with every picture of its layers."""
+    pred = cache.load(entry)
+    if pred is None:
+        raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
+    evaluation = Evaluation.of(pred, trace, **params)
+    return evaluation, evaluation.pictures()
+
+
 def _drive(steps):
     """Worker body: forward the sweep's progress; its return value is the result."""
     return (yield from steps)
+
+
+def _drive_follow(steps):
+    """Worker body of Follow: each step as (a copy of the table, what was scored, idle seconds); the
+    copy, because this thread goes on adding rows while the viewer draws."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as end:
+            return end.value
+        yield (step.snapshot() if step.scored is not None else None), step.scored, step.idle_s

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import file_hash
-from ..dataset import prepare_image
+from ..data import prepare_image
 from ..errors import InputError
 from ..io import OutputExistsError, check_writable, write_image, write_text
 from ..options import dataset_name
