@@ -45,8 +45,8 @@ FAINT = {"faint_fraction": 0.25, "faint_level": (0.12, 0.35)}
 def nist_demo_map() -> np.ndarray:
     import torch
 
-    from napari_graintrace.core.model import load_checkpoint, predict
     from napari_graintrace.core.io import read_micrograph
+    from napari_graintrace.core.model import load_checkpoint, predict
     from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH
 
     torch.set_num_threads(1)
