@@ -38,7 +38,7 @@ from ..core import convert, sweep
 from ..core.cache import PredictionCache
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
-from ..core.options import SweepOptions
+from ..core.options import RESOLUTIONS, SweepOptions
 from ._common import (
     follow_layer_list,
     layer_choices,
@@ -51,7 +51,6 @@ from ._common import (
 if TYPE_CHECKING:
     import napari
 
-RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 TABLE_SIGMAS = (1.0, 3.0)  # the table's fixed parameters: a run added later reuses every other run's rows
 TABLE_KERNELS = (3, 5)
 
@@ -84,7 +83,9 @@ class SweepWidget(Container):
         self.add_pair_button = PushButton(text="Add pair")
         self.pairs_label = Label(label="pairs", value="(the chosen pair)")
         self.clear_pairs_button = PushButton(text="Clear pairs")
-        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="256")
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
+                                   tooltip="the network's input: native (tiles) or the lab's square; "
+                                           "the maps are scored on the micrograph's grid either way")
         self.run_button = PushButton(text="Run sweep")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
@@ -203,8 +204,7 @@ class SweepWidget(Container):
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
-        resolution = None if self.resolution.value.startswith("native") else self.resolution.value
-        options = SweepOptions(resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
+        options = SweepOptions(resolution=self.resolution.value, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
         steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
@@ -279,6 +279,8 @@ class SweepWidget(Container):
         data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
                  for title in best] for run in runs]
         self.best_table.value = {"data": data, "index": runs, "columns": list(best)}
+        grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})
+        self.best_table.label = f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch"
 
     def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
         """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""

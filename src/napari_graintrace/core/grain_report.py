@@ -1,0 +1,118 @@
+"""The grains' report: one summary, one per-grain table, one size histogram, one set of files.
+
+Shared by ``graintrace grains -o DIR`` and the Grains widget's "Export grains", so both write the same
+files the same way, and the widget's docked histogram is drawn by the same function as the PNG. Every
+summary and table names the grid it was measured on (``core.grid``): the micrograph's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .grains import GrainTable, size_distributions
+from .grid import grid_text
+from .options import GrainOptions
+
+__all__ = ["OUTPUT_FILES", "grain_csv", "json_ready", "size_histogram", "summary", "write_outputs"]
+
+OUTPUT_FILES = {
+    "labels": "grains_labels.tif",  # grain labels (0 = boundary), uint16/uint32 TIFF
+    "table": "grains.csv",  # one row per grain
+    "summary": "grains_summary.json",  # what `graintrace grains --json` prints
+    "histogram": "grain_sizes.png",  # interior grains' equivalent diameters, predicted vs true
+}
+
+
+def json_ready(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN/inf to null, tuples to lists."""
+    if isinstance(value, Mapping):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary(labels: np.ndarray, table: GrainTable, options: GrainOptions, measured: Mapping[str, Any], *,
+            predictions: Sequence[str], tracing: str | None, is_tracing: bool) -> dict[str, Any]:
+    """The summary JSON's object: inputs, the grid, the options, then ``measured`` (``grains.stats``,
+    plus ``grains.compare`` against a tracing, plus ``tuned``), JSON-ready."""
+    return json_ready({
+        "prediction": [str(p) for p in predictions],
+        "tracing": None if tracing is None else str(tracing),
+        "is_tracing": bool(is_tracing),
+        "grid": grid_text(np.shape(labels)),
+        "options": {**options.post_processing, "combine": options.combine, "pixel_size": options.pixel_size},
+        **measured,
+    })
+
+
+def grain_csv(table: GrainTable, grid: tuple[int, ...], pixel_size: float | None = None) -> str:
+    """The per-grain CSV: ``GrainTable.COLUMNS``, then ``area_um2`` and ``equivalent_diameter_um`` when the
+    pixel size (um/px) is known, then ``grid`` (rows x columns measured on)."""
+    columns = list(GrainTable.COLUMNS) + (["area_um2", "equivalent_diameter_um"] if pixel_size else []) + ["grid"]
+    where = grid_text(grid)
+    lines = [",".join(columns)]
+    for index in range(len(table)):
+        row = [str(table.label[index]), str(table.area_px[index]), f"{table.equivalent_diameter_px[index]:.4f}",
+               f"{table.centroid_row[index]:.3f}", f"{table.centroid_col[index]:.3f}",
+               str(bool(table.touches_edge[index])).lower()]
+        if pixel_size:
+            row += [f"{table.area_px[index] * pixel_size**2:.6g}",
+                    f"{table.equivalent_diameter_px[index] * pixel_size:.6g}"]
+        lines.append(",".join([*row, where]))
+    return "\n".join(lines) + "\n"
+
+
+def size_histogram(ax, pred_table: GrainTable, true_table: GrainTable | None = None, ks: float | None = None,
+                   pixel_size: float | None = None):
+    """Draw the interior grains' equivalent diameters, predicted vs true on shared bins, into ``ax``
+    (cleared first; um with ``pixel_size``). Colours that are not the fill follow the style in force,
+    so the same drawing reads on napari's dark theme and on a white PNG."""
+    from matplotlib import rcParams
+
+    ax.clear()
+    edges, pred_counts, true_counts = size_distributions(pred_table, true_table, pixel_size)
+    ax.stairs(pred_counts, edges, fill=True, color="tab:orange", alpha=0.6,
+              label=f"predicted ({int(pred_counts.sum())})")
+    if true_counts is not None:
+        ax.stairs(true_counts, edges, color=rcParams["text.color"], lw=1.5, label=f"true ({int(true_counts.sum())})")
+    title = "interior grain sizes" + (f"  (KS = {ks:.3f})" if ks is not None else "")
+    ax.set_xlabel(f"equivalent diameter ({'um' if pixel_size else 'px'})")
+    ax.set_ylabel("grains")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def write_outputs(folder: str | Path, labels: np.ndarray, table: GrainTable, true_table: GrainTable | None,
+                  report: Mapping[str, Any], overwrite: bool = False) -> dict[str, Path]:
+    """Write :data:`OUTPUT_FILES` into ``folder``: labels TIFF, per-grain CSV, summary JSON, histogram PNG.
+
+    ``report`` is :func:`summary`'s object. Each file is written to a temporary name and renamed; the
+    caller checks beforehand that none exists (``io.check_writable``) unless ``overwrite``.
+    """
+    from matplotlib.figure import Figure
+
+    from .io import atomic_path, write_image, write_text
+
+    targets = {key: Path(folder) / name for key, name in OUTPUT_FILES.items()}
+    pixel_size = report["options"]["pixel_size"]
+    dtype = np.uint16 if labels.max(initial=0) < 2**16 else np.uint32
+    write_image(targets["labels"], labels.astype(dtype), overwrite=overwrite)
+    write_text(targets["table"], grain_csv(table, labels.shape, pixel_size), overwrite=overwrite)
+    write_text(targets["summary"], json.dumps(report, indent=2) + "\n", overwrite=overwrite)
+    figure = Figure(figsize=(6, 3.6), layout="constrained")
+    size_histogram(figure.add_subplot(1, 1, 1), table, true_table, report.get("size_ks"), pixel_size)
+    with atomic_path(targets["histogram"], overwrite) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    return targets
