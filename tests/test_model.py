@@ -394,3 +394,29 @@ def test_cli_train(tmp_path, capsys):
     assert "no image/ folder" in capsys.readouterr().err
     assert main(["train", str(data), "-o", str(out), "--size", "40"]) == 2
     assert "multiple of 16" in capsys.readouterr().err
+
+
+def _weights(path) -> dict:
+    return checkpoints.read_state_dict(path)
+
+
+def test_training_in_two_legs_gives_the_model_of_one_go(tmp_path):
+    """Resumed with its optimiser state, a run ends with the same weights as one trained in one go.
+
+    The U-Net's dropout draws from torch's global RNG; the caller's draws in between (here a
+    torch.rand between the legs and before the one-go run) must not change what training does.
+    """
+    data = tiny_dataset(tmp_path / "data", count=4)
+    fields = {"name": "tiny", "base_width": 2, "lr": 1e-2, "batch_size": 2, "size": None, "seed": 3,
+              "save_every": 1}
+    torch.manual_seed(123)
+    _train(data, tmp_path / "legs", epochs=2, **fields)
+    torch.rand(1000)  # someone else used the global RNG in between
+    _train(data, tmp_path / "legs", epochs=4, **fields)
+    _train(data, tmp_path / "one_go", epochs=4, **fields)
+    legs, one_go = _weights(tmp_path / "legs" / "tiny_3.pth"), _weights(tmp_path / "one_go" / "tiny_3.pth")
+    assert legs.keys() == one_go.keys()
+    assert all(torch.equal(legs[k], one_go[k]) for k in legs)
+    other = tmp_path / "other_seed"
+    _train(data, other, epochs=4, **{**fields, "seed": 4})
+    assert not all(torch.equal(legs[k], v) for k, v in _weights(other / "tiny_3.pth").items())
