@@ -126,6 +126,7 @@ def test_tune_reports_better_parameters(pair, capsys):
     (["--trace", "MISSING.png"], "no such file"),
     (["--trace", "SMALL"], "give --micrograph"),
     (["--micrograph", "SMALL", "--trace", "TRACE"], "drawn on its micrograph's grid"),
+    (["--micrograph", "SMALL"], "not a resized map of the same area"),
     (["OTHER"], "must share a shape"),
     (["--pixel-size", "-1"], "pixel size"),
 ])

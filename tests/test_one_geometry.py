@@ -18,7 +18,8 @@ from skimage import filters
 from napari_graintrace.cli import main
 from napari_graintrace.core import grains
 from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.grid import grid_text, tiff_pixel_size, to_grid
+from napari_graintrace.core.errors import InputError
+from napari_graintrace.core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
 from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import read_image, read_micrograph, write_image
 from napari_graintrace.data import DEMO_RUNS, NIST_MICROGRAPH
@@ -87,6 +88,14 @@ def test_to_grid_keeps_lengths(nist_trace):
     assert grains.stats(grains.segment(stretched))["mean_intercept_px"] > 1.2 * truth
     assert to_grid(soft, soft.shape) is soft
     assert grid_text((600, 800)) == "600x800"
+
+
+def test_only_a_resized_map_of_the_same_area_is_resampled():
+    check_same_area((600, 800), (600, 800), "map", "tracing")
+    check_same_area((1024, 1024), (600, 800), "map", "tracing")  # the lab's square
+    check_same_area((300, 400), (600, 800), "map", "tracing")  # same aspect ratio
+    with pytest.raises(InputError, match="map is 300 x 500 but tracing is 600 x 800"):
+        check_same_area((300, 500), (600, 800), "map", "tracing")
 
 
 def test_pixel_size_from_tiff_resolution_tags(tmp_path):

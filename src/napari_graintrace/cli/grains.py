@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_grains(args: argparse.Namespace) -> int:
     from ..core import grain_report, grains
     from ..core.errors import InputError
-    from ..core.grid import tiff_pixel_size, to_grid
+    from ..core.grid import check_same_area, tiff_pixel_size, to_grid
     from ..core.io import check_writable, read_image, read_prediction, read_trace
     from ..core.options import GrainOptions
 
@@ -102,6 +102,7 @@ def run_grains(args: argparse.Namespace) -> int:
         if not trace.any():
             raise InputError(f"{args.trace}: the tracing has no boundary pixels")
         truth = grains.trace_labels(trace)
+    check_same_area(maps[0].shape, grid, str(args.preds[0]), str(args.micrograph or args.trace))
     maps = [to_grid(m, grid) for m in maps]  # one geometry: lengths and areas in the micrograph's pixels
     segmenter = grains.Segmenter(maps, options.combine)
     if args.tune and segmenter.tracing:

@@ -15,7 +15,7 @@ import numpy as np
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
 from .errors import InputError
-from .grid import to_grid
+from .grid import check_same_area, to_grid
 
 
 def resize_trace(trace: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -77,6 +77,7 @@ class Evaluation:
         to it: one geometry for every score)."""
         pred = scores.check_prediction(pred)
         trace = scores.check_trace(trace)
+        check_same_area(pred.shape, trace.shape, "the prediction", "the tracing")
         return cls(to_grid(pred, trace.shape), trace, **params)
 
     @property

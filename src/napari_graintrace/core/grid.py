@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["grid_text", "tiff_pixel_size", "to_grid"]
+__all__ = ["check_same_area", "grid_text", "tiff_pixel_size", "to_grid"]
 
 _UM_PER_UNIT = {2: 25_400.0, 3: 10_000.0}  # TIFF ResolutionUnit: 2 = inch, 3 = centimetre
 _IMAGEJ_UNITS = {"micron": 1.0, "um": 1.0, "\u00b5m": 1.0, "\\u00b5m": 1.0,  # ImageJ may write the escape
@@ -28,6 +28,20 @@ _SCREEN_DPI = (72.0, 96.0)  # what image editors write when nothing was calibrat
 def grid_text(shape: tuple[int, ...]) -> str:
     """``(600, 800)`` -> ``"600x800"`` (rows x columns), the ``grid`` of tables and CSV files."""
     return f"{int(shape[0])}x{int(shape[1])}"
+
+
+def check_same_area(shape: tuple[int, ...], grid: tuple[int, ...], what: str, reference: str) -> None:
+    """Refuse to resample a map of ``shape`` to ``grid`` unless it can be the same area: a square (the lab
+    resizes every micrograph to one) or the grid's own aspect ratio (within 1 %). Anything else is
+    another area or a mistake, and resampling it would score the wrong pixels."""
+    rows, cols = int(shape[0]), int(shape[1])
+    if (rows, cols) == tuple(int(n) for n in grid[:2]) or rows == cols:
+        return
+    if abs((rows / cols) / (grid[0] / grid[1]) - 1.0) <= 0.01:
+        return
+    raise InputError(f"{what} is {rows} x {cols} but {reference} is {grid[0]} x {grid[1]}: not a resized map "
+                     "of the same area (neither square nor the same aspect ratio), so it cannot be measured on "
+                     "that grid")
 
 
 def to_grid(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
