@@ -30,7 +30,6 @@ from magicgui.widgets import (
 )
 from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from napari_matplotlib.base import BaseNapariMPLWidget
 from qtpy.QtCore import QTimer
@@ -40,14 +39,22 @@ from ..core.errors import InputError
 from ..core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
 from ..core.options import GrainOptions
 from ._common import (
+    SavedSelection,
+    describe_layer,
     find_output_layer,
     follow_layer_list,
     is_output_layer,
-    notify_error,
+    keep_narrow,
+    looks_like_prediction,
+    looks_like_tracing,
+    on_click,
+    outputs_on_top,
     placement_on,
     reports_errors,
+    scroll_when_short,
     set_layer_data,
     show_busy,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -198,20 +205,24 @@ class GrainsWidget(Container):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.resegment)
 
-        self.run_button.changed.connect(self.run)
+        on_click(self.run_button, self.run)
         for control in (self.high, self.low, self.dilations, self.min_area, self.prune, self.pixel_size):
             control.changed.connect(self._on_control_changed)
-        self.tune_button.changed.connect(self.tune)
-        self.cancel_button.changed.connect(self.cancel)
-        self.copy_button.changed.connect(self.copy_metrics)
-        self.export_button.changed.connect(self.export_metrics)
-        self.export_grains_button.changed.connect(self.export_grains)
+        on_click(self.tune_button, self.tune)
+        on_click(self.cancel_button, self.cancel)
+        on_click(self.copy_button, self.copy_metrics)
+        on_click(self.export_button, self.export_metrics)
+        on_click(self.export_grains_button, self.export_grains)
+        # before the dropdowns are filled: a preselected layer brings its pixel size too
         self.prediction_layer.changed.connect(self._take_pixel_size)
         self.trace_layer.changed.connect(self._take_pixel_size)
         viewer.events.theme.connect(self._on_theme)
         self.native.destroyed.connect(self._disconnect_theme)
-        follow_layer_list(self, viewer, self.reset_choices)
-        self.reset_choices()
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
+        keep_narrow(self)
+        scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go
@@ -247,17 +258,19 @@ class GrainsWidget(Container):
     def _load(self) -> None:
         layer = self.prediction_layer.value
         if layer is None:
-            raise InputError("choose a prediction layer (a probability map in [0, 1], or 8/16-bit)")
-        pred = convert.prediction(np.asarray(layer.data), layer.name, rgb=layer.rgb)
+            raise InputError("choose a prediction layer: a probability map in [0, 1] or 8/16-bit, e.g. the "
+                             "'prediction' of Inspect prediction")
+        pred = convert.prediction(np.asarray(layer.data), describe_layer("prediction", layer), rgb=layer.rgb)
         truth = None
         trace_layer = self.trace_layer.value
         if trace_layer is not None:
             tracing = convert.tracing(np.asarray(trace_layer.data), labels=isinstance(trace_layer, Labels),
-                                      what=trace_layer.name, rgb=getattr(trace_layer, "rgb", None))
+                                      what=describe_layer("tracing", trace_layer),
+                                      rgb=getattr(trace_layer, "rgb", None))
             # one geometry: the tracing is drawn on the micrograph's grid, a map made at another size
             # (the lab's 1024 x 1024 squares) is measured there, never the other way round
-            check_same_area(pred.shape, tracing.mask.shape, f"prediction {layer.name!r}",
-                            f"tracing {trace_layer.name!r}")
+            check_same_area(pred.shape, tracing.mask.shape, describe_layer("prediction", layer),
+                            describe_layer("tracing", trace_layer))
             truth = grains.trace_labels(tracing.mask)
             self._source_shape = pred.shape
             pred = to_grid(pred, truth.shape)
@@ -288,7 +301,9 @@ class GrainsWidget(Container):
     def run(self) -> None:
         """Read the layers, segment with the controls' values, compare, draw."""
         self._load()
+        selection = SavedSelection(self.viewer)
         self._update(place=True)
+        outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
 
     def _on_control_changed(self, _value=None) -> None:
         if self.segmenter is not None and not self._applying:
@@ -371,11 +386,9 @@ class GrainsWidget(Container):
             raise InputError("the prediction is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
         # a Segmenter of its own: the worker's stages never race the sliders' cache
         segmenter = grains.Segmenter(self.segmenter.pred)
-        self._worker = create_worker(
-            _tune_in_background, segmenter, self.truth, self.options(),
-            _connect={"yielded": self._on_progress, "returned": self._on_tuned, "errored": notify_error,
-                      "finished": self._on_worker_finished},
-        )
+        self._worker = start_worker(self, _tune_in_background, segmenter, self.truth, self.options(),
+                                    yielded=self._on_progress, returned=self._on_tuned,
+                                    finished=self._on_worker_finished)
         show_busy(self, True, self.tune_button)
 
     def _on_progress(self, step: tuple[int, int, str]) -> None:
