@@ -222,6 +222,8 @@ class GrainsWidget(Container):
         follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
             (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
         keep_narrow(self)
+        for label in (self.status, self.metrics_panel):  # short lines, all of them shown (a wrapped label
+            label.native.setWordWrap(False)              # is squeezed to a line or two in the scroll area)
         scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
@@ -335,12 +337,12 @@ class GrainsWidget(Container):
         kind = "a tracing: only skeletonized" if segmenter.tracing else "probability map"
         notes = [f"measured on {labels.shape[0]} x {labels.shape[1]} ({kind})"]
         if self._source_shape != labels.shape:
-            notes.append(f"map {self._source_shape[0]} x {self._source_shape[1]} resampled to the tracing's grid")
+            notes.append(f"map {self._source_shape[0]} x {self._source_shape[1]} resampled to it")
         if options.pixel_size:
             source, value = self._pixel_size_source
             recorded = source and abs(value - options.pixel_size) <= 1e-12 * value
             notes.append(f"{options.pixel_size:g} um/px" + (f" from {source}" if recorded else ""))
-        self.status.value = "; ".join(notes)
+        self.status.value = "\n".join(notes)  # a line each: a wrapped label is squeezed in the scroll area
         self.metrics_panel.value = "\n".join(
             f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
         self._draw_histogram(table, metrics.get("size_ks"), options.pixel_size)
