@@ -32,6 +32,7 @@ from ..core import checkpoints, convert, inference
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
+from ..core.grid import grid_text
 from ..core.options import MATCH_DISTANCE_PX, RESOLUTIONS, PredictOptions, match_distance, resolution
 from ._common import (
     OUTPUT_LAYERS,
@@ -564,6 +565,7 @@ class InspectWidget(Container):
         prf = self._prf or ev.tolerant_prf()
         rows = [
             ("prediction", self.epoch_label, ""),
+            ("grid", "rows x columns scored on", grid_text(ev.grid)),
             ("BCE", "", f"{ev.bce:.6f}"),
             ("top-hat", f"kernel={ev.kernel}", f"{ev.tophat:.6f}"),
             ("Gaussian", f"sigma={ev.sigma:g} window={ev.window}", f"{ev.gaussian():.6f}"),
