@@ -17,11 +17,10 @@ from skimage import filters
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import grains
-from napari_graintrace.core.checkpoints import load_checkpoint
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import read_image, read_micrograph, write_image
+from napari_graintrace.core.model import load_checkpoint, predict
 from napari_graintrace.data import DEMO_RUNS, NIST_MICROGRAPH
 
 CHECKPOINT = DEMO_RUNS["with_crops"] / "demo_59.pth"

@@ -6,7 +6,7 @@ comparison, the fate colours, the metrics table and the size histogram follow. "
 parameters for the best grain F1 in a worker (progress bar, Cancel) and sets the sliders to them.
 Everything is measured on the micrograph's grid (a map of another size is resampled to the
 tracing's); the pixel size comes from the layers' scale or a TIFF's resolution tags and stays
-editable. The histogram is ``core.grain_report``'s, drawn in napari-matplotlib's themed canvas, and
+editable. The histogram is core's ``SizeHistogram``, drawn in napari-matplotlib's themed canvas, and
 "Export grains" writes the files ``graintrace grains -o`` writes, through the same core writer.
 """
 
@@ -28,13 +28,12 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
-from napari_matplotlib.base import BaseNapariMPLWidget
 from qtpy.QtCore import QTimer
 
-from ..core import convert, grain_report, grains
+from ..core import grains
+from ..core.data import convert
 from ..core.errors import InputError
 from ..core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
 from ..core.options import GrainOptions
@@ -56,6 +55,7 @@ from ._common import (
     show_busy,
     start_worker,
 )
+from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
     import napari
@@ -170,7 +170,7 @@ class GrainsWidget(Container):
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_button = PushButton(text="Export metrics")
         self.grains_folder = FileEdit(label="grains to", mode="d",
-                                      tooltip="a folder for " + ", ".join(grain_report.OUTPUT_FILES.values()))
+                                      tooltip="a folder for " + ", ".join(grains.OUTPUT_FILES.values()))
         self.export_grains_button = PushButton(text="Export grains [labels, per-grain CSV, summary]")
         super().__init__(widgets=[
             self.prediction_layer, self.trace_layer, self.run_button, self.high, self.low, self.dilations,
@@ -179,12 +179,12 @@ class GrainsWidget(Container):
             self.export_button, self.grains_folder, self.export_grains_button,
         ])
         # napari-matplotlib's canvas: colours follow napari's theme; its toolbar zooms and saves
-        self.plot_widget = BaseNapariMPLWidget(viewer)
+        self.plot_widget = ThemedPlot(viewer)
         self.plot_widget.setMinimumHeight(260)
-        self.plot_widget.add_single_axes()
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas
+        self.histogram = grains.SizeHistogram(self.figure)  # core's drawing, the one grain_sizes.png shows
         self.table: grains.GrainTable | None = None
         self._pixel_size_source: tuple[str, float] = ("", 0.0)  # where the value came from, and the value
 
@@ -228,13 +228,16 @@ class GrainsWidget(Container):
 
     def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go
-        for callback in (self._on_theme, self.plot_widget._on_napari_theme_changed):
+        for callback in (self._on_theme, self.plot_widget):  # an object given to disconnect() loses them all
             try:
                 self.viewer.events.theme.disconnect(callback)
             except (RuntimeError, ValueError, TypeError):  # the viewer went first
                 pass
 
     def _on_theme(self, *_: Any) -> None:
+        """Draw the histogram afresh in the new theme's colours (its artists keep the colours they were made in)."""
+        self.figure.clear()
+        self.histogram = grains.SizeHistogram(self.figure)
         if self.table is not None:
             self._draw_histogram(self.table, self.metrics.get("size_ks"), self.options().pixel_size)
 
@@ -360,12 +363,9 @@ class GrainsWidget(Container):
         self._shown_with_fates = self.truth is not None
 
     def _draw_histogram(self, table: grains.GrainTable, ks: float | None, pixel_size: float | None) -> None:
-        """Core's histogram (the one ``graintrace grains -o`` saves) in the themed canvas."""
-        from matplotlib import rcParams
-
-        with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
-            self.figure.set_facecolor(rcParams["figure.facecolor"])  # follows a theme change too
-            grain_report.size_histogram(self.plot_widget.axes, table, self.true_table, ks, pixel_size)
+        """Core's histogram (the one ``graintrace grains -o`` saves) in the themed canvas; updated in place."""
+        with self.plot_widget.theme_style():
+            self.histogram.draw(table, self.true_table, ks, pixel_size)
         self.canvas.draw_idle()
 
     @staticmethod
@@ -496,13 +496,13 @@ class GrainsWidget(Container):
         if chosen in ("", "."):
             raise InputError("choose a folder for the grains first (grains to)")
         folder = Path(chosen)
-        check_writable([folder / name for name in grain_report.OUTPUT_FILES.values()], self.overwrite.value)
+        check_writable([folder / name for name in grains.OUTPUT_FILES.values()], self.overwrite.value)
         trace_layer = self.trace_layer.value if self.truth is not None else None
-        summary = grain_report.summary(
+        summary = grains.grain_summary(
             self.grain_labels, self.table, self.options(), self.metrics,
             predictions=[self._source_name(self._prediction_source)],
             tracing=None if trace_layer is None else self._source_name(trace_layer),
             is_tracing=self.segmenter.tracing)
-        written = grain_report.write_outputs(folder, self.grain_labels, self.table, self.true_table, summary,
+        written = grains.write_grain_files(folder, self.grain_labels, self.table, self.true_table, summary,
                                              overwrite=self.overwrite.value)
         show_info(f"wrote {', '.join(path.name for path in written.values())} to {folder}")

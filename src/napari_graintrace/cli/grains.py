@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# core.grain_report.OUTPUT_FILES, named here so --help stays fast (tests check they agree)
+# core.grains.OUTPUT_FILES, named here so --help stays fast (tests check they agree)
 OUTPUT_NAMES = ("grains_labels.tif", "grains.csv", "grains_summary.json", "grain_sizes.png")
 
 
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_grains(args: argparse.Namespace) -> int:
-    from ..core import grain_report, grains
+    from ..core import grains
     from ..core.errors import InputError
     from ..core.grid import check_same_area, tiff_pixel_size, to_grid
     from ..core.io import check_writable, read_image, read_prediction, read_trace
@@ -75,7 +75,7 @@ def run_grains(args: argparse.Namespace) -> int:
         raise InputError("--tune needs --trace: the tuning maximises the grain F1 against the tracing")
     # every output before any work; an input is never an output, even with --overwrite
     extra_inputs = [path for path in (args.trace, args.micrograph) if path is not None]
-    targets = {key: args.output / name for key, name in grain_report.OUTPUT_FILES.items()} if args.output else {}
+    targets = {key: args.output / name for key, name in grains.OUTPUT_FILES.items()} if args.output else {}
     check_writable(targets.values(), args.overwrite, inputs=[*args.preds, *extra_inputs])
     maps = [read_prediction(path) for path in args.preds]
     shapes = {path: m.shape for path, m in zip(args.preds, maps, strict=True)}
@@ -120,11 +120,11 @@ def run_grains(args: argparse.Namespace) -> int:
 
         result = grains.tune(segmenter, truth, options, progress=None if args.json else progress_printer("tuning"))
         measured["tuned"] = result.to_dict()
-    summary = grain_report.summary(labels, table, options, measured, predictions=args.preds, tracing=args.trace,
+    summary = grains.grain_summary(labels, table, options, measured, predictions=args.preds, tracing=args.trace,
                                    is_tracing=segmenter.tracing)
 
     if args.output:
-        grain_report.write_outputs(args.output, labels, table, true_table, summary, args.overwrite)
+        grains.write_grain_files(args.output, labels, table, true_table, summary, args.overwrite)
     if args.json:
         print(json.dumps(summary))
         return 0
