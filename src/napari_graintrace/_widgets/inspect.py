@@ -64,6 +64,7 @@ RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 LIVE_REDRAW_PIXELS = 2048 * 2048  # above this, a sigma move redraws its layers in a worker
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
+SERIES_POLL_MS = 2000  # how often the checkpoint folder is listed again for new epochs
 OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
 
 
@@ -206,6 +207,10 @@ class InspectWidget(Container):
         self._prf_timer.setSingleShot(True)
         self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
         self._prf_timer.timeout.connect(self._update_prf)
+        self._series_timer = QTimer(self.native)  # a training may be writing the folder: offer new epochs
+        self._series_timer.setInterval(SERIES_POLL_MS)
+        self._series_timer.timeout.connect(self._poll_series)
+        self._series_timer.start()
 
         self.trace_layer.changed.connect(self._on_trace_changed)
         self.image_layer.changed.connect(self._on_trace_changed)
@@ -254,6 +259,26 @@ class InspectWidget(Container):
         self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
         self.epoch.reset_choices()
         self.epoch.value = series[-1]
+
+    def _poll_series(self) -> None:
+        """Timer: offer the checkpoints that landed in the folder since it was listed; the chosen one stays."""
+        folder = Path(self.checkpoint_folder.value)
+        if str(self.checkpoint_folder.value) in ("", ".") or not folder.is_dir():
+            return
+        try:
+            series = checkpoints.find_checkpoints(folder)
+        except InputError:
+            return
+        if [item.path for item in series] == [item.path for _, item in self._series]:
+            return
+        chosen = self.epoch.value
+        self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
+        with self.epoch.changed.blocked():  # the same epoch stays chosen: nothing to redo
+            self.epoch.reset_choices()
+            if chosen in series:
+                self.epoch.value = chosen
+        if chosen not in series and series:  # the first checkpoints of a new run: the latest is chosen
+            self.epoch.value = series[-1]
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
