@@ -1,9 +1,9 @@
 """One prediction judged against one tracing: the path shared by the inspect widget and sweeps.
 
-A prediction is often at a lower resolution than the micrograph (the lab predicts at 256 or 1024
-px squares). The tracing is then brought to the prediction's grid the lab's way (bilinear resize,
-re-binarized at 0.5) and the overlays carry a ``scale``/``translate`` that puts them back on the
-micrograph.
+Scores are computed on the micrograph's own grid, the tracing's (``core.grid``): a prediction made
+at another size (the lab's 256 or 1024 px squares) is resampled back to it first, so boundary match
+distances, grains and overlays are in the micrograph's pixels. ``resize_trace`` remains for a tracing
+drawn at another size than its micrograph, when the user asks for the lab's resize.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import InputError
+from ..grid import check_same_area, to_grid
 from ..options import ScoreOptions
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
@@ -74,13 +75,21 @@ class Evaluation:
 
     @classmethod
     def of(cls, pred: np.ndarray, trace: np.ndarray, options: ScoreOptions | None = None, **params) -> Evaluation:
-        """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid), with the
-        parameters of ``options`` (a :class:`~..options.ScoreOptions`, checked when it was made) or ``params``."""
+        """Evaluate ``pred`` of any shape against a tracing, on the tracing's grid (the map is resampled
+        to it: one geometry for every score), with the parameters of ``options`` (a
+        :class:`~..options.ScoreOptions`, checked when it was made) or ``params``."""
         pred = checks.check_prediction(pred)
+        trace = checks.check_trace(trace)
+        check_same_area(pred.shape, trace.shape, "the prediction", "the tracing")
         if options is not None:
             params = {"sigma": options.sigma, "window": options.window, "kernel": options.kernel,
                       "max_distance": options.match_distance, "pixel_size": options.pixel_size, **params}
-        return cls(pred, resize_trace(trace, pred.shape), **params)
+        return cls(to_grid(pred, trace.shape), trace, **params)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The grid every score was computed on (rows, columns): the tracing's, the micrograph's."""
+        return tuple(self.trace.shape)
 
     @property
     def options(self) -> ScoreOptions:
