@@ -185,6 +185,7 @@ def test_threshold_is_inclusive(nist_trace):
     assert scores.boundary_prf(at_threshold, crop, 0.5) == exact
     assert scores.boundary_prf(at_threshold, crop, float(np.nextafter(np.float32(0.5), np.float32(1)))) == (0, 0, 0)
     assert boundary.BoundaryScorer(crop).prf(at_threshold, 0.5) == exact
+    assert boundary.boundary_match(at_threshold, crop, 0.5).prf() == exact  # the BSDS picture's path
 
 
 # -- thinning ----------------------------------------------------------------------------------

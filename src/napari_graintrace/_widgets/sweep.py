@@ -35,7 +35,7 @@ from ..core import sweep
 from ..core.cache import PredictionCache
 from ..core.data import convert
 from ..core.errors import InputError
-from ..core.options import SweepOptions
+from ..core.options import RESOLUTIONS, SweepOptions
 from ..core.scoring import Evaluation
 from ._common import (
     OUTPUT_LAYERS,
@@ -61,7 +61,6 @@ from ._plots import ThemedPlot
 if TYPE_CHECKING:
     import napari
 
-RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 TABLE_SIGMAS = (1.0, 3.0)  # the table's fixed parameters: a run added later reuses every other run's rows
 TABLE_KERNELS = (3, 5)
 
@@ -95,7 +94,9 @@ class SweepWidget(Container):
         self.add_pair_button = PushButton(text="Add pair")
         self.pairs_label = Label(label="pairs", value="(the chosen pair)")
         self.clear_pairs_button = PushButton(text="Clear pairs")
-        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="256")
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
+                                   tooltip="the network's input: native (tiles) or the lab's square; "
+                                           "the maps are scored on the micrograph's grid either way")
         self.run_button = PushButton(text="Run sweep")
         self.follow_button = PushButton(text="Follow training (live)",
                                         tooltip="score each checkpoint as a training writes it, until it has "
@@ -332,6 +333,8 @@ class SweepWidget(Container):
                  for run in runs] for title in best]
         self.best_table.value = {"data": data, "index": list(best), "columns": runs}
         self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})
+        self.best_table.label = f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch"
 
     @reports_errors
     def _on_click(self, event) -> None:
