@@ -7,6 +7,7 @@ the tracing on its grid and the ``GaussianScorer`` that makes the sigma slider l
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,20 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     return pred, evaluation, pictures, prf
 
 
+def _soft_dilation_in_background(evaluation: Evaluation, sigma: float, window: int):
+    """Worker body: D_p at (sigma, window), the tolerant P/R/F from it, and the "missed trace" picture.
+
+    Works on a shallow copy pinned to these parameters (arrays and scorer shared, read only), so a
+    slider moving meanwhile cannot change what it computes; the result says which parameters it is for.
+    """
+    pinned = copy.copy(evaluation)
+    pinned.sigma, pinned._dilation = sigma, (None, None)
+    if pinned.window != window:
+        return None
+    prf = pinned.tolerant_prf()
+    return pinned.soft_dilation(), prf, pinned.recall_rgb()
+
+
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
     """Worker body: the scores, then every output picture (``Evaluation.pictures()``: add a picture
     there and to ``_common.OUTPUT_LAYERS`` and it is drawn). A 1024 x 1024 evaluation takes long
@@ -184,6 +199,7 @@ class InspectWidget(Container):
         self._prf_timer.setSingleShot(True)
         self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
         self._prf_timer.timeout.connect(self._update_prf)
+        self._prf_id = 0  # the latest D_p pass asked for; older ones are dropped
 
         self.trace_layer.changed.connect(self._on_trace_changed)
         self.image_layer.changed.connect(self._on_trace_changed)
@@ -463,27 +479,40 @@ class InspectWidget(Container):
         self.score_panel.value = "\n".join(lines)
 
     def _update_prf(self) -> None:
-        """Debounced: the tolerant P/R/F and the "missed trace" layer (both need D_p, one pass)."""
-        if self.evaluation is not None:
-            self._prf = self.evaluation.tolerant_prf()
-            self._update_scores()
-            self._redraw(("missed trace",))
+        """Debounced: the tolerant P/R/F and the "missed trace" layer need D_p, a full pass over the
+        image (hundreds of ms at 1024 x 1024): computed in a worker, applied if the slider still agrees."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        self._prf_id += 1
+        prf_id, key = self._prf_id, (float(ev.sigma), ev.window)
+        start_worker(self, _soft_dilation_in_background, ev, *key,
+                     returned=lambda value: value is not None and self._prf_ready(prf_id, ev, key, *value))
+
+    def _prf_ready(self, prf_id: int, ev: Evaluation, key: tuple, dilation: np.ndarray, prf: tuple,
+                   missed: np.ndarray) -> None:
+        if prf_id != self._prf_id or ev is not self.evaluation or key != (float(ev.sigma), ev.window):
+            return  # the slider moved on: a newer pass is (or will be) on its way
+        ev._dilation = (key, dilation)  # the Evaluation's own cache: recall_rgb and tolerant_prf reuse it
+        self._prf = prf
+        self._update_scores()
+        self._redraw(("missed trace",), {"missed trace": missed})
 
     def _redraw_gaussian(self) -> None:
         self._redraw(("Gaussian reward", "score overlay"))
 
-    def _redraw(self, names: tuple[str, ...]) -> None:
+    def _redraw(self, names: tuple[str, ...], ready: dict | None = None) -> None:
         """Redraw these layers now if visible; a hidden one is redrawn when it is shown.
 
         Uploading a 1024 x 1024 layer costs tens of ms, so hidden layers are not paid for on every
-        slider move.
+        slider move. ``ready``: pictures already made (in a worker), by layer name.
         """
         for name in names:
             layer = find_output_layer(self.viewer, name)
             if layer is None:
                 continue
             if layer.visible:
-                layer.data = self._picture(name)
+                layer.data = (ready or {}).get(name) if name in (ready or {}) else self._picture(name)
                 layer.metadata.pop(STALE_KEY, None)
             else:
                 layer.metadata[STALE_KEY] = True
