@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_graintrace.cli import main as graintrace
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, write_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
@@ -174,7 +175,7 @@ def bce_parts(pred: np.ndarray, trace: np.ndarray) -> tuple[float, float, float]
     background of -max(log(1 - p), -100) / N, clamped = the share of their total from pixels whose
     log hit -100 (p = 0 on a trace pixel, p = 1 on background).
     """
-    from napari_graintrace.core import scores
+    from napari_graintrace.core.scoring import scores
 
     if hasattr(scores, "bce_parts"):
         missed, false, clamped = scores.bce_parts(pred, trace)
@@ -211,10 +212,10 @@ def sweep_runs(work: Path, names: list[str], runs: dict[str, Path], stem: str, f
 
 
 def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
-    from napari_graintrace.core import sweep
     from napari_graintrace.core.io import read_prediction, read_trace
     from napari_graintrace.core.options import SweepOptions
     from napari_graintrace.core.steps import run_steps
+    from napari_graintrace.core import sweep
 
     work, figures = args.work, args.figures
     figures.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
     data = work / "data"
     pair = sweep.Pair(data / "held_out_micrograph.png", data / "held_out_trace.png")
     options = SweepOptions(resolution=None, sigmas=(1.0, 3.0), kernels=(3,))
-    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, sweep.PredictionCache(work / "cache")))
+    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, PredictionCache(work / "cache")))
     trace, _ = read_trace(pair.trace)
     image = pair.name
 

@@ -21,12 +21,12 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import convert
-from ..core.cleanup import (
+from ..core.data import (
     BORDER_MODES,
     FOOTPRINTS,
     CleanupOptions,
     clean_trace,
+    convert,
     sidecar_path,
     sidecar_record,
     write_cleaned,
