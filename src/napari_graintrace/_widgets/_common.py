@@ -570,11 +570,11 @@ def _text_with_tooltip(label) -> Callable[[str], None]:
     set_text = label.setText
 
     def set_text_and_tooltip(text: str) -> None:
+        # a readout of several lines keeps them as written (a word-wrapped label's height-for-width is
+        # not honoured in a scrolling dock, which squeezed it to one line); one-line notes wrap
+        label.setWordWrap("\n" not in str(text))
         set_text(text)
         label.setToolTip(text)
-        # every line of a multi-line readout stays visible: a word-wrapped label's height-for-width is
-        # not honoured inside a scrolling dock, which would squeeze it to one line
-        label.setMinimumHeight(label.fontMetrics().lineSpacing() * (str(text).count("\n") + 1) + 4)
 
     return set_text_and_tooltip
 
