@@ -82,7 +82,7 @@ def predicted_demo_epoch():
     """The inspect widget docked and run on the last demo epoch, as `graintrace demo` does."""
     viewer, widget = new_viewer("Inspect prediction")  # micrograph and tracing preselected
     widget.checkpoint_folder.value = DEMO_CHECKPOINTS
-    widget.resolution.value = "native (tiles)"
+    widget.resolution.value = "native"
     click(widget.run_button)
     wait_for(widget)
     viewer.scene.camera.zoom *= 1.6
@@ -112,7 +112,7 @@ def epoch_sweep() -> None:
     for folder in DEMO_RUNS.values():  # the two shipped runs: original crops vs. with aligned crops
         widget.checkpoint_folder.value = folder
         click(widget.add_run_button)
-    widget.resolution.value = "native (tiles)"
+    widget.resolution.value = "native"
     click(widget.run_button)
     wait_for(widget)
     widget.show_epoch(40, run="with_crops")  # as a click on that point does: shown and marked

@@ -40,12 +40,14 @@ from .errors import InputError
 
 __all__ = [
     "BORDER_MODES",
+    "DEFAULT_RESOLUTION",
     "FOOTPRINTS",
     "GRID",
     "LOSS_NAMES",
     "MATCH_DISTANCE_PX",
     "POLARITIES",
     "PRECISIONS",
+    "RESOLUTIONS",
     "CleanupOptions",
     "CropOptions",
     "DraftOptions",
@@ -71,6 +73,12 @@ __all__ = [
 ]
 
 GRID = 16  # the U-Net halves a side four times (2 ** model.DEPTH; tests check they agree)
+# One default input size for every widget and command: native. The network then sees the pixel scale
+# of its training crops (the lab cuts them from micrographs at their own scale), no side is stretched,
+# and the map is already on the micrograph's grid; tiles keep large micrographs in memory. 1024 (the
+# lab's inference square) and 256 (its training size) stay available; their maps are resampled back.
+DEFAULT_RESOLUTION: int | None = None
+RESOLUTIONS: tuple[str, ...] = ("native", "256", "512", "1024")  # the choices widgets offer, default first
 POLARITIES: tuple[str, ...] = ("auto", "white-on-black", "black-on-white")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 LOSS_NAMES: tuple[str, ...] = ("bce", "tolerant", "bce+tolerant")  # the keys of training.LOSSES
@@ -330,19 +338,20 @@ def _set(options: object, name: str, value: Any) -> None:
 class PredictOptions:
     """How a micrograph becomes a probability map (``inference.predict_steps``).
 
-    ``resolution``: side of the square the image is resized to (the lab: 1024), None for the
-    native size. ``tile``: tile side (multiple of 16; None or 0: one pass however large);
-    ``overlap``: context per tile side (ignored without tiles). ``precision``: auto, fp32, bf16,
-    fp16 (GPU). ``device``: auto, cpu, cuda[:N], mps. ``restore_shape``: resize the map back to the
-    micrograph's shape (the lab keeps the square).
+    ``resolution``: side of the square the network sees (the lab: 1024), None (the default) for
+    the native size: see :data:`DEFAULT_RESOLUTION`. ``tile``: tile side (multiple of 16; None or
+    0: one pass however large); ``overlap``: context per tile side (ignored without tiles).
+    ``precision``: auto, fp32, bf16, fp16 (GPU). ``device``: auto, cpu, cuda[:N], mps.
+    ``restore_shape``: the map comes back on the micrograph's grid, whatever the network saw (the
+    one geometry every score is measured on); False keeps the network's square (the lab's files).
     """
 
-    resolution: int | None = 1024
+    resolution: int | None = DEFAULT_RESOLUTION
     tile: int | None = 1024
     overlap: int = 112
     precision: str = "auto"
     device: str = "auto"
-    restore_shape: bool = False
+    restore_shape: bool = True
 
     def __post_init__(self) -> None:
         _set(self, "resolution", resolution(self.resolution))
@@ -540,8 +549,8 @@ class GrainOptions:
 class SweepOptions:
     """What a loss-vs-epoch sweep computes besides its runs and pairs (``sweep.sweep_steps``).
 
-    ``resolution``: the square every micrograph is resized to before inference (None: native, in
-    tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
+    ``resolution``: the square the network sees (None, the default: native, in tiles; the maps are
+    scored on the micrograph's grid either way); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
     ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
     ``window``: the Gaussian window; ``grains``: also the grain metrics of every prediction
     (``core.grains``, the lab's post-processing at its defaults); ``match_distance``: the boundary
@@ -549,7 +558,7 @@ class SweepOptions:
     Small and picklable: each Dask task receives it whole.
     """
 
-    resolution: int | None = 256
+    resolution: int | None = DEFAULT_RESOLUTION
     precision: str = "fp32"
     sigmas: tuple[float, ...] = (1.0, 3.0)
     kernels: tuple[int, ...] = (3, 5)

@@ -21,7 +21,6 @@ a slider move at 1024 x 1024 re-segments in about 120-145 ms of CPU (``benchmark
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -341,26 +340,30 @@ class GrainTable:
     def interior(self) -> np.ndarray:
         return ~self.touches_edge
 
-    def to_csv(self) -> str:
-        lines = [",".join(self.COLUMNS)]
-        for row in zip(self.label, self.area_px, self.equivalent_diameter_px, self.centroid_row,
-                       self.centroid_col, self.touches_edge, strict=True):
-            lines.append(f"{row[0]},{row[1]},{row[2]:.4f},{row[3]:.3f},{row[4]:.3f},{str(bool(row[5])).lower()}")
-        return "\n".join(lines) + "\n"
 
 
 def _edge_labels(labels: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
 
 
-@functools.lru_cache(maxsize=4)
-def _pixel_coordinates(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of every pixel, flat (float64): kept, a live slider asks for them every move."""
-    height, width = shape
-    rows = np.repeat(np.arange(height, dtype=np.float64), width)
-    cols = np.tile(np.arange(width, dtype=np.float64), height)
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
+_BLOCK_PIXELS = 1 << 21  # pixels per block of the centroid sums: 16 MB of float64 weights, whatever the image
+
+
+def _coordinate_sums(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per label, the sums of its pixels' rows and columns: in blocks of rows, so the coordinate
+    weights never take more than a block (an 8192^2 image would need 1 GB of them at once)."""
+    height, width = labels.shape
+    rows_per_block = max(1, _BLOCK_PIXELS // max(1, width))
+    row_sums = np.zeros(count + 1)
+    col_sums = np.zeros(count + 1)
+    cols = np.tile(np.arange(width, dtype=np.float64), rows_per_block)
+    for top in range(0, height, rows_per_block):
+        block = labels[top:top + rows_per_block]
+        flat = block.ravel()
+        row_sums += np.bincount(flat, weights=np.repeat(np.arange(top, top + len(block), dtype=np.float64), width),
+                                minlength=count + 1)
+        col_sums += np.bincount(flat, weights=cols[:flat.size], minlength=count + 1)
+    return row_sums, col_sums
 
 
 def grain_table(labels: np.ndarray) -> GrainTable:
@@ -369,9 +372,7 @@ def grain_table(labels: np.ndarray) -> GrainTable:
     count = int(labels.max(initial=0))
     flat = labels.ravel()
     area = np.bincount(flat, minlength=count + 1)
-    row_index, col_index = _pixel_coordinates(labels.shape)
-    rows = np.bincount(flat, weights=row_index, minlength=count + 1)
-    cols = np.bincount(flat, weights=col_index, minlength=count + 1)
+    rows, cols = _coordinate_sums(labels, count)
     present = np.flatnonzero(area)
     present = present[present > 0]
     touches = np.zeros(count + 1, dtype=bool)
@@ -463,11 +464,11 @@ def _float_or_none(value: float) -> float | None:
 
 
 def stats(labels: np.ndarray, pixel_size: float | None = None, table: GrainTable | None = None) -> dict[str, Any]:
-    """Summary of one grain map: ``grains``, ``mean_area_px``, ``mean_intercept_px`` (+ ASTM G).
+    """Summary of one grain map: ``grains``, ``mean_area_px``, ``mean_intercept_px`` (+ um and ASTM G).
 
     ``grains`` and ``mean_area_px`` count interior grains (not touching the edge); the intercept is
     the mean over all complete segments at 0, 45, 90 and 135 degrees. With ``pixel_size`` (um/px):
-    ``astm_g_intercept`` = -6.643856 log10(l_mm) - 3.288 and ``astm_g_planimetric`` =
+    ``mean_area_um2``, ``mean_intercept_um``, ``astm_g_intercept`` = -6.643856 log10(l_mm) - 3.288 and ``astm_g_planimetric`` =
     3.321928 log10(N_A) - 2.954, N_A per mm^2 counting edge grains as half (ASTM E112).
     """
     labels = np.asarray(labels)
@@ -482,6 +483,9 @@ def stats(labels: np.ndarray, pixel_size: float | None = None, table: GrainTable
         "mean_intercept_px": _float_or_none(mean_intercept),
     }
     if pixel_size is not None:
+        um = float(pixel_size)
+        out["mean_area_um2"] = None if out["mean_area_px"] is None else out["mean_area_px"] * um**2
+        out["mean_intercept_um"] = None if out["mean_intercept_px"] is None else out["mean_intercept_px"] * um
         mm_per_px = float(pixel_size) / 1000.0
         l_mm = mean_intercept * mm_per_px
         out["astm_g_intercept"] = _float_or_none(-6.643856 * math.log10(l_mm) - 3.288) if l_mm > 0 else None
