@@ -296,7 +296,7 @@ def test_grains_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, n
     inspect = dock(viewer, "Inspect prediction")  # the prediction comes from Inspect, as a person would do it
     inspect.cache = PredictionCache(tmp_path / "cache")
     dialogs.choose(inspect, inspect.checkpoint_folder, DEMO_CHECKPOINTS, qtbot)
-    choose_in_combo(inspect.resolution, "native (tiles)")
+    choose_in_combo(inspect.resolution, "native")
     press(inspect, inspect.run_button, qtbot)
     wait_idle(inspect, qtbot)
     assert grains.prediction_layer.value.name == "prediction"  # filled as the layer came
