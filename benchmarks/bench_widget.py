@@ -174,7 +174,7 @@ def sigma_moves(moves: int = 40) -> None:
     """
     from scipy import ndimage
 
-    from napari_graintrace.core.evaluation import resize_trace
+    from napari_graintrace.core.scoring.evaluation import resize_trace
 
     print_machine()
     print(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
