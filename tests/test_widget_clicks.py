@@ -303,6 +303,7 @@ def test_grains_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, n
 
     viewer.layers.selection.active = viewer.layers["steel micrograph"]
     press(grains, grains.run_button, qtbot)
+    wait_idle(grains, qtbot)  # segmented in a worker
     assert visible_outputs_on_top(viewer, ("grains",)) and viewer.layers.selection.active.name == "steel micrograph"
     assert grains.metrics["grains"] > 0 and "grain_f1" in grains.metrics
     press(grains, grains.tune_button, qtbot)
@@ -338,9 +339,14 @@ def test_words_for_a_stack_a_label_image_and_a_layer_named_prediction(make_napar
     inspect.image_layer.value = viewer.layers["micrograph"]
     assert inspect.trace_info.value.startswith("a label image: the boundaries between its grains")
 
+    # a layer named for its role is described once: "layer 'prediction'", never "prediction 'prediction'"
+    from napari_graintrace._widgets._common import describe_layer
+    from napari_graintrace.core.data import convert
+    from napari_graintrace.core.errors import InputError
+
     viewer.add_image(np.zeros((300, 300), np.float32), name="prediction")
-    grains = dock(viewer, "Grains")
-    grains.prediction_layer.value = viewer.layers["prediction"]
-    grains.trace_layer.value = viewer.layers["grain labels"]
-    grains.run()
-    assert "prediction prediction" not in errors[-1] and "layer 'prediction' is 300 x 300 px" in errors[-1]
+    with pytest.raises(InputError) as info:
+        convert.match_shape(trace, (300, 300), what=describe_layer("tracing", viewer.layers["grain labels"]),
+                            reference=describe_layer("prediction", viewer.layers["prediction"]))
+    message = str(info.value)
+    assert "the layer 'prediction' is 300 x 300 px" in message and "prediction prediction" not in message
