@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the brute-force references
@@ -22,8 +24,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine() -> str:
+    """The date and machine a figure comes from, as the docs quote it."""
+    return (f"{time.strftime('%Y-%m-%d', time.gmtime())} on `{cpu_model()} ({os.cpu_count()} logical cores)`, "
+            f"Python {platform.python_version()}")
+
+
 def print_machine() -> None:
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores), Python {platform.python_version()}")
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPU: {cpu_model()} ({os.cpu_count()} logical "
+          f"cores), Python {platform.python_version()}")
 
 
 def best_time(func: Callable[[], object], repeat: int = 5, number: int = 1) -> float:
@@ -35,3 +44,21 @@ def best_time(func: Callable[[], object], repeat: int = 5, number: int = 1) -> f
             func()
         best = min(best, (time.perf_counter() - start) / number)
     return best
+
+
+class _Tee(io.StringIO):
+    def __init__(self, stream) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+
+@contextlib.contextmanager
+def tee_stdout() -> Iterator[io.StringIO]:
+    """Print as usual and keep a copy (what a script then writes into RESULTS.md or the docs)."""
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        yield tee

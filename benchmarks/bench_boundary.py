@@ -10,11 +10,12 @@ tracing; upsampled (bilinear; tracing re-binarized at 0.5) to 1200 x 1600, and r
 Wall times are best of ``--repeat``; CPU seconds (``time.process_time``) are printed beside them
 because this machine may be shared (the load average is printed too).
 
-    python benchmarks/bench_boundary.py [--repeat 2] [--scipy-hk] [--check-ods]
+    python benchmarks/bench_boundary.py [--repeat 2] [--scipy-hk] [--check-ods] [--write-results]
 
 ``--scipy-hk`` also times ``scipy.sparse.csgraph.maximum_bipartite_matching`` at 600 x 800 (minutes:
 its Hopcroft-Karp search does not mark dead ends, scipy issue 26147); ``--check-ods`` matches every
-threshold to confirm the bounded ODS search gives the same answer.
+threshold to confirm the bounded ODS search gives the same answer; ``--write-results`` puts the printout
+into benchmarks/RESULTS.md (``make figures-long``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 import time
 
 import numpy as np
-from _common import print_machine
+from _common import machine, print_machine, tee_stdout
 
 from napari_graintrace.core import boundary
 from napari_graintrace.core.checkpoints import load_checkpoint
@@ -66,7 +67,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
     ours_thin, t_thin, c_thin = timed(lambda: boundary.thin(binary), repeat)
     sk_thin, t_sk, c_sk = timed(lambda: skimage_thin(binary), 1)
     assert np.array_equal(ours_thin, sk_thin)
-    scorer = boundary.BoundaryScorer(trace)
+    scorer = boundary.BoundaryScorer(trace, "bsds")  # the BSDS program's distance, to compare like with like
     distance = scorer.max_distance
     match, t_ours, c_ours = timed(lambda: boundary.match_pixels(ours_thin, scorer.true, distance), repeat)
     n_ours = int(match[0].sum())
@@ -122,13 +123,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--scipy-hk", action="store_true")
     parser.add_argument("--check-ods", action="store_true")
+    parser.add_argument("--write-results", action="store_true", help="put the printout into RESULTS.md")
     args = parser.parse_args()
     print_machine()
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    compare_matchers(None, args.repeat, args.scipy_hk)
-    compare_matchers((1200, 1600), args.repeat, False)
-    ods(args.repeat, args.check_ods)
-    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    with tee_stdout() as out:
+        print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        compare_matchers(None, args.repeat, args.scipy_hk)
+        compare_matchers((1200, 1600), args.repeat, False)
+        ods(args.repeat, args.check_ods)
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if args.write_results:
+        from docs_text import replace_block  # tests/, put on the path by _common
+
+        flags = " ".join(f"--{name.replace('_', '-')}" for name in ("scipy_hk", "check_ods") if getattr(args, name))
+        replace_block("benchmarks/RESULTS.md", "boundary-bench",
+                      f"Measured {machine()}, `python benchmarks/bench_boundary.py {flags} --write-results`:\n\n"
+                      f"```\n{out.getvalue().strip()}\n```")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,22 @@ prediction as the reference line: the report's central finding on real data.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from napari_graintrace.core import overlays, scores  # noqa: E402
-from napari_graintrace.core.io import read_trace, write_image  # noqa: E402
-from napari_graintrace.data import NIST_TRACE  # noqa: E402
+from napari_graintrace.core import overlays, scores
+from napari_graintrace.core.io import read_trace, write_image
+from napari_graintrace.data import NIST_TRACE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _common import print_machine
+from docs_text import replace_block
 
 OUT = Path(__file__).parent / "images"
 SHIFTS = range(7)
@@ -46,6 +51,7 @@ def table(trace: np.ndarray) -> dict[str, list[float]]:
 
 
 def main() -> None:
+    print_machine()
     OUT.mkdir(exist_ok=True)
     trace = read_trace(NIST_TRACE)[0]
     rows = table(trace)
@@ -63,11 +69,12 @@ def main() -> None:
     fig.suptitle("NIST steel tracing (3-5 px lines): scores of the perfect tracing shifted sideways")
     fig.savefig(OUT / "shift_vs_loss.png", dpi=110)
 
-    header = "| shift (px) | " + " | ".join(rows) + " |"
+    header = "| shift (px) | " + " | ".join(name.replace(" s=", " σ=") for name in rows) + " |"
     lines = [header, "|" + "---|" * (len(rows) + 1)]
     for i, label in enumerate([*map(str, SHIFTS), "blank"]):
         lines.append(f"| {label} | " + " | ".join(f"{rows[name][i]:.4f}" for name in rows) + " |")
     (OUT / "shift_vs_loss.md").write_text("\n".join(lines) + "\n")
+    replace_block("docs/scores.md", "shift-table", "\n".join(lines))
 
     crop = (slice(150, 406), slice(250, 506))
     pred = shifted(trace, 3)[crop]

@@ -104,7 +104,7 @@ def test_greedy_nearest_first_is_not_enough_but_the_matcher_is():
 
 
 @pytest.mark.parametrize("fixture", ["nist_trace", "al_film_trace"])
-@pytest.mark.parametrize("max_distance", [None, 2.0, 4.5])
+@pytest.mark.parametrize("max_distance", [None, 2.0, 4.5, "bsds"])
 def test_benchmark_counts_are_exact_on_real_crops(fixture, max_distance, request, rng):
     trace = request.getfixturevalue(fixture)
     for _ in range(2):
@@ -115,7 +115,7 @@ def test_benchmark_counts_are_exact_on_real_crops(fixture, max_distance, request
 
         pred = ndi.gaussian_filter(np.roll(crop, (1, 2), axis=(0, 1)).astype(float), 1.2) * 1.6
         pred = np.clip(pred + 0.5 * (rng.random(crop.shape) > 0.97), 0, 1).astype(np.float32)
-        distance = boundary.default_max_distance(crop.shape) if max_distance is None else max_distance
+        distance = {None: 3.0, "bsds": 0.0075 * math.hypot(*crop.shape)}.get(max_distance, max_distance)
         for threshold in (0.3, 0.5):
             got = scores.boundary_prf(pred, crop, threshold, max_distance)
             assert got == pytest.approx(brute_prf(pred, crop, threshold, distance), abs=1e-12)
@@ -132,7 +132,7 @@ def test_matcher_against_the_bsds_program_on_the_nist_pair(nist_prediction, nist
     """
     from pyEdgeEval._lib import correspond_pixels
 
-    match = boundary.boundary_match(nist_prediction, nist_trace, 0.5)
+    match = boundary.boundary_match(nist_prediction, nist_trace, 0.5, "bsds")
     bsds_p, bsds_t, _, _ = correspond_pixels(match.predicted, match.true, max_dist=boundary.BSDS_DISTANCE_FRACTION)
     bsds_count = int((bsds_p > 0).sum())
     assert bsds_count == int((bsds_t > 0).sum())
@@ -141,9 +141,27 @@ def test_matcher_against_the_bsds_program_on_the_nist_pair(nist_prediction, nist
     assert match.n_predicted > 10000 and match.n_true > 10000  # a real case, not an empty one
 
 
-def test_default_distance_is_the_bsds_fraction_of_the_diagonal():
-    assert boundary.default_max_distance((600, 800)) == pytest.approx(7.5)
-    assert boundary.default_max_distance((1200, 1600)) == 0.0075 * math.sqrt(1200**2 + 1600**2)
+def test_default_distance_is_pixels_and_bsds_is_kept_by_name():
+    """The default is a length (3 px) at every frame size; 'bsds' is 0.0075 x the diagonal, as BSDS computes it."""
+    for shape in ((600, 800), (4096, 4096), (8192, 8192)):
+        assert boundary.match_distance_px(None, shape) == 3.0
+        assert boundary.BoundaryScorer(np.ones(shape[:1] + (1,), bool)).max_distance == 3.0
+    assert boundary.match_distance_px("bsds", (600, 800)) == pytest.approx(7.5)
+    assert boundary.match_distance_px("BSDS", (1200, 1600)) == 0.0075 * math.sqrt(1200**2 + 1600**2)
+    assert boundary.bsds_max_distance((1200, 1600)) == 0.0075 * math.sqrt(1200**2 + 1600**2)
+    assert boundary.match_distance_px("2.5px", (10, 10)) == boundary.match_distance_px("2.5", (10, 10)) == 2.5
+    assert boundary.match_distance_px(4, (10, 10)) == 4.0
+    # micrometres: divided by the pixel size (um per px), refused without it
+    assert boundary.match_distance_px("0.6um", (10, 10), pixel_size=0.2) == pytest.approx(3.0)
+    assert boundary.match_distance_px("0.6 µm", (10, 10), pixel_size=0.3) == pytest.approx(2.0)
+    with pytest.raises(InputError, match="pixel size"):
+        boundary.match_distance_px("0.6um", (10, 10))
+
+
+def test_a_distance_in_micrometres_scores_as_its_pixels(nist_prediction, nist_trace):
+    got = boundary.BoundaryScorer(nist_trace, "0.5um", pixel_size=0.25)
+    assert got.max_distance == 2.0
+    assert got.prf(nist_prediction) == scores.boundary_prf(nist_prediction, nist_trace, 0.5, 2.0)
 
 
 def test_distance_is_inclusive_and_euclidean():
@@ -204,7 +222,7 @@ def test_ods_equals_the_best_of_every_threshold(rng, nist_trace):
     crop = nist_trace[100:228, 200:360]
     pred = ndi.gaussian_filter(np.roll(crop, 2, axis=1).astype(float), 2.0) * 2.5
     pred = np.clip(pred + 0.6 * rng.random(crop.shape) ** 8, 0, 1).astype(np.float32)
-    for thresholds, distance in ((19, None), ([0.1, 0.25, 0.5, 0.75], 3.0)):
+    for thresholds, distance in ((19, None), ([0.1, 0.25, 0.5, 0.75], 2.0), (19, "bsds")):
         values = boundary.ods_thresholds(thresholds)
         every = [scores.boundary_prf(pred, crop, float(t), distance)[2] for t in values]
         best = max(every)
@@ -217,7 +235,8 @@ def test_ods_thresholds_follow_bsds():
 
 
 @pytest.mark.parametrize("bad", [{"threshold": 1.5}, {"threshold": -0.1}, {"max_distance": -1.0},
-                                 {"max_distance": float("nan")}, {"max_distance": "3"}])
+                                 {"max_distance": float("nan")}, {"max_distance": "3 furlongs"},
+                                 {"max_distance": True}, {"max_distance": [3]}])
 def test_bad_parameters_are_input_errors(bad):
     with pytest.raises(InputError):
         scores.boundary_prf(np.zeros((4, 4), np.float32), np.zeros((4, 4), bool), **bad)
@@ -297,25 +316,54 @@ def test_score_json_has_the_boundary_and_bce_part_keys(tmp_path, nist_trace, nis
     Image.fromarray(pred).save(tmp_path / "pred.png")
     p = pred / np.float32(255)
     got = {}
-    for distance in (None, 1.0):
-        extra = [] if distance is None else ["--match-distance", str(distance)]
+    for distance, pixels in ((None, 3.0), ("1", 1.0), ("bsds", 7.5)):
+        extra = [] if distance is None else ["--match-distance", distance]
         assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), "--json", *extra]) == 0
         got[distance] = json.loads(capsys.readouterr().out)
-        expected_prf = scores.boundary_prf(p, nist_trace, 0.5, distance)  # exact: tested above
+        expected_prf = scores.boundary_prf(p, nist_trace, 0.5, pixels)  # exact: tested above
         boundary_keys = ("boundary_precision", "boundary_recall", "boundary_f")
         assert [got[distance][k] for k in boundary_keys] == pytest.approx(expected_prf, abs=1e-12)
+        assert got[distance]["boundary_match_distance"] == pytest.approx(pixels)
     parts = bce_parts_by_loop(p[::2, ::2], nist_trace[::2, ::2])  # the loop on a quarter, the CLI on all
     assert scores.bce_parts(p[::2, ::2], nist_trace[::2, ::2]) == pytest.approx(parts, rel=1e-12)
     assert (got[None]["bce_missed"], got[None]["bce_false"], got[None]["bce_clamped"]) == pytest.approx(
         scores.bce_parts(p, nist_trace), rel=1e-12)
     assert got[None]["bce_missed"] + got[None]["bce_false"] == pytest.approx(got[None]["bce"], rel=1e-12)
     assert got[None]["bce_clamped"] == 1.0  # 0/255 maps: every lost pixel is at the clamp
-    assert got[1.0]["boundary_f"] < got[None]["boundary_f"]  # 3 px apart: only 7.5 px finds them
-    assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), "--match-distance", "-2"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("graintrace score: error:") and err.count("\n") == 1
+    assert got["1"]["boundary_f"] < got[None]["boundary_f"]  # 3 px apart: 1 px does not find them
+    for bad in (["--match-distance", "-2"], ["--match-distance", "2 miles"], ["--match-distance", "0.5um"]):
+        assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("graintrace score: error:") and err.count("\n") == 1
+    assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path), "--json", "--match-distance", "0.6um",
+                 "--pixel-size", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out)["boundary_match_distance"] == pytest.approx(3.0)
     assert main(["score", str(tmp_path / "pred.png"), str(nist_trace_path)]) == 0
-    assert "boundary F (BSDS)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "boundary F (matched)" in out and "pairs within 3.00 px" in out
+
+
+def test_score_match_distance_is_the_same_at_every_frame_size(tmp_path, nist_trace, capsys):
+    """Mirror-tiled, the grains keep their size: so do the default tolerance and (nearly) the score."""
+    import json
+
+    from PIL import Image
+
+    from napari_graintrace.cli import main
+
+    distances, fs = [], []
+    for size in (600, 1200):
+        trace = np.pad(nist_trace, ((0, size - 600), (0, 2 * size - 800)), mode="symmetric")
+        pred = np.zeros(trace.shape, np.uint8)
+        pred[:, 2:] = trace[:, :-2] * 255
+        Image.fromarray(pred).save(tmp_path / f"pred{size}.png")
+        Image.fromarray(trace.astype(np.uint8) * 255).save(tmp_path / f"trace{size}.png")
+        assert main(["score", str(tmp_path / f"pred{size}.png"), str(tmp_path / f"trace{size}.png"), "--json"]) == 0
+        row = json.loads(capsys.readouterr().out)
+        distances.append(row["boundary_match_distance"])
+        fs.append(row["boundary_f"])
+    assert distances == [3.0, 3.0]
+    assert fs[1] == pytest.approx(fs[0], abs=0.01)
 
 
 @pytest.mark.parametrize("file_format,suffix,dtype,tolerance", [
@@ -354,7 +402,7 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
                                          cache=cache))
     sweep.add_boundary_ods(result, pairs, thresholds=9, cache=cache)
     trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
-    distance = boundary.default_max_distance((64, 64))
+    distance = 3.0  # the default, in pixels of the grid scored on
     for epoch in (0, 59):
         got = {r["metric"]: r["value"] for r in result.rows if r["epoch"] == epoch}
         pred = cache.load(result.predictions[(result.runs[0], epoch, pairs[0].name)])
@@ -401,6 +449,16 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
     assert len(maps) == 2
     assert sorted(ods.values()) == sorted(scores.boundary_ods(pred, trace)[0] for pred in maps)
+    # the tolerance is the sweep's: the same text as score's --match-distance, parsed once
+    assert main([*base, "-o", str(tmp_path / "near.csv"), "--match-distance", "1px", "--boundary-ods"]) == 0
+    near = list(csv.DictReader(io.StringIO((tmp_path / "near.csv").read_text())))
+    assert sorted(float(r["value"]) for r in near if r["metric"] == "boundary_f") == sorted(
+        scores.boundary_prf(pred, trace, 0.5, 1.0)[2] for pred in maps)
+    assert sorted(float(r["value"]) for r in near if r["metric"] == "boundary_ods") == sorted(
+        scores.boundary_ods(pred, trace, 99, 1.0)[0] for pred in maps)
+    capsys.readouterr()
+    assert main([*base, "-o", str(tmp_path / "um.csv"), "--match-distance", "0.5um"]) == 2
+    assert "pixel size" in capsys.readouterr().err and not (tmp_path / "um.csv").exists()
 
 
 # -- the BSDS picture and the Evaluation (what Inspect and sweeps show) -----------------------
@@ -484,6 +542,17 @@ def test_inspect_shows_the_bsds_picture_and_bce_parts(widget_session, nist_trace
     widget.sigma.value = 1.5
     widget.kernel.value = 5
     np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, expected.rgb())
+    assert "(p >= 0.5, within 3.0 px)" in widget.score_panel.value  # the default, named
+    # a stricter tolerance in the visible control: matched again in the background, layer and panel follow
+    widget.match_distance.native.setValue(1.0)
+    session.wait_idle()
+    strict = boundary.boundary_match(pred, nist_trace, 0.5, 1.0)
+    np.testing.assert_array_equal(output_layers(viewer)["boundary match"].data, strict.rgb())
+    assert "boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*strict.prf()) in widget.score_panel.value
+    assert "within 1.0 px" in widget.score_panel.value and strict.prf()[2] < expected.prf()[2]
+    assert "distance=1.00" in widget.score_table()
+    widget.match_distance.native.setValue(3.0)
+    session.wait_idle()
     # run again with another prediction: the same layer, updated in place
     second = np.zeros(nist_trace.shape, np.float32)
     second[:, 2:] = nist_trace[:, :-2] * 0.95

@@ -368,7 +368,8 @@ def test_torchrun_two_process_gloo_training_writes_one_set_of_checkpoints(tmp_pa
     hashes = dict(re.findall(r"rank (\d+) of 2: parameters sha256 ([0-9a-f]{64})", run.stdout))
     assert set(hashes) == {"0", "1"} and hashes["0"] == hashes["1"], run.stdout
     files = sorted(p.name for p in out.iterdir())
-    assert files == [".ddp.train_state.pth", "ddp_0.pth"], files  # one set, no temp files
+    # one set (rank 0 alone writes, the run-status files too), no temp files
+    assert files == [".ddp.finished", ".ddp.progress.json", ".ddp.train_state.pth", "ddp_0.pth"], files
     model = checkpoints.load_checkpoint(out / "ddp_0.pth")
     assert model.base_width == 4 and _parameter_hash(model) == hashes["0"]
     assert "gloo" in run.stdout and "2 processes" in run.stdout

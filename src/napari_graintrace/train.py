@@ -55,7 +55,9 @@ def _run(args) -> int:
                 saved = f"  -> {step.saved}" if step.saved else ""
                 print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}", flush=True)
 
-        losses, model_hash = ddp.train_ddp(context, args.dataset, args.output, options, progress=report)
+        dataset = args.dataset[0] if len(args.dataset) == 1 else args.dataset
+        losses, model_hash = ddp.train_ddp(context, dataset, args.output, options, progress=report,
+                                           init=args.init)
         # one write per line, so the ranks' lines do not interleave on a shared terminal
         sys.stdout.write(f"rank {context.rank} of {context.world_size}: parameters sha256 {model_hash}\n")
         sys.stdout.flush()

@@ -18,6 +18,7 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSlider,
+    FloatSpinBox,
     Label,
     ProgressBar,
     PushButton,
@@ -32,7 +33,7 @@ from ..core import checkpoints, convert, inference
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.errors import InputError
 from ..core.evaluation import Evaluation
-from ..core.options import PredictOptions
+from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
 from ._common import (
     OWNER_KEY,
     find_output_layer,
@@ -120,13 +121,18 @@ class InspectWidget(Container):
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.window = SpinBox(label="Gaussian window", min=1, max=99, step=2, value=15)
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=99, step=2, value=3)
+        self.match_distance = FloatSpinBox(label="boundary match (px)", min=0.0, max=100.0, step=0.5,
+                                           value=MATCH_DISTANCE_PX,
+                                           tooltip="how far (px) a predicted boundary pixel may lie from a true "
+                                                   "one and still match (graintrace score --match-distance)")
         self.score_panel = Label(label="scores", value="no prediction yet")
         self.copy_button = PushButton(text="Copy scores as table")
         super().__init__(
             widgets=[
                 self.image_layer, self.trace_layer, self.trace_info, self.resize_trace, self.source, self.checkpoint_folder,
                 self.epoch, self.resolution, self.prediction_layer, self.prediction_file, self.run_button,
-                self.cancel_button, self.progress, self.sigma, self.window, self.kernel, self.score_panel,
+                self.cancel_button, self.progress, self.sigma, self.window, self.kernel, self.match_distance,
+                self.score_panel,
                 self.copy_button,
             ],
         )
@@ -156,6 +162,7 @@ class InspectWidget(Container):
         self.sigma.changed.connect(self._on_sigma_changed)
         self.window.changed.connect(self._on_window_changed)
         self.kernel.changed.connect(self._on_kernel_changed)
+        self.match_distance.changed.connect(self._on_match_distance_changed)
         self.copy_button.changed.connect(self.copy_scores)
         follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
         self._on_source_changed(self.source.value)
@@ -283,7 +290,8 @@ class InspectWidget(Container):
         self._start_worker(item, image, key, trace)
 
     def _params(self) -> dict:
-        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value}
+        return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value,
+                "max_distance": match_distance(self.match_distance.value, "boundary match distance")}
 
     def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
@@ -326,8 +334,8 @@ class InspectWidget(Container):
     @reports_errors
     def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
                        prf: tuple) -> None:
-        if (evaluation.sigma, evaluation.window, evaluation.kernel) != (
-            self.sigma.value, self.window.value, self.kernel.value
+        if (evaluation.sigma, evaluation.window, evaluation.kernel, evaluation.max_distance) != (
+            self.sigma.value, self.window.value, self.kernel.value, self._params()["max_distance"]
         ):  # the controls moved while it ran: score again at the current values
             self._show(pred, label, evaluation.trace)
             return
@@ -409,7 +417,7 @@ class InspectWidget(Container):
             lines.append("tolerant P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*self._prf))
         match = ev.boundary_match()  # made with the pictures, in the worker
         lines.append("boundary P / R / F  {:.3f} / {:.3f} / {:.3f}".format(*match.prf())
-                     + f"  (BSDS, p >= 0.5, {match.max_distance:.1f} px)")
+                     + f"  (p >= 0.5, within {match.max_distance:.1f} px)")
         if self._note:
             lines.append(self._note)
         self.score_panel.value = "\n".join(lines)
@@ -469,6 +477,15 @@ class InspectWidget(Container):
         self._update_scores()
         self._redraw_gaussian()
         self._prf_timer.start()
+
+    @reports_errors
+    def _on_match_distance_changed(self, distance: float) -> None:
+        """A new tolerance: the boundary match is made again in a worker (thinning and matching)."""
+        params = self._params()  # a bad value is a notification here, before any work
+        ev = self.evaluation
+        if ev is None or params["max_distance"] == ev.max_distance:
+            return
+        self._show(ev.pred, self.epoch_label, ev.trace)
 
     @reports_errors
     def _on_kernel_changed(self, kernel: int) -> None:

@@ -55,13 +55,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Train the lab's U-Net on DATASET/image and DATASET/label (paired by file name) with BCE on "
             "logits (or a tolerant loss, see --loss), Adam and random flips. NAME_e.pth holds the weights "
             "after epoch e (counting from 0), written every --save-every epochs and after the last; a rerun "
-            "resumes after the last file."
+            "resumes after the last file. Several DATASETs train as one, merged as `graintrace merge "
+            "--on-clash rename` would. --init CKPT fine-tunes a checkpoint (its width, a fresh optimizer, "
+            "epochs from 0 in DIR). Beside the checkpoints: .NAME.progress.json (where it is), "
+            ".NAME.finished when every epoch ran; an empty file .NAME.stop stops it after the current batch."
         ),
     )
-    train.add_argument("dataset", type=Path, metavar="DATASET", help="folder with image/ and label/")
+    train.add_argument("dataset", type=Path, nargs="+", metavar="DATASET",
+                       help="folder with image/ and label/ (several: trained as one merged set)")
     train.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="checkpoint folder")
     train.add_argument("--epochs", type=int, default=10, help="total epochs, counting resumed ones (default 10)")
-    train.add_argument("--width", type=int, default=64, help="base width; the lab's is 64 (default 64)")
+    train.add_argument("--init", type=Path, metavar="CKPT",
+                       help="start from this checkpoint (the lab's .pth or ours, read weights-only): its weights "
+                            "and width, a fresh optimizer, epochs from 0 in DIR")
+    train.add_argument("--width", type=int, default=None,
+                       help="base width; the lab's is 64 (default 64, or the --init checkpoint's)")
     train.add_argument("--save-every", type=int, default=1, metavar="N", help="save every N epochs (default 1)")
     train.add_argument("--name", default="unet", help="checkpoint name prefix (default unet)")
     train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
@@ -177,23 +185,34 @@ def run_train(args: argparse.Namespace) -> int:
     from ..core.io import check_output_folder
     from ..core.steps import run_steps
     from ..core.training import TrainProgress, train_steps
-    from .options import progress_printer
+    from .options import progress_printer, require_files
 
     options = train_options(args)
+    if args.init is not None:
+        require_files([args.init], "the --init checkpoint")
     # checkpoints are added to the folder (a rerun resumes): it may exist, but must be writable now,
     # not after the first epoch
-    check_output_folder(args.output, inputs=[args.dataset], replaced=False)
+    check_output_folder(args.output, inputs=[*args.dataset, *([args.init] if args.init else [])], replaced=False)
     bar: list = []
+    stopped: list[TrainProgress] = []
 
     def report(step: TrainProgress) -> None:
+        if step.stopped:
+            stopped.append(step)
+            return
         if step.batch == 1 or not bar:
             bar[:] = [progress_printer(f"epoch {step.epoch}/{step.epochs - 1}")]
         bar[0](step.batch, step.batches, f"loss {step.loss:.4f}")
         if step.batch == step.batches:
             saved = f"  -> {step.saved}" if step.saved else ""
-            print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}")
+            print(f"epoch {step.epoch}: mean training loss {step.loss:.5f}{saved}", flush=True)
 
-    losses = run_steps(train_steps(args.dataset, args.output, options), report)
-    if not losses:
+    dataset = args.dataset[0] if len(args.dataset) == 1 else args.dataset
+    losses = run_steps(train_steps(dataset, args.output, options, init=args.init), report)
+    if stopped:
+        step = stopped[0]
+        print(f"stopped as asked in epoch {step.epoch} after batch {step.batch} of {step.batches}; the same "
+              "command resumes after the last checkpoint", flush=True)
+    elif not losses:
         print(f"{args.output}: {options.name} already has {options.epochs} epochs; nothing to do")
     return 0

@@ -21,6 +21,18 @@ def add_score_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_match_distance_options(parser: argparse.ArgumentParser) -> None:
+    """--match-distance (text: parsed once, by ``core.options.match_distance``) and the --pixel-size it may need."""
+    parser.add_argument(
+        "--match-distance", default=None, metavar="PX|UMum|bsds",
+        help="boundary benchmark: how far apart a predicted and a true boundary pixel may be and still match: "
+             "pixels (3, 3px), micrometres with --pixel-size (0.5um), or 'bsds' (0.0075 x the image "
+             "diagonal, the BSDS rule for 481 x 321 photographs). Default 3 px",
+    )
+    parser.add_argument("--pixel-size", type=float, default=None, metavar="UM",
+                        help="micrometres per pixel (for a --match-distance in um)")
+
+
 def require_files(paths, what: str = "") -> None:
     """Every input exists and is a file: said for the first missing one, before any work starts."""
     from ..core.errors import InputError

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from .options import add_score_options, read_pair
+from .options import add_match_distance_options, add_score_options, read_pair
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,9 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("pred", type=Path, metavar="PRED", help="prediction image")
     score.add_argument("trace", type=Path, metavar="TRACE", help="tracing image (either polarity)")
     add_score_options(score)
-    score.add_argument("--match-distance", type=float, default=None, metavar="PX",
-                       help="boundary benchmark: how far apart (Euclidean px) a predicted and a true boundary "
-                            "pixel may be and still match (default 0.0075 x the image diagonal, the BSDS one)")
+    add_match_distance_options(score)
     score.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     score.set_defaults(run=run_score)
 
@@ -40,13 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from ..core.boundary import default_max_distance
     from ..core.errors import InputError
+    from ..core.options import match_distance, positive_number
     from ..core.scores import bce_parts_and_boundary, score_all
 
+    distance = match_distance(args.match_distance, "--match-distance")
+    pixel_size = None if args.pixel_size is None else positive_number(args.pixel_size, "--pixel-size")
+    distance.pixels((1, 1), pixel_size)  # micrometres without a pixel size: refused before reading
     pred, trace, polarity = read_pair(args)
     scores = score_all(pred, trace, sigma=args.sigma, window=args.window, kernel=args.kernel)
-    scores.update(bce_parts_and_boundary(pred, trace, max_distance=args.match_distance))
+    scores.update(bce_parts_and_boundary(pred, trace, max_distance=distance, pixel_size=pixel_size))
     not_finite = [key for key, value in scores.items() if not math.isfinite(value)]
     if not_finite:  # never print NaN: it is not JSON, and not a score
         raise InputError(f"{', '.join(not_finite)} cannot be computed for {args.pred} with sigma {args.sigma:g}, "
@@ -64,16 +65,17 @@ def run_score(args: argparse.Namespace) -> int:
         "bce_missed": "BCE from missed trace (red)",
         "bce_false": "BCE from false boundary (blue)",
         "bce_clamped": "share of BCE at the log clamp",
-        "boundary_precision": "boundary precision (BSDS)",
-        "boundary_recall": "boundary recall (BSDS)",
-        "boundary_f": "boundary F (BSDS)",
+        "boundary_precision": "boundary precision (matched)",
+        "boundary_recall": "boundary recall (matched)",
+        "boundary_f": "boundary F (matched)",
     }
     width = max(map(len, labels.values()))
-    distance = default_max_distance(pred.shape) if args.match_distance is None else args.match_distance
     print(f"{args.pred} vs {args.trace} ({polarity} tracing, {pred.shape[0]} x {pred.shape[1]})")
     for key, label in labels.items():
         print(f"  {label:<{width}}  {scores[key]: .6f}")
-    print(f"  (boundary: p >= 0.5 thinned, tracing skeletonized, pairs within {distance:.2f} px)")
+    rule = "" if distance.unit == "px" else f" ({distance})"
+    print(f"  (boundary: p >= 0.5 thinned, tracing skeletonized, pairs within "
+          f"{scores['boundary_match_distance']:.2f} px{rule})")
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import add_match_distance_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser(
@@ -42,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "tolerant_f (lower is better for losses, higher for F); default parameters sigma 3, "
                             "window 15, kernel 3, or give them: gaussian:sigma=1, tophat:kernel=5 (repeatable)")
     sweep.add_argument("--boundary-ods", action="store_true",
-                       help="also the boundary benchmark's ODS per epoch (best BSDS F over 99 thresholds, and its "
-                            "threshold): seconds per map. boundary_f at 0.5 is always in the table")
+                       help="also the boundary benchmark's ODS per epoch (best boundary F over 99 thresholds, and "
+                            "its threshold). boundary_f at 0.5 is always in the table")
+    add_match_distance_options(sweep)
     sweep.add_argument("--overwrite", action="store_true", help="replace OUT.csv / OUT.png")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run one task per (checkpoint, image) on a Dask cluster: tcp://HOST:PORT, or local:N "
@@ -56,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--grains", action="store_true",
                        help="also grain metrics per prediction (vi_merge, vi_split, grain_f1, orphan_fraction, "
                             "size_ks; the lab's post-processing at its defaults): pick a checkpoint by grains")
+    sweep.add_argument("--follow", action="store_true",
+                       help="keep scoring checkpoints as they land in the RUN folders (a training beside it), "
+                            "rewriting OUT.csv and the plot after each one; ends when every run's trainer has "
+                            "finished, after --idle seconds without a new checkpoint, or on Ctrl-C (the CSV stays "
+                            "complete)")
+    sweep.add_argument("--idle", type=float, default=600.0, metavar="S",
+                       help="with --follow: stop after S seconds without a new checkpoint (default 600)")
     sweep.set_defaults(run=run_sweep)
 
 
@@ -76,10 +86,21 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InputError(f"{len(args.image)} --image but {len(args.trace)} --trace: give one tracing per image")
     require_files([*args.image, *args.trace])
     best = [sweep.parse_metric(text, args.window) for text in args.best]
-    runs = sweep.as_runs(args.runs)  # checked (and named) before any work
+    if args.follow:
+        from ..core.follow import followed_runs
+
+        for flag, given in (("--scheduler", args.scheduler), ("--boundary-ods", args.boundary_ods)):
+            if given:
+                raise InputError(f"{flag} is not available with --follow (run a plain sweep when training is done)")
+        if not args.idle > 0:
+            raise InputError(f"--idle must be a positive number of seconds, got {args.idle:g}")
+        runs, folders = [], [folder for _, folder in followed_runs(args.runs)]  # they may be empty yet
+        checkpoints = []
+    else:
+        runs = sweep.as_runs(args.runs)  # checked (and named) before any work
+        checkpoints = [item.path for run in runs for item in run.series]
+        folders = [run.folder for run in runs if run.folder is not None]
     # every output before any inference: the table, the plot and the cache; no input is an output
-    checkpoints = [item.path for run in runs for item in run.series]
-    folders = [run.folder for run in runs if run.folder is not None]
     check_writable([p for p in (args.output, args.plot) if p is not None], args.overwrite,
                    inputs=[*args.image, *args.trace, *folders, *checkpoints])
     check_output_folder(args.cache if args.cache is not None else default_cache_dir(), replaced=False)
@@ -99,8 +120,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     options = SweepOptions(resolution=resolution, precision=args.precision, sigmas=tuple(sigmas),
                            kernels=tuple(kernels), window=args.window,
                            # a --best on a grain metric turns the grain rows on
-                           grains=args.grains or any(c.metric in GRAIN_METRICS for c in best))
+                           grains=args.grains or any(c.metric in GRAIN_METRICS for c in best),
+                           match_distance=args.match_distance, pixel_size=args.pixel_size)
     cache, progress = PredictionCache(args.cache), progress_printer("sweep")
+    if args.follow:
+        return _follow(args, pairs, options, cache, best)
     if args.scheduler is None:
         result = run_steps(sweep.sweep_steps(runs, pairs, options, cache), lambda step: progress(*step))
     else:  # Dask is imported only here
@@ -109,21 +133,72 @@ def run_sweep(args: argparse.Namespace) -> int:
         result = distributed.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
                                        retries=args.retries, torch_threads=args.worker_threads)
     if args.boundary_ods:
-        sweep.add_boundary_ods(result, pairs, cache=cache)
+        sweep.add_boundary_ods(result, pairs, cache=cache, match_distance=options.match_distance,
+                               pixel_size=options.pixel_size)
     for failure in result.failures:
         print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
     if not result.rows:
         raise InputError("no checkpoint could be evaluated")
     sweep.write_csv(result, args.output, args.overwrite)
-    sizes = ", ".join(f"{run} {len(result.epochs_of(run))} epochs" for run in result.runs)
-    print(f"wrote {args.output} ({len(result.rows)} rows; {sizes}; x {len(result.images)} images)")
+    print(f"wrote {args.output} ({_sizes(result)})")
     if args.plot is not None:
         sweep.save_plot(result, args.plot, args.overwrite)
         print(f"wrote {args.plot}")
+    _print_best(result, best)
+    return 1 if result.failures else 0
+
+
+def _sizes(result) -> str:
+    sizes = ", ".join(f"{run} {len(result.epochs_of(run))} epochs" for run in result.runs)
+    return f"{len(result.rows)} rows; {sizes}; x {len(result.images)} images"
+
+
+def _follow(args: argparse.Namespace, pairs, options, cache, best) -> int:
+    """``sweep --follow``: the CSV (and plot) rewritten whole, atomically, after each new checkpoint."""
+    from ..core import sweep
+    from ..core.errors import InputError
+    from ..core.follow import follow_steps
+
+    print(f"following {', '.join(map(str, args.runs))} (ends when training has finished, or after "
+          f"{args.idle:g} s without a new checkpoint; Ctrl-C keeps the table)", file=sys.stderr, flush=True)
+    steps = follow_steps(args.runs, pairs, options, cache, idle=args.idle)
+    written = False
+    result = None
+    try:
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as end:
+                result = end.value
+                break
+            if step.scored is None:
+                continue
+            result = step.result
+            overwrite = written or args.overwrite
+            sweep.write_csv(result, args.output, overwrite)
+            if args.plot is not None:
+                sweep.save_plot(result, args.plot, overwrite)
+            written = True
+            run, epoch = step.scored
+            print(f"{run} epoch {epoch}: scored -> {args.output} ({len(result.rows)} rows)", flush=True)
+    except KeyboardInterrupt:
+        steps.close()
+        held = f"{args.output} holds {len(result.rows)} rows" if written else "nothing was written"
+        print(f"graintrace sweep: interrupted; {held}", file=sys.stderr)
+        return 130
+    for failure in result.failures:
+        print(f"graintrace sweep: skipped {failure}", file=sys.stderr)
+    if not result.rows:
+        raise InputError(f"no checkpoint could be evaluated (none landed within {args.idle:g} s)")
+    print(f"wrote {args.output} ({_sizes(result)})")
+    _print_best(result, best)
+    return 1 if result.failures else 0
+
+
+def _print_best(result, best) -> None:
     for choice in best:
         better = "lowest" if choice.lower_is_better else "highest"
         print(f"best {choice} ({better} mean over {len(result.images)} image(s)):")
         width = max(map(len, result.runs))
         for run, found in result.best(choice).items():
             print(f"  {run:<{width}}  epoch {found.epoch:>4}  {found.value:.6g}  ({result.checkpoints[(run, found.epoch)].name})")
-    return 1 if result.failures else 0

@@ -3,8 +3,10 @@
 Definition (``shared/design.md``, "Boundary benchmark"): the prediction is binarized at
 ``p >= threshold`` and thinned to 1 px (``skimage.morphology.thin``), the tracing is skeletonized
 (``skimage.morphology.skeletonize``); predicted and true boundary pixels are matched one-to-one,
-a pair allowed when their Euclidean distance is at most ``max_distance`` (default 0.0075 x the
-image diagonal, the BSDS default), with as many pairs as possible. Precision = matched predicted /
+a pair allowed when their Euclidean distance is at most ``max_distance``, with as many pairs as
+possible. The distance is a length on the micrograph (default 3 px, or micrometres with the pixel
+size: ``options.MatchDistance``), never a fraction of the frame; ``"bsds"`` keeps BSDS's 0.0075 x
+the image diagonal by name. Precision = matched predicted /
 predicted, recall = matched true / true, F harmonic; 0 where a denominator is 0.
 
 How it is exact and fast:
@@ -29,49 +31,46 @@ cost assignment (distances rounded to 1/100 px) where each unmatched pixel costs
 distance and unmatched pixels can only be paired with a few random "outlier" partners. It finds
 nearly as many pairs, a few per thousand fewer, because cheaper short pairs are preferred and the
 outlier graph is sparse; it takes the distance as a fraction of the diagonal
-(``sqrt(H^2 + W^2)``), as ``max_distance=None`` does here.
+(``sqrt(H^2 + W^2)``), as ``max_distance="bsds"`` does here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
+from .options import BSDS_DISTANCE_FRACTION, MATCH_DISTANCE_PX, MatchDistance, match_distance
 
 __all__ = [
     "BSDS_DISTANCE_FRACTION",
+    "MATCH_DISTANCE_PX",
     "BoundaryMatch",
     "BoundaryScorer",
     "boundary_match",
     "boundary_ods",
     "boundary_prf",
-    "default_max_distance",
+    "bsds_max_distance",
+    "match_distance_px",
     "match_pixels",
     "ods_thresholds",
     "thin",
 ]
 
-BSDS_DISTANCE_FRACTION = 0.0075  # the BSDS benchmark's maxDist, a fraction of the image diagonal
+DistanceSpec = float | str | MatchDistance | None  # px, "3px", "0.5um", "bsds" or None (3 px)
 
 
-def default_max_distance(shape: tuple[int, int]) -> float:
-    """0.0075 x the image diagonal, computed as the BSDS code does (``maxDist * sqrt(H^2 + W^2)``)."""
-    rows, cols = shape
-    return BSDS_DISTANCE_FRACTION * math.sqrt(rows * rows + cols * cols)
+def bsds_max_distance(shape: tuple[int, int]) -> float:
+    """The BSDS rule: 0.0075 x the image diagonal, as the BSDS code computes it (``maxDist * sqrt(H^2 + W^2)``)."""
+    return MatchDistance(None, "bsds").pixels(shape)
 
 
-def _check_distance(max_distance: float | None, shape: tuple[int, int]) -> float:
-    if max_distance is None:
-        return default_max_distance(shape)
-    if isinstance(max_distance, bool) or not isinstance(max_distance, int | float | np.integer | np.floating):
-        raise InputError(f"the match distance must be a number of pixels, got {max_distance!r}")
-    if not (math.isfinite(max_distance) and max_distance >= 0):
-        raise InputError(f"the match distance must be a finite number of pixels >= 0, got {max_distance!r}")
-    return float(max_distance)
+def match_distance_px(max_distance: DistanceSpec, shape: tuple[int, int], pixel_size: float | None = None) -> float:
+    """The match distance in pixels: a number is pixels; text or a :class:`~.options.MatchDistance` is
+    parsed (``"3px"``, ``"0.5um"`` with ``pixel_size``, ``"bsds"``); None is the default, 3 px."""
+    return match_distance(max_distance).pixels(shape, pixel_size)
 
 
 def _check_threshold(threshold: float) -> float:
@@ -244,7 +243,7 @@ def match_pixels(predicted: np.ndarray, true: np.ndarray, max_distance: float) -
     predicted, true = np.asarray(predicted, dtype=bool), np.asarray(true, dtype=bool)
     if predicted.shape != true.shape or predicted.ndim != 2:
         raise InputError(f"shape mismatch: predicted {predicted.shape} vs true {true.shape}")
-    max_distance = _check_distance(max_distance, predicted.shape)
+    max_distance = match_distance_px(max_distance, predicted.shape)
     from scipy.spatial import cKDTree
 
     true_px = np.argwhere(true)
@@ -304,7 +303,8 @@ class BoundaryScorer:
     """The tracing side prepared once (skeleton, k-d tree, distance map); then any prediction or
     threshold of the same shape is matched against it (sweeps, ODS)."""
 
-    def __init__(self, trace: np.ndarray, max_distance: float | None = None) -> None:
+    def __init__(self, trace: np.ndarray, max_distance: DistanceSpec = None,
+                 pixel_size: float | None = None) -> None:
         from scipy.spatial import cKDTree
         from skimage.morphology import skeletonize
 
@@ -314,7 +314,7 @@ class BoundaryScorer:
         if trace.size == 0:
             raise InputError("the tracing is empty")
         self.shape = trace.shape
-        self.max_distance = _check_distance(max_distance, self.shape)
+        self.max_distance = match_distance_px(max_distance, self.shape, pixel_size)
         self.true = skeletonize(trace)
         self._true_px = np.argwhere(self.true)
         self._tree = cKDTree(self._true_px) if len(self._true_px) else None
@@ -396,17 +396,17 @@ class BoundaryScorer:
 
 
 def boundary_match(
-    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: float | None = None
+    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: DistanceSpec = None
 ) -> BoundaryMatch:
     """The benchmark's match at one threshold, with the matched pixels (the BSDS picture)."""
     return BoundaryScorer(trace, max_distance).match(pred, threshold)
 
 
 def boundary_prf(
-    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: float | None = None
+    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: DistanceSpec = None
 ) -> tuple[float, float, float]:
-    """BSDS boundary (precision, recall, F) at ``threshold``; ``max_distance`` in pixels (default
-    0.0075 x the diagonal)."""
+    """Boundary (precision, recall, F) at ``threshold``; ``max_distance`` in pixels (default 3 px; text
+    such as ``"bsds"`` as :func:`match_distance_px` reads it)."""
     return BoundaryScorer(trace, max_distance).prf(pred, threshold)
 
 
@@ -414,7 +414,7 @@ def boundary_ods(
     pred: np.ndarray,
     trace: np.ndarray,
     thresholds: int | Sequence[float] | np.ndarray = 99,
-    max_distance: float | None = None,
+    max_distance: DistanceSpec = None,
 ) -> tuple[float, float]:
     """The optimal dataset scale (ODS) of one image: the best boundary F over evenly spaced
     thresholds (99 -> 0.01 ... 0.99) and the threshold that gives it."""

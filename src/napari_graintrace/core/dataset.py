@@ -60,6 +60,7 @@ __all__ = [
     "check",
     "dataset_folders",
     "merge",
+    "merge_plan",
     "prepare_image",
     "read_aligned",
     "write_aligned_steps",
@@ -372,29 +373,21 @@ def _renamed(name: str, tag: str, taken: set[str]) -> str:
     return candidate
 
 
-def merge(
+def merge_plan(
     sources: Sequence[str | os.PathLike],
-    dest: str | os.PathLike,
     on_clash: Literal["refuse", "rename"] = "refuse",
-    overwrite: bool = False,
-) -> Path:
-    """Combine datasets into ``DEST/image``, ``DEST/label`` and ``DEST/manifest.csv`` (provenance).
+    dest: str | os.PathLike | None = None,
+) -> list[dict]:
+    """What :func:`merge` would write, checked, without writing: one row per pair, in the merge's order.
 
-    Files are copied byte for byte. Every source must pair 1:1 by name (run :func:`check`). When
-    two sources hold the same file name (compared case-insensitively, as on Windows and macOS)
-    ``on_clash="refuse"`` stops before writing anything and ``"rename"`` gives the later pair a
-    ``_srcK`` suffix (image and label alike, K = the source's position); a pair is never dropped
-    or overwritten. Returns ``DEST``.
+    A row holds ``file`` (its name in the merged set), ``source_dataset``, ``source_image``,
+    ``source_label`` and ``renamed_from``. Training on several datasets uses this too, so
+    ``train A B`` sees exactly the pairs (and names, hence the order) of ``merge A B``.
     """
     if on_clash not in ("refuse", "rename"):
         raise InputError(f"on_clash must be 'refuse' or 'rename', got {on_clash!r}")
     if not sources:
         raise InputError("no source datasets to merge")
-    dest = Path(dest)
-    if dest.exists() and not dest.is_dir():
-        raise InputError(f"{dest}: exists and is not a folder")
-    if dest.exists() and not overwrite:
-        raise OutputExistsError(dest)
     resolved: list[tuple[Path, dict[str, Path], dict[str, Path]]] = []
     seen: dict[Path, int] = {}
     for k, source in enumerate(sources, 1):
@@ -403,9 +396,10 @@ def merge(
         if real in seen:
             raise InputError(f"{source}: given twice (sources {seen[real]} and {k})")
         seen[real] = k
-        dest_real = dest.resolve()
-        if dest_real == real or real in dest_real.parents or dest_real in real.parents:
-            raise InputError(f"{dest}: the destination may not be (inside) a source dataset or contain one")
+        if dest is not None:
+            dest_real = Path(dest).resolve()
+            if dest_real == real or real in dest_real.parents or dest_real in real.parents:
+                raise InputError(f"{dest}: the destination may not be (inside) a source dataset or contain one")
         images, _ = _listing(image_dir)
         labels, _ = _listing(label_dir)
         unpaired = sorted(set(images) ^ set(labels))
@@ -437,6 +431,29 @@ def merge(
         more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
         raise InputError(f"name clash: {clashes[0]}{more} already comes from an earlier source; "
                          "nothing was written (use --on-clash rename to keep both)")
+    return rows
+
+
+def merge(
+    sources: Sequence[str | os.PathLike],
+    dest: str | os.PathLike,
+    on_clash: Literal["refuse", "rename"] = "refuse",
+    overwrite: bool = False,
+) -> Path:
+    """Combine datasets into ``DEST/image``, ``DEST/label`` and ``DEST/manifest.csv`` (provenance).
+
+    Files are copied byte for byte. Every source must pair 1:1 by name (run :func:`check`). When
+    two sources hold the same file name (compared case-insensitively, as on Windows and macOS)
+    ``on_clash="refuse"`` stops before writing anything and ``"rename"`` gives the later pair a
+    ``_srcK`` suffix (image and label alike, K = the source's position); a pair is never dropped
+    or overwritten. Returns ``DEST``.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"{dest}: exists and is not a folder")
+    if dest.exists() and not overwrite:
+        raise OutputExistsError(dest)
+    rows = merge_plan(sources, on_clash, dest)
 
     with _folder_into_place(dest, overwrite) as tmp:
         (tmp / "image").mkdir()

@@ -91,6 +91,8 @@ class DataParallel(SingleProcess):
     per rank. ``model`` is the trained model once the loop has finished.
     """
 
+    stops_on_request = False  # the ranks could see a stop file at different batches and deadlock
+
     def __init__(self, context: DistributedContext) -> None:
         super().__init__(context.device)
         self.context = context
@@ -136,16 +138,17 @@ def train_ddp(
     output_dir: str | os.PathLike,
     options: TrainOptions | None = None,
     progress: Callable[[TrainProgress], object] | None = None,
+    init: str | os.PathLike | None = None,
 ) -> tuple[list[float], str]:
     """``training.train_steps`` on this rank with :class:`DataParallel`; returns the epoch losses and
     :func:`parameter_hash` of this rank's weights.
 
-    ``options.batch_size`` is per process, so one optimiser step sees ``N x batch_size`` pairs.
+    ``init``: a checkpoint to fine-tune (``training.train_steps``). ``options.batch_size`` is per process, so one optimiser step sees ``N x batch_size`` pairs.
     The hashes of all ranks are compared; differing weights (which DDP should make impossible)
     raise ``RuntimeError`` on every rank rather than leaving a silently wrong checkpoint.
     """
     strategy = DataParallel(context)
-    losses = run_steps(train_steps(dataset_dir, output_dir, options, strategy), progress)
+    losses = run_steps(train_steps(dataset_dir, output_dir, options, strategy, init), progress)
     model_hash = parameter_hash(strategy.model)
     hashes: list[str | None] = [None] * context.world_size
     dist.all_gather_object(hashes, model_hash)

@@ -51,7 +51,8 @@ class Evaluation:
     sigma: float = 3.0
     window: int = 15
     kernel: int = 3
-    max_distance: float | None = None  # boundary benchmark: match distance in px (None: 0.0075 x diagonal)
+    max_distance: float | str | None = None  # boundary benchmark: match distance (px, "0.5um", "bsds"; None: 3 px)
+    pixel_size: float | None = None  # micrometres per pixel of this grid (for a match distance in um)
     scorer: scores.GaussianScorer = field(init=False, repr=False)
     bce: float = field(init=False)
     bce_parts: tuple[float, float, float] = field(init=False)  # (missed, false, share at the clamp)
@@ -105,13 +106,14 @@ class Evaluation:
         return precision, recall, f
 
     def boundary_match(self) -> BoundaryMatch:
-        """The BSDS boundary benchmark at p >= 0.5 (kept: it does not depend on sigma, window or kernel)."""
+        """The boundary benchmark at p >= 0.5 (kept: it does not depend on sigma, window or kernel)."""
         if self._boundary is None:
-            self._boundary = BoundaryScorer(self.trace, self.max_distance).match(self.pred, 0.5)
+            scorer = BoundaryScorer(self.trace, self.max_distance, self.pixel_size)
+            self._boundary = scorer.match(self.pred, 0.5)
         return self._boundary
 
     def boundary_prf(self) -> tuple[float, float, float]:
-        """BSDS boundary (precision, recall, F) at p >= 0.5."""
+        """Boundary (precision, recall, F) at p >= 0.5, matched within ``max_distance``."""
         return self.boundary_match().prf()
 
     def scores(self, with_prf: bool = True, with_boundary: bool = True) -> dict[str, float]:
@@ -123,6 +125,7 @@ class Evaluation:
         if with_boundary:
             keys = ("boundary_precision", "boundary_recall", "boundary_f")
             row.update(zip(keys, self.boundary_prf(), strict=True))
+            row["boundary_match_distance"] = self.boundary_match().max_distance
         return row
 
     # pictures ---------------------------------------------------------------------------------

@@ -43,10 +43,12 @@ __all__ = [
     "FOOTPRINTS",
     "GRID",
     "LOSS_NAMES",
+    "MATCH_DISTANCE_PX",
     "POLARITIES",
     "PRECISIONS",
     "CleanupOptions",
     "CropOptions",
+    "MatchDistance",
     "PredictOptions",
     "SweepOptions",
     "TrainOptions",
@@ -57,6 +59,7 @@ __all__ = [
     "device",
     "int_tuple",
     "integer",
+    "match_distance",
     "non_negative_int",
     "odd_int",
     "positive_int",
@@ -221,6 +224,74 @@ def tiling(tile: Any, overlap: Any) -> tuple[int, int]:
     return values[0], values[1]
 
 
+MATCH_DISTANCE_PX = 3.0  # the boundary benchmark's default tolerance: see MatchDistance
+BSDS_DISTANCE_FRACTION = 0.0075  # the BSDS benchmark's maxDist, a fraction of the image diagonal
+_MICROMETRE_UNITS = ("um", "µm", "μm", "micrometres", "micrometers", "micron", "microns")
+
+
+@dataclass(frozen=True)
+class MatchDistance:
+    """How far (Euclidean) a predicted boundary pixel may lie from a true one and still match.
+
+    A micrograph's scale is its grains, not its frame, so the tolerance is a length: ``value`` pixels
+    (``unit="px"``, default 3: half the widest hand-traced line, 5 px on the NIST tracing, plus
+    the half pixel a thinned line can fall either side of its centre; and the tolerant score's
+    default sigma, where its reward has fallen to exp(-1/2)), or micrometres (``unit="um"``, turned
+    into pixels with the pixel size). ``unit="bsds"`` keeps the BSDS rule by name, 0.0075 x the
+    image diagonal (made for 481 x 321 photographs: 43 px at 4096^2, longer than a grain).
+    """
+
+    value: float | None = MATCH_DISTANCE_PX
+    unit: str = "px"
+
+    def __post_init__(self) -> None:
+        _set(self, "unit", choice(self.unit, ("px", "um", "bsds"), "match distance unit"))
+        if self.unit == "bsds":
+            _set(self, "value", None)
+            return
+        number = _number(self.value, "the match distance", "a number >= 0")
+        if number < 0:
+            raise InputError(f"the match distance must be >= 0, got {self.value!r}")
+        _set(self, "value", number)
+
+    def pixels(self, shape: tuple[int, ...], pixel_size: float | None = None) -> float:
+        """The distance in pixels on an image of ``shape`` (``pixel_size``: micrometres per pixel)."""
+        if self.unit == "bsds":
+            rows, cols = shape[:2]
+            return BSDS_DISTANCE_FRACTION * math.sqrt(rows * rows + cols * cols)
+        if self.unit == "um":
+            if pixel_size is None:
+                raise InputError(f"a match distance of {self} needs the pixel size (micrometres per pixel)")
+            return self.value / positive_number(pixel_size, "pixel size")
+        return self.value
+
+    def __str__(self) -> str:
+        return "bsds" if self.unit == "bsds" else f"{self.value:g} {self.unit}"
+
+
+def match_distance(value: Any, what: str = "match distance") -> MatchDistance:
+    """``3``, ``"3"``, ``"3px"`` -> 3 px; ``"0.5um"`` -> 0.5 micrometres; ``"bsds"`` -> the BSDS rule;
+    None -> the default (:data:`MATCH_DISTANCE_PX` px)."""
+    if value is None:
+        return MatchDistance()
+    if isinstance(value, MatchDistance):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "bsds":
+            return MatchDistance(None, "bsds")
+        unit = "px"
+        for suffix, name in [("px", "px"), *((u, "um") for u in _MICROMETRE_UNITS)]:
+            if text.endswith(suffix):
+                text, unit = text[: -len(suffix)].strip(), name
+                break
+        kind = "a number of pixels (3, 3px), of micrometres (0.5um) or 'bsds'"
+        return MatchDistance(_number(text, what, kind), unit)
+    if not _is_number(value):
+        raise InputError(f"{what} must be a number of pixels, of micrometres (0.5um) or 'bsds', got {value!r}")
+    return MatchDistance(value, "px")
+
+
 def _file_name_part(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"the {what} is empty")
@@ -292,12 +363,13 @@ class TrainOptions:
 
     ``size``: square training side (a multiple of 16) or None for the native size. ``loss``: one of
     :data:`LOSS_NAMES`; ``tolerant_weight``, ``sigma`` and ``window`` configure the tolerant term.
-    ``batch_size`` is per process under DDP.
+    ``batch_size`` is per process under DDP. ``base_width``: None takes the lab's 64, or, when
+    fine-tuning, the width of the checkpoint started from (a width given must match it).
     """
 
     name: str = "unet"
     epochs: int = 10
-    base_width: int = 64
+    base_width: int | None = None
     lr: float = 1e-4
     batch_size: int = 1
     save_every: int = 1
@@ -314,7 +386,8 @@ class TrainOptions:
         _set(self, "name", checkpoint_name(self.name))
         for key, what in (("epochs", "epochs"), ("batch_size", "batch size"), ("save_every", "save-every")):
             _set(self, key, positive_int(getattr(self, key), what))
-        _set(self, "base_width", base_width(self.base_width))
+        if self.base_width is not None:
+            _set(self, "base_width", base_width(self.base_width))
         _set(self, "lr", positive_number(self.lr, "learning rate"))
         _set(self, "size", resolution(self.size, "size"))
         _set(self, "device", device(self.device))
@@ -470,8 +543,9 @@ class SweepOptions:
     tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
     ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
     ``window``: the Gaussian window; ``grains``: also the grain metrics of every prediction
-    (``core.grains``, the lab's post-processing at its defaults). Small and picklable: each Dask
-    task receives it whole.
+    (``core.grains``, the lab's post-processing at its defaults); ``match_distance``: the boundary
+    benchmark's tolerance (:class:`MatchDistance`, default 3 px; micrometres need ``pixel_size``).
+    Small and picklable: each Dask task receives it whole.
     """
 
     resolution: int | None = 256
@@ -480,6 +554,8 @@ class SweepOptions:
     kernels: tuple[int, ...] = (3, 5)
     window: int = 15
     grains: bool = False
+    match_distance: MatchDistance = field(default_factory=MatchDistance)
+    pixel_size: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, "resolution", resolution(self.resolution))
@@ -492,3 +568,8 @@ class SweepOptions:
         _set(self, "kernels", tuple(dict.fromkeys(odd_int(k, "kernel") for k in kernels)))
         _set(self, "window", odd_int(self.window, "window"))
         _set(self, "grains", bool(self.grains))
+        _set(self, "match_distance", match_distance(self.match_distance))
+        if self.pixel_size is not None:
+            _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
+        if self.match_distance.unit == "um" and self.pixel_size is None:
+            raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")

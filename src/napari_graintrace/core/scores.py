@@ -387,13 +387,19 @@ def score_all(
 
 
 def bce_parts_and_boundary(
-    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance: float | None = None
+    pred: np.ndarray, trace: np.ndarray, threshold: float = 0.5, max_distance=None,
+    pixel_size: float | None = None,
 ) -> dict[str, float]:
     """The keys ``graintrace score --json`` adds to :func:`score_all`: BCE in parts
-    (``bce_missed``, ``bce_false``, ``bce_clamped``) and the BSDS boundary benchmark at
-    ``threshold`` (``boundary_precision``, ``boundary_recall``, ``boundary_f``)."""
+    (``bce_missed``, ``bce_false``, ``bce_clamped``) and the boundary benchmark at ``threshold``
+    (``boundary_precision``, ``boundary_recall``, ``boundary_f``) with the distance it matched
+    within (``boundary_match_distance``, px; ``max_distance`` as ``boundary.match_distance_px``
+    reads it, default 3 px)."""
+    from .boundary import BoundaryScorer
+
     missed, false, clamped = bce_parts(pred, trace)
-    precision, recall, f = boundary_prf(pred, trace, threshold, max_distance)
+    scorer = BoundaryScorer(trace, max_distance, pixel_size)
+    precision, recall, f = scorer.prf(pred, threshold)
     return {
         "bce_missed": missed,
         "bce_false": false,
@@ -401,4 +407,5 @@ def bce_parts_and_boundary(
         "boundary_precision": precision,
         "boundary_recall": recall,
         "boundary_f": f,
+        "boundary_match_distance": scorer.max_distance,
     }

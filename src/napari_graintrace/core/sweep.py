@@ -30,7 +30,7 @@ from .errors import InputError
 from .evaluation import Evaluation
 from .io import atomic_path, read_micrograph, read_trace, write_text
 from .model import UNet
-from .options import SweepOptions
+from .options import MatchDistance, SweepOptions
 
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
 
@@ -249,6 +249,8 @@ class SweepResult:
     run_names: list[str] = field(default_factory=list)  # in the order given
     checkpoints: dict[tuple[str, int], Path] = field(default_factory=dict)  # (run, epoch) -> its file
     grains: bool = False  # the table has the grain metrics (SweepOptions(grains=True))
+    # the boundary rows' tolerance: (SweepOptions.match_distance, .pixel_size)
+    match_distance: tuple[MatchDistance, float | None] | None = None
 
     @property
     def runs(self) -> list[str]:
@@ -410,7 +412,7 @@ def _grain_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, s
 
 
 def _boundary_rows(ev: Evaluation, settings: SweepOptions) -> Iterable[tuple[str, str, float]]:
-    """The BSDS boundary F at p >= 0.5 and the default distance (0.0075 x the diagonal)."""
+    """The boundary F at p >= 0.5, matched within the sweep's distance (default 3 px)."""
     yield "boundary_f", "", ev.boundary_prf()[2]
 
 
@@ -477,14 +479,19 @@ def prepare_sweep(
     ``options``: what to compute (None: :class:`~.options.SweepOptions`'s defaults).
     """
     checked = as_runs(runs)
+    loaded, hashes = load_pairs(pairs)
+    return PreparedSweep(checked, loaded, hashes, options if options is not None else SweepOptions())
+
+
+def load_pairs(pairs: Sequence[Pair | LoadedPair]) -> tuple[list[LoadedPair], list[str]]:
+    """The pairs in memory with their images' content hashes (the cache key); names must differ."""
     if not pairs:
         raise InputError("give at least one (image, tracing) pair")
-    settings = options if options is not None else SweepOptions()
     names = [pair.name for pair in pairs]
     if len(set(names)) != len(names):
         raise InputError(f"two images share a name: {sorted({n for n in names if names.count(n) > 1})}")
     loaded = [pair.load() if isinstance(pair, Pair) else pair for pair in pairs]
-    return PreparedSweep(checked, loaded, [array_hash(pair.image) for pair in loaded], settings)
+    return loaded, [array_hash(pair.image) for pair in loaded]
 
 
 def evaluate_pair(
@@ -514,7 +521,8 @@ def evaluate_pair(
             return PairOutcome(item.epoch, item.path.name, pair.name, failure=str(exc), run=run)
         pred = predict(network, pair.image, resolution=settings.resolution, precision=settings.precision)
         cache.store(entry, pred)
-    ev = Evaluation.of(pred, pair.trace, window=settings.window)
+    ev = Evaluation.of(pred, pair.trace, window=settings.window, max_distance=settings.match_distance,
+                       pixel_size=settings.pixel_size)
     gaussian_mass, pred_total, size = ev.scorer.summary
     tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
     rows = tuple(settings_rows(ev, settings))
@@ -525,7 +533,8 @@ def evaluate_pair(
 def new_result(prepared: PreparedSweep) -> SweepResult:
     settings = prepared.settings
     result = SweepResult(sigmas=settings.sigmas, kernels=settings.kernels, window=settings.window,
-                         run_names=[run.name for run in prepared.runs], grains=settings.grains)
+                         run_names=[run.name for run in prepared.runs], grains=settings.grains,
+                         match_distance=(settings.match_distance, settings.pixel_size))
     for run, item in prepared.units():
         result.checkpoints[(run.name, item.epoch)] = item.path
     return result
@@ -546,7 +555,8 @@ def reusable(previous: SweepResult | None, settings: SweepOptions, key: Key, ent
     same score parameters: adding a run to a finished sweep redoes nothing for the others."""
     return (previous is not None and previous.predictions.get(key) == entry and key in previous.summaries
             and previous.sigmas == settings.sigmas and previous.kernels == settings.kernels
-            and previous.window == settings.window and previous.grains == settings.grains)
+            and previous.window == settings.window and previous.grains == settings.grains
+            and previous.match_distance == (settings.match_distance, settings.pixel_size))
 
 
 def sweep_steps(
@@ -603,9 +613,11 @@ def sweep_steps(
 
 
 def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], thresholds: int = 99,
-                     cache: PredictionCache | None = None) -> SweepResult:
-    """Add each prediction's boundary ODS (best BSDS F over ``thresholds``) as ``boundary_ods`` rows,
-    and its threshold as ``boundary_ods_threshold``: on request, as it costs seconds per map.
+                     cache: PredictionCache | None = None, match_distance=None,
+                     pixel_size: float | None = None) -> SweepResult:
+    """Add each prediction's boundary ODS (best boundary F over ``thresholds``, matched within
+    ``match_distance``: default 3 px) as ``boundary_ods`` rows, and its threshold as
+    ``boundary_ods_threshold``: on request, as it costs seconds per map.
 
     Works from the cached predictions of a finished sweep (no inference); a map no longer in the
     cache is skipped.
@@ -624,7 +636,8 @@ def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], th
             continue
         scorer_key = (row["image"], pred.shape)
         if scorer_key not in scorers:  # one skeleton and k-d tree per tracing and grid
-            scorers[scorer_key] = BoundaryScorer(resize_trace(traces[row["image"]], pred.shape))
+            scorers[scorer_key] = BoundaryScorer(resize_trace(traces[row["image"]], pred.shape), match_distance,
+                                                 pixel_size)
         f, threshold = scorers[scorer_key].ods(pred, thresholds)
         for metric, value in (("boundary_ods", f), ("boundary_ods_threshold", threshold)):
             result.rows.append({**row, "metric": metric, "parameters": "", "value": value})
@@ -637,7 +650,7 @@ def write_csv(result: SweepResult, path: str | os.PathLike, overwrite: bool = Fa
 
 
 PANELS = (("bce", "BCE"), ("tophat", "top-hat loss"), ("gaussian", "Gaussian loss"), ("tolerant_f", "tolerant F"))
-EXTRA_TITLES = {"boundary_f": "boundary F (BSDS)", "grain_f1": "grain F1"}  # panels of metrics present
+EXTRA_TITLES = {"boundary_f": "boundary F (matched)", "grain_f1": "grain F1"}  # panels of metrics present
 _MARKERS = "osD^v<>p"
 
 

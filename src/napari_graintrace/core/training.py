@@ -14,6 +14,12 @@ last one (Adam's moments come from a hidden ``.NAME.train_state.pth`` beside it 
 Every epoch's randomness (order, flips, dropout) is seeded from ``seed`` and the epoch alone, so a
 run resumed from its optimiser state gives the same weights as one trained in one go (CPU).
 
+Fine-tuning (``init=CKPT``): the weights, and so the width, come from a checkpoint (the lab's or
+ours, read weights-only), with a fresh optimiser and epochs counted from 0 in the new folder. Several
+datasets train as one, the pairs and names :func:`dataset.merge_plan` gives (``merge``'s, clashing
+names renamed). Beside the checkpoints the trainer keeps ``core.run_status``'s files: its progress,
+a "finished" marker when every epoch ran, and it stops at the next batch when asked to there.
+
 Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) -> scalar tensor``.
 ``"tolerant"`` is 1 - the mean tolerant F of ``sigmoid(logits)`` (the differentiable twin of
 ``scores.tolerant_prf``, in ``core.tolerant``), ``"bce+tolerant"`` is BCE + W (1 - F);
@@ -23,7 +29,7 @@ Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) ->
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +41,20 @@ from .checkpoints import find_checkpoints, load_checkpoint
 from .errors import InputError
 from .inference import GRID, choose_device
 from .io import as_trace, atomic_path, read_image, to_unit_float
-from .model import UNet
+from .model import LAB_BASE_WIDTH, UNet
 from .options import TrainOptions, positive_number
+from .run_status import (
+    ProgressWriter,
+    clear_stale_stop,
+    mark_finished,
+    stop_path,
+    stop_requested,
+    unmark_finished,
+)
 from .tolerant import TolerantPRFLoss, tolerant_loss, tolerant_prf
 
 __all__ = ["LOSSES", "SingleProcess", "TolerantPRFLoss", "TrainOptions", "TrainProgress", "bce_with_logits",
-           "find_pairs", "load_dataset", "make_loss", "tolerant_loss", "tolerant_prf", "train_steps"]
+           "dataset_pairs", "find_pairs", "initial_model", "load_dataset", "make_loss", "tolerant_loss", "tolerant_prf", "train_steps"]
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"}
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -84,6 +98,7 @@ class TrainProgress:
     batches: int
     loss: float
     saved: Path | None = None  # the checkpoint written at the end of this epoch, if any
+    stopped: bool = False  # the last step: a stop was requested (``run_status.request_stop``)
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,15 +130,37 @@ def find_pairs(dataset_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
     return [(images[name], labels[name]) for name in sorted(images)]
 
 
-def load_dataset(dataset_dir: str | os.PathLike, size: int | None = 256) -> tuple[torch.Tensor, torch.Tensor]:
+Datasets = str | os.PathLike | Sequence[str | os.PathLike]
+
+
+def dataset_pairs(datasets: Datasets) -> list[tuple[Path, Path]]:
+    """``(image, label)`` of one dataset (:func:`find_pairs`) or of several merged as ``merge`` does.
+
+    Several: the pairs and names of :func:`dataset.merge_plan` with clashing names renamed (no pair
+    is dropped), in the merged set's sorted-name order, so training on ``A B`` is training on
+    ``merge A B --on-clash rename``.
+    """
+    if isinstance(datasets, str | os.PathLike):
+        return find_pairs(datasets)
+    datasets = list(datasets)
+    if len(datasets) == 1:
+        return find_pairs(datasets[0])
+    from .dataset import merge_plan
+
+    rows = sorted(merge_plan(datasets, on_clash="rename"), key=lambda row: row["file"])
+    return [(Path(row["source_image"]), Path(row["source_label"])) for row in rows]
+
+
+def load_dataset(datasets: Datasets, size: int | None = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """All pairs as float tensors (N, 1, S, S): grey images in [0, 1], labels in [0, 1].
 
     Labels are binarized with ``io.as_trace`` (either polarity) and then resized like the
     images (bilinear, antialiased), so a thin line shrunk below a pixel becomes a soft target
     rather than vanishing. ``size=None`` keeps the native size (all equal, multiples of 16).
+    ``datasets``: one folder, or several trained as one (:func:`dataset_pairs`).
     """
     images, labels = [], []
-    for image_path, label_path in find_pairs(dataset_dir):
+    for image_path, label_path in dataset_pairs(datasets):
         image = to_unit_float(read_image(image_path), str(image_path))
         label, _ = as_trace(read_image(label_path))
         if image.shape != label.shape:
@@ -132,12 +169,13 @@ def load_dataset(dataset_dir: str | os.PathLike, size: int | None = 256) -> tupl
         images.append(_resize(torch.from_numpy(image), size))
         labels.append(_resize(torch.from_numpy(label.astype(np.float32)), size).clamp_(0.0, 1.0))
     shapes = {tuple(t.shape) for t in images}
+    where = datasets if isinstance(datasets, str | os.PathLike) else ", ".join(map(str, datasets))
     if len(shapes) > 1:
-        raise InputError(f"{dataset_dir}: images differ in size ({', '.join(map(str, sorted(shapes)[:3]))}); "
+        raise InputError(f"{where}: images differ in size ({', '.join(map(str, sorted(shapes)[:3]))}); "
                          "give a training size to resize them")
     height, width = shapes.pop()
     if height % GRID or width % GRID:
-        raise InputError(f"{dataset_dir}: images are {height} x {width}; the U-Net needs sides that are "
+        raise InputError(f"{where}: images are {height} x {width}; the U-Net needs sides that are "
                          f"multiples of {GRID} (give a training size)")
     return torch.stack(images)[:, None], torch.stack(labels)[:, None]
 
@@ -171,6 +209,7 @@ class SingleProcess:
     """
 
     is_main = True  # writes the checkpoints
+    stops_on_request = True  # a stop request (a file) is honoured; ranks of a DDP job could not agree on it
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -195,11 +234,25 @@ class SingleProcess:
         """Called once at the end with the trained (unwrapped) model."""
 
 
+def initial_model(path: str | os.PathLike, base_width: int | None = None) -> UNet:
+    """The checkpoint to fine-tune from (weights-only, any layout ``load_checkpoint`` reads).
+
+    ``base_width``: the width the caller asked for, None if it did not; a different one is refused
+    (the width is the checkpoint's, it cannot change).
+    """
+    model = load_checkpoint(path)
+    if base_width is not None and base_width != model.base_width:
+        raise InputError(f"{Path(path).name}: has base width {model.base_width}, not {base_width}; fine-tuning "
+                         "keeps the checkpoint's width (leave the width out)")
+    return model
+
+
 def train_steps(
-    dataset_dir: str | os.PathLike,
+    dataset_dir: Datasets,
     output_dir: str | os.PathLike,
     options: TrainOptions | None = None,
     strategy: SingleProcess | None = None,
+    init: str | os.PathLike | None = None,
 ) -> Generator[TrainProgress, None, list[float]]:
     """Train and write ``NAME_EPOCH.pth`` into ``output_dir``; yields a :class:`TrainProgress` per batch.
 
@@ -207,6 +260,10 @@ def train_steps(
     ``NAME_*.pth`` already in ``output_dir``). ``strategy`` is how the work is shared: one process
     (default) or a rank of a data-parallel job (``core.ddp.DataParallel``); the loop is the same.
     Drive it with ``steps.run_steps`` or a napari ``thread_worker``. ``options`` None: the defaults.
+    ``dataset_dir``: one dataset folder or several (:func:`dataset_pairs`). ``init``: a checkpoint
+    to start from (:func:`initial_model`) when ``output_dir`` has none of this series yet; a run
+    already there resumes (``init`` is still checked). A stop request (``run_status.request_stop``)
+    ends the loop after the current batch with a last step whose ``stopped`` is True.
     """
     options = options or TrainOptions()
     loss_fn = make_loss(options.loss, options.tolerant_weight, options.sigma, options.window)
@@ -214,32 +271,47 @@ def train_steps(
     if output_dir.exists() and not output_dir.is_dir():
         raise InputError(f"{output_dir}: exists and is not a folder")
     images, labels = load_dataset(dataset_dir, options.size)
+    start_model = initial_model(init, options.base_width) if init is not None else None
     strategy = strategy or SingleProcess(choose_device(options.device))
     name, epochs, batch_size, seed = options.name, options.epochs, options.batch_size, options.seed
 
     done = find_checkpoints(output_dir, name) if output_dir.is_dir() else []
     strategy.barrier()  # every process reads the folder before the main one writes: all start alike
     start = 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = UNet(options.base_width)
+    if start_model is not None:
+        model = start_model
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = UNet(options.base_width or LAB_BASE_WIDTH)
     optimizer_state = None
     if done:
         if not options.resume:
             raise InputError(f"{done[-1].path}: already exists; resume, or choose another name or folder")
         last = done[-1]
         previous = load_checkpoint(last.path)
-        if previous.base_width != options.base_width:
-            raise InputError(f"{last.path}: has width {previous.base_width}, not {options.base_width}; "
+        if previous.base_width != model.base_width and (options.base_width is not None or init is not None):
+            raise InputError(f"{last.path}: has width {previous.base_width}, not {model.base_width}; "
                              "resume with the same width or use another name or folder")
         model = previous
         start = last.epoch + 1
         state = _read_train_state(_state_path(output_dir, name))
         if state is not None and int(state.get("epoch", -1)) == last.epoch:
             optimizer_state = state["optimizer"]
+    if strategy.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)  # at once, so a follower finds the folder
     if start >= epochs:
+        if strategy.is_main:
+            mark_finished(output_dir, name, done[-1].epoch if done else epochs - 1)
         strategy.finish(model)
         return []
+    stoppable = strategy.stops_on_request
+    progress = None
+    if strategy.is_main:
+        unmark_finished(output_dir, name)
+        clear_stale_stop(output_dir, name)
+        progress = ProgressWriter(output_dir, name, extra={"init": str(init) if init is not None else None,
+                                                            "start_epoch": start})
     device = strategy.device
     model.to(device).train()
     wrapped = strategy.wrap(model)
@@ -262,14 +334,33 @@ def train_steps(
             value = loss_fn(wrapped(x.to(device)), y.to(device))
             value.backward()  # under DDP the gradients are averaged over the processes here
             optimizer.step()
-            totals += torch.tensor([float(value.detach()) * len(index), len(index)], dtype=torch.float64)
+            loss = float(value.detach())
+            totals += torch.tensor([loss * len(index), len(index)], dtype=torch.float64)
+            if progress is not None and batch < batches - 1:
+                progress.update(epoch=epoch, epochs=epochs, batch=batch + 1, batches=batches, loss=loss)
+            if stoppable and stop_requested(output_dir, name):
+                if progress is not None:
+                    progress.update(epoch=epoch, epochs=epochs, batch=batch + 1, batches=batches, loss=loss,
+                                    state="stopped", force=True)
+                stop_path(output_dir, name).unlink(missing_ok=True)  # answered: a rerun resumes
+                yield TrainProgress(epoch, epochs, batch + 1, batches, loss, stopped=True)
+                model.eval()
+                strategy.finish(model)
+                return losses
             if batch < batches - 1:
-                yield TrainProgress(epoch, epochs, batch + 1, batches, float(value.detach()))
+                yield TrainProgress(epoch, epochs, batch + 1, batches, loss)
         reduced = strategy.reduce(totals)
         losses.append(float(reduced[0] / reduced[1]))
         saved = None
         if strategy.is_main and (epoch % options.save_every == 0 or epoch == epochs - 1):
             saved = _save(model, optimizer, output_dir, name, epoch)
+        if progress is not None:
+            last_epoch = epoch == epochs - 1
+            progress.update(epoch=epoch, epochs=epochs, batch=batches, batches=batches, loss=losses[-1],
+                            epoch_loss=losses[-1], checkpoint=saved.name if saved else None,
+                            state="finished" if last_epoch else "running", force=True)
+            if last_epoch:
+                mark_finished(output_dir, name, epoch)
         strategy.barrier()  # nobody runs ahead of (or exits before) the main process's write
         yield TrainProgress(epoch, epochs, batches, batches, losses[-1], saved)
     model.eval()
