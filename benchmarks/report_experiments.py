@@ -28,7 +28,6 @@ import argparse
 import csv
 import itertools
 import json
-import re
 import sys
 import tempfile
 import time
@@ -394,25 +393,12 @@ def times_table(work: Path) -> str:
     for r in legs:
         per_run.setdefault(r["run"], []).append(float(r["cpu_s"]))
     lines = [(f"- Trainings: {len({(r['seed'], r['run']) for r in legs})} (runs x seeds) in {len(legs)} legs, "
-              f"{cpu / 60:.0f} min CPU in total ({wall / 60:.0f} min wall summed over the legs; two processes ran "
-              f"side by side), last one finished {finished} UTC, on {', '.join(sorted(models))}."),
+              f"{cpu / 60:.0f} min CPU in total ({wall / 60:.0f} min wall summed over the legs, on a shared "
+              f"machine), last one finished {finished} UTC, on {', '.join(sorted(models))}."),
              "- CPU seconds per training (sum of its legs), mean over seeds: "
              + ", ".join(f"`{run}` {sum(v) / len({(r['seed']) for r in legs if r['run'] == run}):.0f} s"
                          for run, v in per_run.items()) + "."]
     return "\n".join(lines)
-
-
-def fill_page(page: Path, blocks: dict[str, str]) -> None:
-    """Put each block between ``<!-- figures: report-NAME ... -->`` and ``<!-- end figures: report-NAME -->``
-    in the page (markers that are not there are skipped: the page decides what it shows)."""
-    text = page.read_text(encoding="utf-8")
-    for name, body in blocks.items():
-        start = re.compile(rf"^<!-- figures: report-{re.escape(name)}\b.*-->\n", re.MULTILINE)
-        end = re.compile(rf"^<!-- end figures: report-{re.escape(name)} -->$", re.MULTILINE)
-        starts, ends = list(start.finditer(text)), list(end.finditer(text))
-        if len(starts) == 1 and len(ends) == 1 and ends[0].start() >= starts[0].end():
-            text = text[: starts[0].end()] + "\n" + body.strip("\n") + "\n\n" + text[ends[0].start():]
-    page.write_text(text, encoding="utf-8")
 
 
 def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> None:
@@ -443,8 +429,10 @@ def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> 
     bce_figure(rows, figures / "report_bce.png")
     predictions_figure(work, runs, last_epoch, figures / "report_predictions.png")
     if args.page:
-        fill_page(args.page, blocks)
-        log(f"\ntables written into {args.page}")
+        from docs_text import replace_block  # tests/, on the path through _common
+
+        for name, block in blocks.items():
+            replace_block(args.page, f"report-{name}", block)
     log(f"figures: {figures}/report_crops.png, report_thickness.png, report_bce.png, report_predictions.png")
 
 
@@ -604,7 +592,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "docs" / "data",
                         help="where the per-epoch CSV and the training times the page quotes are copied")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "report.md",
-                        help="the page whose <!-- figures: report-NAME --> blocks get the tables")
+                        help="the page whose report-NAME blocks (docs/figures.md) get the tables")
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--save-every", type=int, default=4)
     parser.add_argument("--width", type=int, default=4)
