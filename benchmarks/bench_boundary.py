@@ -89,7 +89,7 @@ def compare_matchers(shape, repeat: int, scipy_hk: bool) -> None:
         from scipy.sparse.csgraph import maximum_bipartite_matching
 
         predicted_px = np.argwhere(ours_thin)
-        indptr, indices = boundary._pairs_within(predicted_px, scorer._tree, scorer._true_px, distance)
+        indptr, indices = scorer._true.pairs(predicted_px)
         graph = csr_matrix((np.ones(indices.size, np.int8), indices, indptr), shape=(len(predicted_px),
                                                                                     scorer.n_true))
         result, t_hk, c_hk = timed(lambda: maximum_bipartite_matching(graph, perm_type="column"), 1)

@@ -13,6 +13,7 @@ docs/images/grains_gaps.png.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import print_machine
 from scipy import ndimage as ndi
 
 from napari_graintrace.core import grains, scores
@@ -28,6 +30,7 @@ from napari_graintrace.data import NIST_TRACE
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "grains_gaps.png"
 COUNTS = (0, 10, 20, 40, 60, 80)
+TABLE_COUNTS = (0, 20, 40, 80)  # the rows docs/grains.md shows (9-px gaps)
 WIDTHS = (3, 9)  # gap diameters in px: closed by the lab's dilations / not closed
 
 
@@ -69,6 +72,7 @@ def soft(trace: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
+    print_machine()
     trace = read_trace(NIST_TRACE)[0]
     truth = grains.trace_labels(trace)
     centres = gap_centres(trace, max(COUNTS))
@@ -91,6 +95,27 @@ def main() -> None:
                   f"{row['grains']:7d} {row['vi_merge']:9.4f} {row['vi_split']:9.4f} {row['grain_f1']:9.3f}")
         results[width] = rows
     plot(results)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from docs_text import replace_block
+
+    replace_block("docs/grains.md", "gap-table", table(results[WIDTHS[1]]))
+
+
+def table(rows: list[dict]) -> str:
+    """docs/grains.md's table: the 9-px rows, pixel losses with their change from no gaps."""
+    first = rows[0]
+    header = (f"| gaps ({WIDTHS[1]} px) | BCE | Gaussian loss (sigma 3) | interior grains (of {first['grains_truth']}) "
+              "| VI merge | grain F1 |")
+    lines = [header, "|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if row["gaps"] not in TABLE_COUNTS:
+            continue
+        change = {key: 100 * (row[key] - first[key]) / abs(first[key]) for key in ("bce", "gaussian")}
+        bce = f"{row['bce']:.4f}" + (f" ({change['bce']:+.0f} %)" if row["gaps"] else "")
+        gaussian = f"{row['gaussian']:.4f}" + (f" ({change['gaussian']:+.1f} %)" if row["gaps"] else "")
+        lines.append(f"| {row['gaps']} | {bce} | {gaussian} | {row['grains']} | {row['vi_merge']:.3f} | "
+                     f"{row['grain_f1']:.3f} |")
+    return "\n".join(lines)
 
 
 def relative(rows: list[dict], key: str) -> np.ndarray:

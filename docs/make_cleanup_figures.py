@@ -11,6 +11,7 @@ that single pixels stay visible.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image, read_trace, write_image
 from napari_graintrace.core.scores import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _common import print_machine
+from docs_text import replace_block  # tests/, put on the path by _common
 
 OUT = Path(__file__).parent / "images"
 WINDOW = (slice(120, 270), slice(300, 450))  # rows, columns of the 600 x 800 NIST images
@@ -46,6 +51,7 @@ def comparison(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
+    print_machine()
     OUT.mkdir(exist_ok=True)
     painted = read_image(NIST_TRACED_ON_MICROGRAPH)
     micrograph = read_image(NIST_MICROGRAPH)
@@ -59,15 +65,28 @@ def main() -> None:
     print(f"extraction ({report['method']}, threshold {report['threshold']}): {elapsed * 1e3:.0f} ms, "
           f"{np.count_nonzero(extracted)} px vs NIST's {np.count_nonzero(theirs)} px")
     print(f"  IoU {iou:.4f}")
+    prf = {}
     for sigma in (1.0, 3.0):
-        p, r, f = tolerant_prf(extracted.astype(np.float32), theirs, sigma=sigma, window=15)
+        p, r, f = prf[sigma] = tolerant_prf(extracted.astype(np.float32), theirs, sigma=sigma, window=15)
         print(f"  tolerant sigma={sigma:g}: P {p:.4f}  R {r:.4f}  F {f:.4f}")
     missed = theirs & ~extracted
     unchanged = np.count_nonzero(missed & (painted == micrograph))
     beside = np.count_nonzero(missed & ndi.binary_dilation(extracted, np.ones((3, 3), bool)))
+    extra = np.count_nonzero(extracted & ~theirs)
     print(f"  NIST pixels not extracted: {np.count_nonzero(missed)} ({unchanged} of them unpainted: "
-          f"painted == original there; {beside} touch an extracted pixel); "
-          f"extra pixels: {np.count_nonzero(extracted & ~theirs)}")
+          f"painted == original there; {beside} touch an extracted pixel); extra pixels: {extra}")
+    unpainted = ("the painted file is unchanged there (painted = original)" if unchanged == np.count_nonzero(missed)
+                 else f"{unchanged} of them where the painted file is unchanged (painted = original)")
+    (p1, r1, f1), (p3, r3, f3) = prf[1.0], prf[3.0]
+    replace_block("docs/cleanup.md", "cleanup-extraction", "\n".join([
+        "| | value |", "|---|---|",
+        f"| boundary pixels, extracted / NIST | {np.count_nonzero(extracted):,} / {np.count_nonzero(theirs):,} |",
+        f"| IoU | **{iou:.4f}** |",
+        f"| tolerant P / R / F, sigma = 1 | {p1:.4f} / {r1:.4f} / **{f1:.4f}** (target: F >= 0.95) |",
+        f"| tolerant P / R / F, sigma = 3 | {p3:.4f} / {r3:.4f} / {f3:.4f} |",
+        (f"| NIST pixels not extracted | {np.count_nonzero(missed):,}: {unpainted}, and {beside:,} of them touch "
+         "an extracted pixel |"),
+        f"| extracted pixels NIST does not have | {extra:,} |"]))
 
     pictures = {
         "cleanup_painted": painted,

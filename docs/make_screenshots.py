@@ -21,6 +21,9 @@ from qtpy.QtWidgets import QApplication
 from napari_graintrace.core.io import write_image
 from napari_graintrace.data import DEMO_CHECKPOINTS
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _common import print_machine
+
 OUT = Path(__file__).parent / "images"
 SIZE = (1500, 950)
 
@@ -169,6 +172,7 @@ SHOTS: dict[str, Callable[[], None]] = {
 
 
 def main(names: list[str]) -> None:
+    print_machine()
     OUT.mkdir(exist_ok=True)
     for name in names or list(SHOTS):
         SHOTS[name]()

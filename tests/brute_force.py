@@ -6,6 +6,8 @@ shared bug cannot hide. Also imported by ``benchmarks/`` as the baseline.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -88,3 +90,59 @@ def tolerant_prf(p: np.ndarray, t: np.ndarray, sigma: float, window: int) -> tup
     recall = float((t * soft_dilation(p, sigma, window)).sum() / t.sum()) if t.sum() > 0 else 0.0
     f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return precision, recall, f
+
+
+def geometric_path_cost(cost: np.ndarray, path) -> float:
+    """A path's cost as scikit-image's MCP_Geometric counts it: each step, the mean of its two pixels' costs
+    times its length (1, or sqrt 2 diagonally)."""
+    total = 0.0
+    for (y0, x0), (y1, x1) in itertools.pairwise(path):
+        assert max(abs(y1 - y0), abs(x1 - x0)) == 1, "a path moves one pixel at a time"
+        total += (cost[y0, x0] + cost[y1, x1]) / 2 * np.hypot(y1 - y0, x1 - x0)
+    return float(total)
+
+
+def cheapest_path_cost(cost: np.ndarray, start, stop, allowed: np.ndarray | None = None) -> float:
+    """Dijkstra by hand on the 8-connected pixel grid with MCP_Geometric's step costs."""
+    import heapq
+
+    h, w = cost.shape
+    best = {tuple(start): 0.0}
+    queue = [(0.0, tuple(start))]
+    while queue:
+        total, (y, x) = heapq.heappop(queue)
+        if (y, x) == tuple(stop):
+            return total
+        if total > best[(y, x)]:
+            continue
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                ny, nx = y + dy, x + dx
+                if (dy or dx) and 0 <= ny < h and 0 <= nx < w and (allowed is None or allowed[ny, nx]):
+                    step = (cost[y, x] + cost[ny, nx]) / 2 * np.hypot(dy, dx)
+                    if total + step < best.get((ny, nx), np.inf):
+                        best[(ny, nx)] = total + step
+                        heapq.heappush(queue, (total + step, (ny, nx)))
+    return float("inf")
+
+
+def four_connected_regions(boundary: np.ndarray) -> list[frozenset]:
+    """The grains of a tracing by flood fill: sets of (row, col) of 4-connected non-boundary pixels."""
+    h, w = boundary.shape
+    seen = np.array(boundary, dtype=bool, copy=True)
+    regions = []
+    for y in range(h):
+        for x in range(w):
+            if seen[y, x]:
+                continue
+            stack, region = [(y, x)], set()
+            seen[y, x] = True
+            while stack:
+                cy, cx = stack.pop()
+                region.add((cy, cx))
+                for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+                    if 0 <= ny < h and 0 <= nx < w and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+            regions.append(frozenset(region))
+    return regions

@@ -78,23 +78,25 @@ def quoted_one(path: str | Path, anchor: str, occurrence: int = 1) -> Quote:
     return quoted(path, anchor, 1, occurrence)[0]
 
 
-def table_row(path: str | Path, first_cell: str, after: str | None = None) -> list[str]:
-    """The cells of the markdown table row whose first cell is ``first_cell`` (after the phrase ``after``)."""
+def table_row(path: str | Path, first_cell: str | tuple[str, ...], after: str | None = None) -> list[str]:
+    """The cells of the markdown table row whose first cell is ``first_cell`` (after the phrase ``after``),
+    without it; a tuple matches that many leading cells (``("original", "demo_59.pth")``)."""
     text = _read(path)
     begin = 0
     if after is not None:
         begin = text.find(after)
         if begin < 0:
             raise AssertionError(f"{path}: {after!r} not found")
+    key = (first_cell,) if isinstance(first_cell, str) else tuple(first_cell)
     for line in text[begin:].splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.lstrip().startswith("|") and cells[0] == first_cell:
-            return cells[1:]
+        if line.lstrip().startswith("|") and tuple(cells[: len(key)]) == key:
+            return cells[len(key):]
     raise AssertionError(f"{path}: no table row {first_cell!r}" + (f" after {after!r}" if after else ""))
 
 
-def row_quotes(path: str | Path, first_cell: str, after: str | None = None) -> list[Quote]:
-    """Every number in that table row's cells after the first, in order."""
+def row_quotes(path: str | Path, first_cell: str | tuple[str, ...], after: str | None = None) -> list[Quote]:
+    """Every number in that table row's cells after the first (or the leading ``first_cell`` tuple), in order."""
     where = f"{path}, row {first_cell!r}"
     return [Quote(m.group(), where) for cell in table_row(path, first_cell, after) for m in NUMBER.finditer(cell)]
 

@@ -18,7 +18,7 @@ import pytest
 from skimage.morphology import skeletonize
 from skimage.morphology import thin as skimage_thin
 
-from napari_graintrace.core import InputError, boundary, scores
+from napari_graintrace.core import InputError, boundary, matching, scores, thinning
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
 
@@ -189,6 +189,74 @@ def test_thin_equals_skimage_on_a_real_map(nist_prediction):
         np.testing.assert_array_equal(boundary.thin(mask), skimage_thin(mask))
 
 
+def test_thin_levels_is_skimage_thin_at_every_threshold(rng, nist_prediction):
+    """One bit-parallel run for many thresholds gives each threshold's own skimage image (random maps,
+    blurred maps, more than 64 thresholds, and the real map at the ODS's 99)."""
+    from scipy import ndimage as ndi
+
+    for trial in range(60):
+        shape = tuple(rng.integers(1, 30, size=2))
+        pred = rng.random(shape)
+        if trial % 2:
+            pred = ndi.gaussian_filter(pred, 1.5)
+            pred = (pred - pred.min()) / (np.ptp(pred) + 1e-9)
+        values = np.sort(rng.random(int(rng.integers(1, 90))))
+        for threshold, pixels in zip(values, thinning.thin_levels(pred, values), strict=True):
+            np.testing.assert_array_equal(pixels, np.argwhere(skimage_thin(pred >= threshold)))
+    crop = nist_prediction[100:260, 200:420]
+    values = boundary.ods_thresholds(99)
+    for threshold, pixels in zip(values, thinning.thin_levels(crop, values), strict=True):
+        np.testing.assert_array_equal(pixels, np.argwhere(skimage_thin(crop >= threshold)))
+
+
+@pytest.mark.parametrize("max_distance", [1.0, 3.0, 7.5, 11.0])
+def test_index_lookup_and_kd_tree_give_the_same_candidates(rng, max_distance, monkeypatch):
+    """The raster look-up (small distances) and the k-d tree (large ones) find the same pairs."""
+    true = rng.random((60, 70)) < 0.1
+    predicted_px = np.argwhere(rng.random((60, 70)) < 0.1)
+    raster = matching.TruePixels(true, max_distance)
+    monkeypatch.setattr(matching, "RASTER_MAX_OFFSETS", 0)
+    tree = matching.TruePixels(true, max_distance)
+    assert raster._index is not None and tree._index is None
+    (ptr_a, idx_a), (ptr_b, idx_b) = raster.pairs(predicted_px), tree.pairs(predicted_px)
+    np.testing.assert_array_equal(ptr_a, ptr_b)
+    by_loop = pairs_by_loop(np.isin(np.arange(true.size), predicted_px[:, 0] * 70 + predicted_px[:, 1])
+                            .reshape(true.shape), true, max_distance)
+    for row in range(len(predicted_px)):
+        assert sorted(idx_a[ptr_a[row]:ptr_a[row + 1]]) == sorted(idx_b[ptr_b[row]:ptr_b[row + 1]]) == by_loop[row]
+    expected = np.zeros(true.shape, bool)  # within(): any true pixel within the distance, by loop
+    for y, x in np.argwhere(true):
+        yy, xx = np.mgrid[:60, :70]
+        expected |= (yy - y) ** 2 + (xx - x) ** 2 <= max_distance ** 2
+    np.testing.assert_array_equal(raster.within(), expected)
+    np.testing.assert_array_equal(tree.within(), expected)
+
+
+def test_matching_from_a_start_is_still_maximum(rng):
+    """Started from any valid matching (part of a maximum one, or a poor greedy one), the flow on the
+    residual graph ends at the maximum, and the pairs it returns are a matching of the graph."""
+    for trial in range(40):
+        predicted, true = rng.random((25, 30)) < 0.2, rng.random((25, 30)) < 0.2
+        distance = float(rng.choice([1.0, 1.5, 2.0, 3.0]))
+        side = matching.TruePixels(true, distance)
+        predicted_px = np.argwhere(predicted)
+        indptr, indices = side.pairs(predicted_px)
+        expected = kuhn_maximum_matching(pairs_by_loop(predicted, true, distance), int(true.sum()))
+        used_rows, used_cols = [], set()  # a greedy start: first free partner of each pixel
+        for row in range(len(predicted_px)):
+            for col in indices[indptr[row]:indptr[row + 1]]:
+                if col not in used_cols and rng.random() < 0.7:
+                    used_rows.append((row, int(col)))
+                    used_cols.add(int(col))
+                    break
+        start = (np.array([r for r, _ in used_rows], np.int64), np.array([c for _, c in used_rows], np.int64))
+        count, rows, cols = matching.maximum_matching(indptr, indices, side.n, True, start)
+        assert count == expected == len(rows) == len(set(rows.tolist())) == len(set(cols.tolist()))
+        for row, col in zip(rows, cols, strict=True):
+            assert col in indices[indptr[row]:indptr[row + 1]]
+        assert matching.maximum_matching(indptr, indices, side.n, False, start)[0] == expected
+
+
 # -- P / R / F edge cases and ODS --------------------------------------------------------------
 def test_edge_cases():
     blank = np.zeros((9, 11), np.float32)
@@ -227,6 +295,17 @@ def test_ods_equals_the_best_of_every_threshold(rng, nist_trace):
         every = [scores.boundary_prf(pred, crop, float(t), distance)[2] for t in values]
         best = max(every)
         assert scores.boundary_ods(pred, crop, thresholds, distance) == (best, float(values[every.index(best)]))
+
+
+def test_ods_at_99_thresholds_on_a_real_map(nist_prediction, nist_trace):
+    """The shared thinning, the bound and the started matchings give the best of all 99, exactly."""
+    pred, trace = nist_prediction[150:450, 200:600], nist_trace[150:450, 200:600]
+    scorer = boundary.BoundaryScorer(trace)
+    values = boundary.ods_thresholds(99)
+    every = [scorer.prf(pred, float(t))[2] for t in values]
+    best = max(every)
+    assert scorer.ods(pred, 99) == (best, float(values[every.index(best)]))
+    assert best > 0.8  # a real optimum, not an empty map
 
 
 def test_ods_thresholds_follow_bsds():

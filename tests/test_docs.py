@@ -211,3 +211,119 @@ def test_readme_bf16_speedups_are_the_results_rows():
     bf16 = quoted(results, "predict(precision='auto'): bf16 autocast + channels_last", 1)[0].value
     own = quoted(results, "predict(precision='fp32'): channels_last", 1)[0].value
     assert_quotes(quoted("README.md", "(benchmarks/RESULTS.md))", 2), [lab / bf16, own / bf16])
+
+
+def test_grains_mean_intercept_against_nist(trace):
+    """grains.md's check against NIST GSAT: edge-to-edge segments over 2 px, and the centre-to-centre summary."""
+    nist = quoted(GRAINS_MD, "lengths for this steel tracing average", 1)[0].value
+    edges = grains.intercept_lengths(grains.label_grains(trace), between="edges")
+    edge_mean = edges[edges > 2].mean()
+    assert_quotes(quoted(GRAINS_MD, "segments over 2 px) gives", 2), [edge_mean, 100 * (edge_mean / nist - 1)])
+    centres = grains.stats(grains.trace_labels(trace))["mean_intercept_px"]
+    assert_quotes(quoted(GRAINS_MD, "centre to centre on the 1-px skeleton, is", 2),
+                  [centres, 100 * (centres / nist - 1)])
+
+
+def test_cleanup_extraction_table(trace):
+    """docs/cleanup.md: the NIST tracing extracted from the painted micrograph, against NIST's own."""
+    from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+    from napari_graintrace.core.io import read_image
+    from napari_graintrace.data import NIST_TRACED_ON_MICROGRAPH
+
+    painted, micrograph = read_image(NIST_TRACED_ON_MICROGRAPH), read_image(NIST_MICROGRAPH)
+    extracted, _ = clean_trace(painted, CleanupOptions(), original=micrograph)
+    cleanup_md, table = "docs/cleanup.md", "| | value |"
+    missed = trace & ~extracted
+    assert_quotes(row_quotes(cleanup_md, "boundary pixels, extracted / NIST", table),
+                  [np.count_nonzero(extracted), np.count_nonzero(trace)])
+    assert_quotes(row_quotes(cleanup_md, "IoU", table),
+                  [np.count_nonzero(extracted & trace) / np.count_nonzero(extracted | trace)])
+    for sigma in (1, 3):
+        quotes = row_quotes(cleanup_md, f"tolerant P / R / F, sigma = {sigma}", table)[:3]  # then the target
+        assert_quotes(quotes, scores.tolerant_prf(extracted.astype(np.float32), trace, float(sigma), 15))
+    touching = np.count_nonzero(missed & ndi.binary_dilation(extracted, np.ones((3, 3), bool)))
+    assert_quotes(row_quotes(cleanup_md, "NIST pixels not extracted", table), [np.count_nonzero(missed), touching])
+    assert np.count_nonzero(missed & (painted == micrograph)) == np.count_nonzero(missed)  # "unchanged there"
+    assert_quotes(row_quotes(cleanup_md, "extracted pixels NIST does not have", table),
+                  [np.count_nonzero(extracted & ~trace)])
+
+
+# --------------------------------------------------------------------------------------------
+# the demo runs: docs/sweep.md and the demo checkpoints' README
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_run_scores(trace) -> dict[tuple[str, str], list[float]]:
+    """(run, file) -> BCE, Gaussian (whole pair), BCE, Gaussian, tolerant F sigma=1 (held-out quarter)."""
+    from napari_graintrace.core.checkpoints import find_checkpoints
+    from napari_graintrace.data import DEMO_RUNS, HELD_OUT_COLUMNS
+
+    image = read_micrograph(NIST_MICROGRAPH)
+    held = (slice(None), HELD_OUT_COLUMNS)
+    out = {}
+    for run, folder in DEMO_RUNS.items():
+        for item in find_checkpoints(folder):
+            pred = predict(load_checkpoint(item.path), image, resolution=None, precision="fp32", device="cpu")
+            out[run, item.path.name] = [scores.bce(pred, trace), scores.gaussian_loss(pred, trace),
+                                        scores.bce(pred[held], trace[held]),
+                                        scores.gaussian_loss(pred[held], trace[held]),
+                                        scores.tolerant_prf(pred[held], trace[held], 1.0)[2]]
+    return out
+
+
+def test_demo_checkpoints_readme_score_table(demo_run_scores):
+    readme = "src/napari_graintrace/data/demo_checkpoints/README.md"
+    assert len(demo_run_scores) == 14
+    for (run, name), values in demo_run_scores.items():
+        assert_quotes(row_quotes(readme, (run, name), "| run | file |"), values)
+
+
+def test_sweep_md_held_out_table_and_best_epochs(demo_run_scores, tmp_path, capsys):
+    """docs/sweep.md: the last epoch of each run on the held-out quarter, and what its sweep command prints."""
+    import contextlib
+
+    for run in ("original", "with_crops"):
+        assert_quotes(row_quotes("docs/sweep.md", f"{run}, epoch 59", "| run | BCE |"),
+                      demo_run_scores[run, DEMO_EPOCH][2:])
+    readme = (ROOT / "docs" / "sweep.md").read_text()
+    shown = readme.split("```bash\ngraintrace sweep original=src/", 1)[1].split("\n```", 1)[0]
+    command = ("original=src/" + shown).replace("\\\n", " ").split()
+    outputs = {"demo.csv": str(tmp_path / "demo.csv"), "sweep_demo.png": str(tmp_path / "sweep_demo.png")}
+    with contextlib.chdir(ROOT):
+        assert graintrace(["sweep", *(outputs.get(a, a) for a in command), "--cache", str(tmp_path / "cache")]) == 0
+    printed = "\n".join(line for line in capsys.readouterr().out.splitlines() if line.startswith(("best ", "  ")))
+    numbers = printed_numbers(printed)
+    assert len(numbers) > 12
+    assert_quotes(quoted("docs/sweep.md", "```text\nbest gaussian", len(numbers)), numbers)
+
+
+def test_grains_gap_experiment_table(trace):
+    """docs/grains.md's gap experiment (benchmarks/gap_experiment.py's recipe): 9-px gaps cut into the tracing."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # the script's own helpers (_common)
+    spec = importlib.util.spec_from_file_location("gap_experiment", ROOT / "benchmarks" / "gap_experiment.py")
+    gaps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gaps)
+    truth = grains.trace_labels(trace)
+    centres = gaps.gap_centres(trace, max(gaps.COUNTS))
+    rows = {}
+    for count in gaps.TABLE_COUNTS:
+        pred = gaps.soft(gaps.cut(trace, centres[:count], 9))
+        labels = grains.segment(pred)
+        rows[count] = {"bce": scores.bce(pred, trace), "gaussian": scores.gaussian_loss(pred, trace, 3.0, 15),
+                       **grains.stats(labels), **grains.compare(labels, truth)}
+    first = rows[0]
+    assert_quotes(quoted(GRAINS_MD, "| interior grains (of", 1), [first["grains_truth"]])
+    for count, row in rows.items():
+        bce, gaussian = [row["bce"]], [row["gaussian"]]
+        if count:  # the change from no gaps, in % after each loss
+            bce.append(100 * (row["bce"] - first["bce"]) / abs(first["bce"]))
+            gaussian.append(100 * (row["gaussian"] - first["gaussian"]) / abs(first["gaussian"]))
+        assert_quotes(row_quotes(GRAINS_MD, str(count), "| gaps (9 px) |"),
+                      [*bce, *gaussian, row["grains"], row["vi_merge"], row["grain_f1"]])
+    forty = rows[40]
+    assert_quotes(quoted(GRAINS_MD, "Forty 9-px gaps move the Gaussian loss by", 2),
+                  [100 * (forty["gaussian"] - first["gaussian"]) / abs(first["gaussian"]),
+                   100 * (1 - forty["grains"] / first["grains"])])
+    assert_quotes(quoted(GRAINS_MD, "(VI merge x", 1), [forty["vi_merge"] / first["vi_merge"]])

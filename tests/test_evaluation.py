@@ -14,7 +14,6 @@ def test_resize_trace_keeps_thin_lines(nist_trace):
     small = resize_trace(thin, (256, 256))
     assert small.shape == (256, 256) and small.dtype == bool
     assert 0.5 * thin.mean() < small.mean() < 2 * thin.mean()  # lines neither vanish nor bloat
-    assert resize_trace(nist_trace, nist_trace.shape) is not None
     assert np.array_equal(resize_trace(nist_trace, nist_trace.shape), nist_trace)
 
 

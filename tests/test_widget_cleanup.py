@@ -48,8 +48,8 @@ def assert_user_layers_unchanged(viewer, snapshot):
 
 def test_controls_drive_the_live_preview(viewer_and_widget, qtbot, errors):
     viewer, widget, snapshot = viewer_and_widget
-    assert PREVIEW_NAME not in viewer.layers and "export" in choice_names(widget.trace_layer)
-    widget.trace_layer.value = viewer.layers["export"]
+    # the only two-level image is preselected as the tracing, and its live preview follows
+    assert widget.trace_layer.value.name == "export" and widget.original_layer.value is None
     qtbot.waitUntil(lambda: PREVIEW_NAME in viewer.layers, timeout=3000)  # debounced update
     preview = viewer.layers[PREVIEW_NAME]
     expected, report = clean_trace(snapshot["export"], CleanupOptions())

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 from skimage import filters
 from widget_session import OWNER_KEY
 
@@ -101,11 +102,16 @@ def test_cancel_leaves_the_controls(widget_session, qtbot, errors, crop, soft):
     widget.prediction_layer.value = viewer.layers["p"]
     widget.trace_layer.value = viewer.layers["t"]
     widget.run_button.clicked.emit()
-    before = widget.options()
-    widget.tune_button.clicked.emit()
-    widget.cancel_button.clicked.emit()
+    before, idle_status = widget.options(), widget.status.value
+    qtbot.mouseClick(widget.tune_button.native, Qt.MouseButton.LeftButton)
+    # Tune started: the widget is busy and its worker has reported a step of the search
+    assert widget.cancel_button.enabled and not widget.tune_button.enabled
+    qtbot.waitUntil(lambda: widget.status.value != idle_status, timeout=60_000)
+    assert widget.tuned is None
+    qtbot.mouseClick(widget.cancel_button.native, Qt.MouseButton.LeftButton)
     session.wait_idle(timeout_ms=120_000)
     assert widget.options() == before and widget.tuned is None and errors == []
+    assert widget.tune_button.enabled and not widget.cancel_button.enabled
     session.close()
 
 

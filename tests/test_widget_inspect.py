@@ -62,7 +62,10 @@ def test_user_session_through_the_plugin_menu(widget_session, nist, errors):
     session.wait_idle()
     assert errors == []
     made = output_layers(viewer)
-    assert list(made) == OUTPUTS
+    assert sorted(made) == sorted(OUTPUTS)
+    # the visible outputs (the prediction and the composite) on top, in their order; the hidden ones below
+    visible = [name for name in OUTPUTS if made[name].visible]
+    assert visible == ["prediction", "score overlay"] and layer_names(viewer)[-2:] == visible
     names = layer_names(viewer)
 
     # run again with another prediction: the same layers, updated in place, showing the latest

@@ -41,11 +41,12 @@ def run_and_wait(widget, qtbot) -> None:
     qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
 
 
-def click(widget, line, index: int) -> None:
-    """A real left click on point ``index`` of ``line``, through matplotlib's pick machinery."""
+def click(widget, line, index: int, qtbot) -> None:
+    """A left click on point ``index`` of ``line`` (matplotlib's event), then wait: the epoch is scored in a worker."""
     widget.canvas.draw()
     x, y = line.axes.transData.transform((line.get_xdata()[index], line.get_ydata()[index]))
     MouseEvent("button_press_event", widget.canvas, x, y, button=1)._process()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
 
 
 def curve_line(widget, panel: str, gid: str):
@@ -93,19 +94,19 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
         assert best["top-hat k=7"][run].epoch == epochs[int(np.argmin(values))]
         epochs, values = widget.result.values("tolerant_f", "sigma=1 window=15", run=run)
         assert best["tolerant F σ=1"][run].epoch == epochs[int(np.argmax(values))]
-    shown = widget.best_table.data.to_list()
-    assert widget.best_table.row_headers == ("first", "second") and len(shown[0]) == len(best)
-    gaussian_column = list(best).index("Gaussian σ=1.3")
-    assert shown[1][gaussian_column].startswith(f"{best['Gaussian σ=1.3']['second'].epoch}:")
+    shown = widget.best_table.data.to_list()  # a metric per row, a run per column
+    assert widget.best_table.column_headers == ("first", "second") and len(shown) == len(best)
+    gaussian_row = list(best).index("Gaussian σ=1.3")
+    assert shown[gaussian_row][1].startswith(f"{best['Gaussian σ=1.3']['second'].epoch}:")
 
     # clicking a point of the second run shows that run's epoch (the layers of Inspect) and marks it
     line = curve_line(widget, "bce", "mean|second|")
-    click(widget, line, 2)
+    click(widget, line, 2, qtbot)
     assert errors[1:] == [] and widget.marked == ("second", 6)
     key = ("second", 6, "micrograph")
     np.testing.assert_array_equal(viewer.layers["prediction"].data, widget.cache.load(widget.result.predictions[key]))
     assert any(line.get_gid() == "marked" for ax in widget.figure.axes for line in ax.get_lines())
-    click(widget, curve_line(widget, "bce", "mean|first|"), 0)
+    click(widget, curve_line(widget, "bce", "mean|first|"), 0, qtbot)
     assert widget.marked == ("first", 0)
     np.testing.assert_array_equal(viewer.layers["prediction"].data,
                                   widget.cache.load(widget.result.predictions[("first", 0, "micrograph")]))
@@ -113,7 +114,7 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
     assert not any("(graintrace)" in layer.name for layer in viewer.layers)
     assert widget.runs_list.choices == ("first", "second")  # new layers re-read the choices, runs stay
     viewer.layers.remove("prediction")  # deleted by the user: the next click brings it back, once
-    click(widget, curve_line(widget, "gaussian", "live|second"), 1)
+    click(widget, curve_line(widget, "gaussian", "live|second"), 1, qtbot)
     assert widget.marked == ("second", 2)
     np.testing.assert_array_equal(viewer.layers["prediction"].data,
                                   widget.cache.load(widget.result.predictions[("second", 2, "micrograph")]))

@@ -128,3 +128,121 @@ class WidgetSession:
         with watchdog(seconds, f"viewer.close() with {self.widget_name!r} docked", self.config):
             self.viewer.close()
         return time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------------------------
+# what a person does: click a visible button, answer a file dialog, read the notifications
+# ----------------------------------------------------------------------------------------------
+LAPTOP = (1366, 768)
+
+
+def dock_of(widget):
+    """The QDockWidget that holds one of our widgets."""
+    from qtpy.QtWidgets import QDockWidget
+
+    parent = widget.native.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def bring_into_view(widget, control, qtbot) -> None:
+    """As a person would: the widget's tab raised, its panel scrolled to the control.
+
+    Fails when the control cannot be seen at all (hidden, or clipped by a dock too short).
+    """
+    dock = dock_of(widget)
+    if dock is not None:
+        dock.raise_()
+    scroll = getattr(widget, "_scroll_area", None)
+    native = getattr(control, "native", control)
+    deadline = time.monotonic() + 3  # a dock added to a shown window appears after a few event-loop turns
+    while not native.isVisible() and time.monotonic() < deadline:
+        qtbot.wait(20)
+    assert native.isVisible(), f"{_control_name(control)} is not shown"
+    if scroll is not None:
+        scroll.ensureWidgetVisible(native, 0, 0)
+    qtbot.wait(0)
+    assert not native.visibleRegion().isEmpty(), f"{_control_name(control)} cannot be scrolled into view"
+
+
+def _control_name(control) -> str:
+    return repr(getattr(control, "text", None) or getattr(control, "label", None) or control)
+
+
+def press(widget, button, qtbot) -> None:
+    """A real left click on a visible, enabled button (``QTest.mouseClick`` on its Qt widget)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    bring_into_view(widget, button, qtbot)
+    assert button.native.isEnabled(), f"{_control_name(button)} is disabled"
+    QTest.mouseClick(button.native, Qt.MouseButton.LeftButton)
+
+
+class Dialogs:
+    """File dialogs patched to answer like a person: each dialog takes the next queued answer.
+
+    Covers ``QFileDialog``'s static dialogs and magicgui's FileEdit button (which keeps its own
+    references to them), so a path reaches a widget only through the button a person presses.
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        from magicgui.backends._qtpy import widgets as qt_widgets
+        from qtpy.QtWidgets import QFileDialog
+
+        self.answers: list[str] = []
+        self.asked: list[str] = []
+        directory = lambda *args, **kwargs: self._next("directory")
+        file_pair = lambda *args, **kwargs: (self._next("file"), "")
+        files_pair = lambda *args, **kwargs: ([self._next("files")], "")
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(directory))
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(file_pair))
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(file_pair))
+        monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(files_pair))
+        modes = qt_widgets.QFILE_DIALOG_MODES
+        for mode in list(modes):
+            replacement = {"getExistingDirectory": directory, "getOpenFileNames": files_pair}.get(
+                getattr(modes[mode], "__name__", ""), file_pair)
+            monkeypatch.setitem(modes, mode, replacement)
+
+    def _next(self, kind: str) -> str:
+        assert self.answers, f"a {kind} dialog opened with no answer queued"
+        self.asked.append(kind)
+        return str(self.answers.pop(0))
+
+    def choose(self, widget, file_edit, path, qtbot) -> None:
+        """Press the FileEdit's own button; the dialog answers ``path``."""
+        self.answers.append(str(path))
+        press(widget, file_edit.choose_btn, qtbot)
+        assert not self.answers, "the button opened no dialog"
+
+
+class Notifications:
+    """Every napari notification shown (info, warning, error), as text."""
+
+    def __init__(self) -> None:
+        from napari.utils.notifications import notification_manager
+
+        self.messages: list[str] = []
+        self._manager = notification_manager
+        notification_manager.notification_ready.connect(self._record)
+
+    def _record(self, notification) -> None:
+        self.messages.append(str(notification.message))
+
+    def close(self) -> None:
+        self._manager.notification_ready.disconnect(self._record)
+
+
+def laptop_viewer(make_napari_viewer, size: tuple[int, int] = LAPTOP):
+    """A shown viewer whose window is a laptop screen's size, with the NIST sample from File > Open Sample."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(*size)
+    viewer.open_sample(PLUGIN, "nist_steel")
+    return viewer
+
+
+def unexpected(messages: list[str]) -> list[str]:
+    """The messages that report a bug rather than bad input."""
+    return [m for m in messages if "unexpected" in m.lower() or "Traceback" in m]

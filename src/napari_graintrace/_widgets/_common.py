@@ -152,11 +152,13 @@ class _LayerListHook:
     """A widget's callback on ``viewer.layers`` insertions and removals, dropped exactly once.
 
     Dropping it also drops the ``reset_choices`` hooks napari itself connects when it docks a
-    magicgui widget (inserted, removed, reordered, renamed), which napari never disconnects.
+    magicgui widget (inserted, removed, reordered, renamed), which napari never disconnects, and
+    runs the ``on_close`` callbacks (workers are cancelled there).
     """
 
     def __init__(self, events, callback: Callable[..., Any], reset_choices: Callable[..., Any] | None) -> None:
         self.events, self.callback, self.reset_choices, self.connected = events, callback, reset_choices, True
+        self.on_close: list[Callable[[], Any]] = []
         events.inserted.connect(callback)
         events.removed.connect(callback)
 
@@ -164,6 +166,11 @@ class _LayerListHook:
         if not self.connected:
             return
         self.connected = False
+        for callback in self.on_close:
+            try:
+                callback()
+            except Exception:  # closing must finish, whatever one callback does
+                logger.exception("napari-graintrace: error while closing a widget")
         hooks = [(self.events.inserted, self.callback), (self.events.removed, self.callback)]
         if self.reset_choices is not None:
             hooks += [(getattr(self.events, name), self.reset_choices)
@@ -175,14 +182,63 @@ class _LayerListHook:
                 pass
 
 
-def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerListHook:
+_OURS = "napari-graintrace dock"  # a Qt property on our widgets' native widget
+
+
+def tab_with_our_docks(widget) -> None:
+    """A newly docked widget of ours joins our other docks in that area as a tab, and is shown.
+
+    Five docks stacked on a 768-px laptop screen would each be a sliver (or make the window taller
+    than the screen); as tabs, each gets the full height and every control is a click away. Docks of
+    other plugins are left where napari put them; the user can drag a tab out again.
+    """
+    from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+    dock = widget.native.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    window = dock.parentWidget() if dock is not None else None
+    if not isinstance(window, QMainWindow) or dock.isFloating():
+        return
+    area = window.dockWidgetArea(dock)
+    ours = [other for other in window.findChildren(QDockWidget)
+            if other is not dock and not other.isFloating() and other.isVisible()
+            and window.dockWidgetArea(other) == area and _holds_ours(other)]
+    if ours:
+        window.tabifyDockWidget(ours[-1], dock)
+        dock.show()
+        dock.raise_()
+
+
+def _holds_ours(dock) -> bool:
+    from qtpy.QtWidgets import QWidget
+
+    inner = dock.widget()
+    return inner is not None and (bool(inner.property(_OURS)) or any(
+        bool(child.property(_OURS)) for child in inner.findChildren(QWidget)))
+
+
+def follow_layer_list(widget, viewer, callback: Callable[..., Any], picks: Callable[[], list] | None = None,
+                      ) -> _LayerListHook:
     """Call ``callback`` on every layer insertion and removal until the widget is closed or undocked.
 
     napari undocks a widget by taking it out of its dock (``setParent(None)``) without deleting it,
     so ``destroyed`` alone would leave a closed widget listening (and, during ``viewer.close()``,
     reacting to every removed layer). The hooks go on the first of: destroyed, undocked.
+
+    ``picks()`` (``[(dropdown, looks), ...]``, see :func:`preselect`): the empty dropdowns are filled
+    now and whenever a layer is added.
     """
-    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtCore import QEvent, QObject, QTimer
+
+    widget.native.setProperty(_OURS, True)
+    if picks is not None:
+        follow = callback
+
+        def callback(event: Any = None) -> None:
+            follow(event)
+            if getattr(event, "type", "inserted") == "inserted" and hook.connected:
+                preselect(picks())
 
     hook = _LayerListHook(viewer.layers.events, callback, getattr(widget, "reset_choices", None))
     docked = {"yes": widget.native.parent() is not None}
@@ -191,6 +247,8 @@ def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerLis
         def eventFilter(self, obj, event) -> bool:  # Qt's name
             if hook.connected and event.type() == QEvent.Type.ParentChange:
                 if obj.parent() is not None:
+                    if not docked["yes"]:
+                        QTimer.singleShot(0, lambda: hook.connected and tab_with_our_docks(widget))
                     docked["yes"] = True
                 elif docked["yes"]:
                     hook.disconnect()
@@ -200,7 +258,277 @@ def follow_layer_list(widget, viewer, callback: Callable[..., Any]) -> _LayerLis
     widget.native.installEventFilter(undock_filter)
     widget.native.destroyed.connect(hook.disconnect)  # a bound method: PyQt drops it safely
     widget._layer_list_hook = (hook, undock_filter)  # both live as long as the widget
+    if picks is not None:
+        widget.reset_choices()
+        preselect(picks())
     return hook
+
+
+def on_click(button, callback: Callable[[], Any]) -> None:
+    """Call ``callback()`` when ``button`` is clicked, with no arguments.
+
+    A ``PushButton``'s ``changed`` signal passes the button's value (``False``): connected to a method
+    with optional parameters, that value would land in the first one (as it once did for "Add run").
+    """
+    button.changed.connect(lambda *_: callback())
+
+
+def widget_is_open(widget) -> bool:
+    """False once the widget is closed or undocked, or its Qt object is gone (a late signal's case)."""
+    from qtpy import sip
+
+    hook = getattr(widget, "_layer_list_hook", (None,))[0]
+    if hook is not None and not hook.connected:
+        return False
+    try:
+        return not sip.isdeleted(widget.native)
+    except RuntimeError:  # the magicgui wrapper's own Qt object is gone
+        return False
+
+
+_RUNNING: set = set()  # every worker started here, until it finishes
+EXIT_WAIT_MS = 60_000  # at interpreter exit, how long a cancelled worker may take to reach its next stop check
+
+
+def _wait_for_workers() -> None:
+    """At exit: let cancelled workers end before Python tears their Qt signal objects down.
+
+    A worker thread still running while the interpreter finalizes emits on a deleted object, and
+    PyQt aborts the process (a Jupyter kernel dies with it). Workers were asked to stop when their
+    widget closed; this only waits for them to get there.
+    """
+    if not _RUNNING:
+        return
+    from qtpy.QtCore import QThreadPool
+
+    for worker in list(_RUNNING):
+        worker.quit()
+    QThreadPool.globalInstance().waitForDone(EXIT_WAIT_MS)
+
+
+def start_worker(widget, body: Callable[..., Any], *args: Any, yielded=None, returned=None, errored=None,
+                 finished=None, stop=None):
+    """``body(*args)`` in a napari ``thread_worker`` whose signals reach ``widget`` only while it is open.
+
+    Closing the widget (or the viewer) quits the worker (and sets ``stop``, a ``threading.Event``
+    the body checks), and whatever the worker still sends afterwards is ignored: a late progress
+    update must never touch a deleted progress bar (PyQt aborts the process on an exception in a
+    slot). ``errored`` defaults to :func:`notify_error`.
+    """
+    from napari.qt.threading import create_worker
+
+    def guarded(callback):
+        def call(*values: Any) -> None:
+            if callback is not None and widget_is_open(widget):
+                callback(*values)
+        return call
+
+    workers = widget.__dict__.setdefault("_open_workers", [])
+    worker = create_worker(body, *args, _start_thread=False, _ignore_errors=True)  # errors: ``errored``
+    for name, callback in (("yielded", yielded), ("returned", returned), ("errored", errored or notify_error),
+                           ("finished", finished)):
+        if callback is not None:
+            getattr(worker, name).connect(guarded(callback))
+    entry = (worker, stop)
+    workers.append(entry)
+    if not _RUNNING and not getattr(_wait_for_workers, "registered", False):
+        import atexit
+
+        atexit.register(_wait_for_workers)
+        _wait_for_workers.registered = True
+    _RUNNING.add(worker)  # alive until it ends, even when its widget is gone (its signals must outlive it)
+
+    def forget() -> None:
+        _RUNNING.discard(worker)
+        if entry in workers:
+            workers.remove(entry)
+
+    worker.finished.connect(forget)
+    hook = getattr(widget, "_layer_list_hook", (None,))[0]
+    if hook is not None and _quit_workers not in [getattr(c, "func", None) for c in hook.on_close]:
+        hook.on_close.append(functools.partial(_quit_workers, widget))
+    worker.start()
+    return worker
+
+
+def _quit_workers(widget) -> None:
+    """Closing: every worker of the widget is asked to stop (its late signals are ignored)."""
+    for worker, stop in list(widget.__dict__.get("_open_workers", [])):
+        if stop is not None:
+            stop.set()
+        worker.quit()
+
+
+# ----------------------------------------------------------------------------------------------
+# dropdowns that start filled
+# ----------------------------------------------------------------------------------------------
+def _is_two_level(data) -> bool:
+    """True for a boolean image or one with at most two values (a tracing, either polarity)."""
+    data = np.asarray(data)
+    if data.dtype == np.bool_:
+        return True
+    sample = data[:: max(1, data.shape[0] // 128), :: max(1, data.shape[-1] // 128)] if data.ndim >= 2 else data
+    levels = np.unique(sample)
+    if levels.size > 2:  # cheap rejection: a micrograph has many levels in any sample
+        return False
+    return bool(np.all(np.isin(data, levels))) if levels.size else True
+
+
+def looks_like_tracing(layer) -> bool:
+    """A Labels layer, or a 2-D grey image with only two values: what a tracing is."""
+    from napari.layers import Image, Labels
+
+    if is_output_layer(layer) or getattr(layer, "multiscale", False):
+        return False
+    if isinstance(layer, Labels):
+        return np.ndim(layer.data) == 2
+    return isinstance(layer, Image) and not layer.rgb and np.ndim(layer.data) == 2 and _is_two_level(layer.data)
+
+
+def looks_like_micrograph(layer) -> bool:
+    """A 2-D grey or RGB image that is not a tracing: what a micrograph is."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image) or is_output_layer(layer) or getattr(layer, "multiscale", False):
+        return False
+    spatial = np.ndim(layer.data) - (1 if layer.rgb else 0)
+    return spatial == 2 and (layer.rgb or not _is_two_level(layer.data))
+
+
+def looks_like_prediction(layer) -> bool:
+    """Our own "prediction" output, or a user's float image with values in [0, 1]."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image) or layer.rgb or np.ndim(layer.data) != 2:
+        return False
+    if is_output_layer(layer):
+        return layer.metadata.get(OWNER_KEY) == "prediction"
+    data = np.asarray(layer.data)
+    return bool(np.issubdtype(data.dtype, np.floating) and data.size and 0 <= np.nanmin(data)
+                and np.nanmax(data) <= 1)
+
+
+def preselect(picks) -> None:
+    """Fill each empty dropdown with the obvious layer: the topmost one ``looks(layer)`` accepts and
+    no other of these dropdowns already shows. ``picks``: ``[(combo, looks), ...]``; a ``Select``
+    gets a list of one. Dropdowns the user has set are left alone.
+    """
+    def chosen(widget) -> list:
+        value = widget.value
+        return [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+
+    taken = {layer.unique_id for widget, _ in picks for layer in chosen(widget)}
+    for widget, looks in picks:
+        if chosen(widget):
+            continue
+        candidates = [layer for layer in widget.choices
+                      if layer is not None and layer.unique_id not in taken and looks(layer)]
+        if candidates:
+            layer = candidates[-1]  # topmost in the layer list: the one most recently opened
+            widget.value = [layer] if isinstance(widget.value, list | tuple) else layer
+            taken.add(layer.unique_id)
+
+
+SAMPLE_HINT = "File > Open Sample > Grain Trace has one"  # the menu as napari shows it (display_name)
+
+
+def describe_layer(role: str, layer) -> str:
+    """``tracing 'steel trace'``; a layer named for its role reads ``layer 'prediction'``, not
+    ``prediction 'prediction'``."""
+    name = str(layer.name)
+    return f"layer {name!r}" if role.lower() in name.lower() else f"{role} {name!r}"
+
+
+# ----------------------------------------------------------------------------------------------
+# results on top, selection kept
+# ----------------------------------------------------------------------------------------------
+def _selection_of(viewer) -> tuple[list[int], int | None]:
+    selection = viewer.layers.selection
+    active = selection.active
+    return [layer.unique_id for layer in selection], (active.unique_id if active is not None else None)
+
+
+def _restore_selection(viewer, saved: tuple[list[int], int | None]) -> None:
+    ids, active_id = saved
+    if _selection_of(viewer) == saved:
+        return
+    by_id = {layer.unique_id: layer for layer in viewer.layers}
+    layers = [by_id[i] for i in ids if i in by_id]
+    selection = viewer.layers.selection
+    selection.clear()
+    selection.update(layers)
+    if active_id in by_id:
+        selection.active = by_id[active_id]
+
+
+class SavedSelection:
+    """The user's layer selection now; ``restore()`` puts it back after our layers were added (napari
+    selects every added layer)."""
+
+    def __init__(self, viewer) -> None:
+        self.viewer = viewer
+        self.saved = _selection_of(viewer)
+
+    def restore(self) -> None:
+        _restore_selection(self.viewer, self.saved)
+
+
+def outputs_on_top(viewer, names, selection: SavedSelection | None = None) -> None:
+    """Our visible output layers ``names`` (logical names) to the top of the layer list, in the order
+    they have there; the user's selection kept (``selection``: as it was before the run).
+
+    Why: an updated layer stays where it sits; once the user has opened another image above it,
+    a re-run would seem to do nothing. One helper for every widget that shows results.
+    """
+    wanted = set(names)
+    layers = list(viewer.layers)
+    indices = [i for i, layer in enumerate(layers)
+               if layer.metadata.get(OWNER_KEY) in wanted and layer.visible]
+    saved = selection.saved if selection is not None else _selection_of(viewer)
+    if indices and indices != list(range(len(layers) - len(indices), len(layers))):
+        viewer.layers.move_multiple(indices, len(layers))
+    _restore_selection(viewer, saved)
+
+
+# ----------------------------------------------------------------------------------------------
+# docks that fit a laptop screen
+# ----------------------------------------------------------------------------------------------
+def scroll_when_short(container) -> None:
+    """Put the container's controls into a vertical scroll area, so that the dock can be short.
+
+    napari docks ``container.native`` (magicgui's own ``scrollable`` wraps a parent napari never
+    sees), so the controls move into a ``QScrollArea`` inside it. Several docks stacked on a
+    1366 x 768 screen then each scroll instead of making the window taller than the screen.
+    Call it last in ``__init__``, after every control and canvas is in the layout.
+    """
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    outer = container.native
+    layout = outer.layout()
+    content = QWidget()
+    content.setObjectName("graintrace-controls")
+    inner = QVBoxLayout(content)
+    inner.setContentsMargins(layout.contentsMargins())
+    inner.setSpacing(layout.spacing())
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            inner.addWidget(item.widget())
+        else:
+            inner.addItem(item)
+    inner.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setObjectName("graintrace-scroll")
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(content)
+    scroll.setMinimumHeight(120)
+    scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(scroll)
+    container._scroll_area = scroll
 
 
 def layer_choices(viewer, kinds: tuple[type, ...]):
@@ -288,13 +616,19 @@ def show_evaluation(viewer, evaluation, reference, pictures: dict | None = None)
         update()
 
 
-def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | None = None, done=None) -> None:
-    """Like :func:`show_evaluation`, one layer per event-loop turn; then call ``done()``."""
+def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | None = None, done=None,
+                              widget=None) -> None:
+    """Like :func:`show_evaluation`, one layer per event-loop turn; then call ``done()``.
+
+    With ``widget``, drawing stops quietly once that widget is closed (the viewer may be gone).
+    """
     from qtpy.QtCore import QTimer
 
     updates = evaluation_layer_updates(viewer, evaluation, reference, pictures)
 
     def step() -> None:
+        if widget is not None and not widget_is_open(widget):
+            return
         try:
             updates.pop(0)()
         except Exception as exc:  # noqa: BLE001 - reported, never raised into Qt
@@ -309,18 +643,30 @@ def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | No
 
 
 __all__ = [
+    "SAMPLE_HINT",
+    "SavedSelection",
+    "describe_layer",
     "evaluation_layer_updates",
     "find_output_layer",
     "follow_layer_list",
     "is_output_layer",
     "keep_narrow",
     "layer_choices",
+    "looks_like_micrograph",
+    "looks_like_prediction",
+    "looks_like_tracing",
     "notify_error",
+    "on_click",
+    "outputs_on_top",
     "placement_on",
+    "preselect",
     "readable_message",
     "reports_errors",
     "same_layer",
     "set_layer_data",
     "show_evaluation",
     "show_evaluation_gradually",
+    "start_worker",
+    "tab_with_our_docks",
+    "widget_is_open",
 ]

@@ -32,7 +32,21 @@ from ..core.cleanup import (
 )
 from ..core.errors import InputError
 from ..core.io import POLARITIES, check_writable
-from ._common import follow_layer_list, keep_narrow, layer_choices, reports_errors, same_layer, set_layer_data
+from ._common import (
+    SAMPLE_HINT,
+    SavedSelection,
+    describe_layer,
+    follow_layer_list,
+    keep_narrow,
+    layer_choices,
+    looks_like_tracing,
+    on_click,
+    outputs_on_top,
+    reports_errors,
+    same_layer,
+    scroll_when_short,
+    set_layer_data,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -100,12 +114,14 @@ class CleanupWidget(Container):
             control.changed.connect(self._schedule)
         self.otsu.changed.connect(self._on_otsu_changed)
         self.thickness.changed.connect(self._on_thickness_changed)
-        self.apply_button.changed.connect(self.apply)
-        self.save_button.changed.connect(self._save_clicked)
-        follow_layer_list(self, viewer, self.reset_choices)  # a closed or undocked dock hears nothing
+        on_click(self.apply_button, self.apply)
+        on_click(self.save_button, self._save_clicked)
+        # a closed or undocked dock hears nothing; an empty tracing dropdown gets the obvious layer
+        # (the original micrograph stays empty unless chosen: it changes how the tracing is read)
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [(self.trace_layer, looks_like_tracing)])
         self._on_thickness_changed(self.thickness.value)
-        self.reset_choices()
         keep_narrow(self)
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # controls
@@ -142,12 +158,12 @@ class CleanupWidget(Container):
         """
         layer = self.trace_layer.value
         if layer is None:
-            raise InputError("choose a tracing layer")
+            raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
         data = np.asarray(layer.data)
         if isinstance(layer, Labels):
             data = data != 0
         elif layer.rgb is False and data.ndim != 2:
-            raise InputError(f"{layer.name}: a tracing must be a 2-D image, got shape {data.shape}")
+            raise InputError(f"{describe_layer('tracing', layer)} has shape {data.shape}; a tracing is a 2-D image")
         original = None
         if self.original_layer.value is not None:
             if same_layer(self.original_layer.value, layer):
@@ -194,8 +210,10 @@ class CleanupWidget(Container):
         elapsed = time.perf_counter() - start
         self.result = (mask, report, params)
         metadata = {"cleanup": params.to_dict(), "report": report}
+        selection = SavedSelection(self.viewer)
         set_layer_data(self.viewer, PREVIEW_NAME, mask.astype(np.uint8), kind="labels",
                        metadata=metadata, **self._placement(report))
+        outputs_on_top(self.viewer, (PREVIEW_NAME,), selection)
         how = "extracted" if report["method"] == "extract" else f"{report['polarity']}"
         self.status.value = (f"{mask.shape[0]} x {mask.shape[1]}, {how}, "
                              f"{100 * report['boundary_fraction']:.1f}% boundary, {elapsed * 1e3:.0f} ms")

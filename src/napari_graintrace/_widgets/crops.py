@@ -33,7 +33,6 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 
 from ..core import convert, dataset
@@ -50,14 +49,21 @@ from ..core.crops import (
 from ..core.errors import InputError
 from ..core.options import CropOptions
 from ._common import (
+    SavedSelection,
     find_output_layer,
     follow_layer_list,
     keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_tracing,
     notify_error,
+    on_click,
+    outputs_on_top,
     reports_errors,
     same_layer,
+    scroll_when_short,
     set_layer_data,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -135,22 +141,30 @@ class CropWidget(Container):
         self._previewing = False
 
         self.layout_kind.changed.connect(self._on_layout_changed)
-        self.suggest_button.changed.connect(self.suggest)
-        self.load_button.changed.connect(self.load_boxes)
-        self.save_button.changed.connect(self.save_boxes)
-        self.write_button.changed.connect(self.write)
-        self.open_button.changed.connect(self.open_dataset)
+        on_click(self.suggest_button, self.suggest)
+        on_click(self.load_button, self.load_boxes)
+        on_click(self.save_button, self.save_boxes)
+        on_click(self.write_button, self.write)
+        on_click(self.open_button, self.open_dataset)
         self.images.changed.connect(self._update_count)
         # a new choice of layers refreshes a preview that is there; it never makes one (these also
         # change while layers are being removed, e.g. while the viewer closes)
         self.images.changed.connect(self._refresh_preview)
         self.trace_layer.changed.connect(self._refresh_preview)
         self.preview_index.changed.connect(self._show_preview)
-        self._hook = follow_layer_list(self, viewer, self._on_layers_changed)  # let go on close and undock
+        # let go on close and undock; empty pickers get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self._on_layers_changed, picks=lambda: [
+            (self.images, looks_like_micrograph), (self.trace_layer, looks_like_tracing)])
         self.native.destroyed.connect(self._unwatch)
         self._on_layout_changed(self.layout_kind.value)
         self._on_layers_changed()
         keep_narrow(self)
+        scroll_when_short(self)
+
+    @property
+    def _hook(self):
+        """The layer-list hook (``connected`` is False once the widget is closed or undocked)."""
+        return self._layer_list_hook[0]
 
     def _unwatch(self, *_: Any) -> None:
         self._watch(None)
@@ -382,8 +396,10 @@ class CropWidget(Container):
             scale = np.asarray(reference.scale[-2:], dtype=float)
             translate = np.asarray(reference.translate[-2:], dtype=float) + scale * (box.top, box.left)
             top = float(stack.max()) or 1.0
+            selection = SavedSelection(self.viewer)
             set_layer_data(self.viewer, PREVIEW_LAYER, stack, scale=(1.0, *scale), translate=(0.0, *translate),
                            contrast_limits=(float(stack.min()), top), colormap="gray")
+            outputs_on_top(self.viewer, (PREVIEW_LAYER,), selection)
         except InputError:
             pass  # mid-edit (a rotated box, no layers chosen yet): the preview waits for valid input
         except Exception as exc:  # noqa: BLE001 - a GUI callback must never raise into Qt
@@ -456,15 +472,9 @@ class CropWidget(Container):
             sources=[_layer_source(layer) for layer in layers], trace_source=_layer_source(trace_layer),
         )
         message = f"({len(layers)} x {len(boxes)} image/label pairs)"
-        self._worker = create_worker(
-            _drain, steps,
-            _connect={
-                "yielded": self._on_progress,
-                "returned": lambda folder: self._on_written(folder, message),
-                "errored": notify_error,
-                "finished": self._on_worker_finished,
-            },
-        )
+        self._worker = start_worker(self, _drain, steps, yielded=self._on_progress,
+                                    returned=lambda folder: self._on_written(folder, message),
+                                    finished=self._on_worker_finished)
         self.write_button.enabled = False
         self.progress.value = 0
         self.progress.visible = True

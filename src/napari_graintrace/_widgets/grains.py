@@ -27,7 +27,6 @@ from magicgui.widgets import (
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
@@ -35,14 +34,22 @@ from ..core import convert, grains
 from ..core.errors import InputError
 from ..core.options import GrainOptions
 from ._common import (
+    SavedSelection,
+    describe_layer,
     find_output_layer,
     follow_layer_list,
     is_output_layer,
-    notify_error,
+    keep_narrow,
+    looks_like_prediction,
+    looks_like_tracing,
+    on_click,
+    outputs_on_top,
     placement_on,
     reports_errors,
+    scroll_when_short,
     set_layer_data,
     show_busy,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -140,15 +147,18 @@ class GrainsWidget(Container):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.resegment)
 
-        self.run_button.changed.connect(self.run)
+        on_click(self.run_button, self.run)
         for control in (self.high, self.low, self.dilations, self.min_area, self.prune, self.pixel_size):
             control.changed.connect(self._on_control_changed)
-        self.tune_button.changed.connect(self.tune)
-        self.cancel_button.changed.connect(self.cancel)
-        self.copy_button.changed.connect(self.copy_metrics)
-        self.export_button.changed.connect(self.export_metrics)
-        follow_layer_list(self, viewer, self.reset_choices)
-        self.reset_choices()
+        on_click(self.tune_button, self.tune)
+        on_click(self.cancel_button, self.cancel)
+        on_click(self.copy_button, self.copy_metrics)
+        on_click(self.export_button, self.export_metrics)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
+        keep_narrow(self)
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -172,15 +182,17 @@ class GrainsWidget(Container):
     def _load(self) -> None:
         layer = self.prediction_layer.value
         if layer is None:
-            raise InputError("choose a prediction layer (a probability map in [0, 1], or 8/16-bit)")
-        pred = convert.prediction(np.asarray(layer.data), layer.name, rgb=layer.rgb)
+            raise InputError("choose a prediction layer: a probability map in [0, 1] or 8/16-bit, e.g. the "
+                             "'prediction' of Inspect prediction")
+        pred = convert.prediction(np.asarray(layer.data), describe_layer("prediction", layer), rgb=layer.rgb)
         truth = None
         trace_layer = self.trace_layer.value
         if trace_layer is not None:
             tracing = convert.tracing(np.asarray(trace_layer.data), labels=isinstance(trace_layer, Labels),
-                                      what=trace_layer.name, rgb=getattr(trace_layer, "rgb", None))
-            mask = convert.match_shape(tracing.mask, pred.shape, what=f"tracing {trace_layer.name}",
-                                       reference=f"prediction {layer.name}")
+                                      what=describe_layer("tracing", trace_layer),
+                                      rgb=getattr(trace_layer, "rgb", None))
+            mask = convert.match_shape(tracing.mask, pred.shape, what=describe_layer("tracing", trace_layer),
+                                       reference=describe_layer("prediction", layer))
             truth = grains.trace_labels(mask)
         self.segmenter = grains.Segmenter(pred)
         self.truth = truth
@@ -194,7 +206,9 @@ class GrainsWidget(Container):
     def run(self) -> None:
         """Read the layers, segment with the controls' values, compare, draw."""
         self._load()
+        selection = SavedSelection(self.viewer)
         self._update(place=True)
+        outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
 
     def _on_control_changed(self, _value=None) -> None:
         if self.segmenter is not None and not self._applying:
@@ -285,11 +299,9 @@ class GrainsWidget(Container):
             raise InputError("the prediction is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
         # a Segmenter of its own: the worker's stages never race the sliders' cache
         segmenter = grains.Segmenter(self.segmenter.pred)
-        self._worker = create_worker(
-            _tune_in_background, segmenter, self.truth, self.options(),
-            _connect={"yielded": self._on_progress, "returned": self._on_tuned, "errored": notify_error,
-                      "finished": self._on_worker_finished},
-        )
+        self._worker = start_worker(self, _tune_in_background, segmenter, self.truth, self.options(),
+                                    yielded=self._on_progress, returned=self._on_tuned,
+                                    finished=self._on_worker_finished)
         show_busy(self, True, self.tune_button)
 
     def _on_progress(self, step: tuple[int, int, str]) -> None:

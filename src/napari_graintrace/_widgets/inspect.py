@@ -25,7 +25,6 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
@@ -35,15 +34,26 @@ from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
 from ._common import (
+    OUTPUT_LAYERS,
     OWNER_KEY,
+    SAMPLE_HINT,
+    SavedSelection,
+    describe_layer,
     find_output_layer,
     follow_layer_list,
     keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_prediction,
+    looks_like_tracing,
     notify_error,
+    on_click,
+    outputs_on_top,
     reports_errors,
+    scroll_when_short,
     show_busy,
     show_evaluation_gradually,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -52,11 +62,30 @@ if TYPE_CHECKING:
 RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
+OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
+
+
+def _cache_entry(cache: PredictionCache, item, image: np.ndarray, options: PredictOptions) -> Path:
+    """Where this checkpoint's prediction of this image is cached (hashing a checkpoint file reads it
+    whole: a worker's job, never the GUI thread's)."""
+    return cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
+
+
+def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trace: np.ndarray, params: dict,
+                          cache: PredictionCache):
+    """Worker body: an epoch already predicted, scored from the cache; ``None`` when not cached."""
+    yield ("looking in the cache", 0, 1)
+    pred = cache.load(_cache_entry(cache, item, image, options))
+    if pred is None:
+        return None
+    evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+    return pred, evaluation, pictures, prf
 
 
 def _predict_in_background(models: dict, item, image: np.ndarray, options: PredictOptions, trace: np.ndarray,
-                           params: dict, stop: threading.Event, cache: PredictionCache, entry: Path):
-    """Worker body: load the checkpoint once (kept in ``models``), predict tile by tile, then score.
+                           params: dict, stop: threading.Event, cache: PredictionCache):
+    """Worker body: the cached prediction, or load the checkpoint once (kept in ``models``) and predict
+    tile by tile; then score.
 
     Every ``yield`` is a progress update and a point where Cancel (``worker.quit()``) takes effect;
     ``stop`` is also checked before every layer of the forward pass, so a Cancel during a long
@@ -64,6 +93,11 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     one per step, so the GUI thread only swaps ready arrays into layers. Returns ``None`` when
     cancelled.
     """
+    entry = _cache_entry(cache, item, image, options)
+    pred = cache.load(entry)
+    if pred is not None:
+        evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
+        return pred, evaluation, pictures, prf
     model_key = (str(item.path), item.path.stat().st_mtime_ns)
     if model_key not in models:
         yield ("loading checkpoint", 0, 1)
@@ -157,17 +191,20 @@ class InspectWidget(Container):
         self.source.changed.connect(self._on_source_changed)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
         self.epoch.changed.connect(self._on_epoch_changed)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
+        on_click(self.run_button, self.run)
+        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self._on_sigma_changed)
         self.window.changed.connect(self._on_window_changed)
         self.kernel.changed.connect(self._on_kernel_changed)
         self.match_distance.changed.connect(self._on_match_distance_changed)
-        self.copy_button.changed.connect(self.copy_scores)
-        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
+        on_click(self.copy_button, self.copy_scores)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing),
+            (self.prediction_layer, looks_like_prediction)])
         self._on_source_changed(self.source.value)
-        self.reset_choices()
         keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -198,13 +235,18 @@ class InspectWidget(Container):
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
-        """An epoch already predicted is shown from the cache (scored in a worker, no new prediction)."""
-        if item is None or self.image_layer.value is None:
+        """An epoch already predicted is shown from the cache, looked up and scored in a worker; Run
+        stays enabled meanwhile (a click supersedes the lookup). Quiet while the inputs are incomplete."""
+        if item is None or self.image_layer.value is None or self.trace_layer.value is None:
             return
-        image = self._micrograph()  # the same array run() predicts from
-        pred = self.cache.load(self._cache_key(item, image))
-        if pred is not None:
-            self._show(pred, f"epoch {item.epoch}")
+        try:
+            image = self._micrograph()  # the same array run() predicts from
+            trace = self._trace_mask()
+        except InputError:
+            return  # Run will say what is wrong
+        label = f"epoch {item.epoch}"
+        self._start(_cached_in_background, (item, image, self._predict_options(), trace, self._params(), self.cache),
+                    lambda pred, *scored: self._on_prediction(label, pred, *scored), blocking=False)
 
     def _on_trace_changed(self, *_: Any) -> None:
         """Say how the tracing is read (polarity, boundary share) and whether its shape fits."""
@@ -223,8 +265,8 @@ class InspectWidget(Container):
         """The chosen tracing layer read by ``core.convert`` (minority = boundary, Image or Labels)."""
         layer = self.trace_layer.value
         if layer is None:
-            raise InputError("choose a tracing layer (File > Open Sample > napari-graintrace has one)")
-        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=f"tracing {layer.name!r}",
+            raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
+        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=describe_layer("tracing", layer),
                                rgb=getattr(layer, "rgb", None))
 
     def _trace_mask(self, tracing: convert.Tracing | None = None) -> np.ndarray:
@@ -233,16 +275,17 @@ class InspectWidget(Container):
         micrograph = self.image_layer.value
         if micrograph is None:
             return tracing.mask
-        shape = np.shape(micrograph.data)[:2]
+        shape = self._micrograph().shape  # a stack as micrograph is refused for what it is, first
         return convert.match_shape(tracing.mask, shape, resize=self.resize_trace.value,
-                                   what=f"tracing {self.trace_layer.value.name!r}",
-                                   reference=f"micrograph {micrograph.name!r}")
+                                   what=describe_layer("tracing", self.trace_layer.value),
+                                   reference=describe_layer("micrograph", micrograph))
 
     def _micrograph(self) -> np.ndarray:
         layer = self.image_layer.value
         if layer is None:
-            raise InputError("choose a micrograph layer")
-        return convert.micrograph(layer.data, what=f"micrograph {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            raise InputError(f"choose a micrograph layer ({SAMPLE_HINT})")
+        return convert.micrograph(layer.data, what=describe_layer("micrograph", layer),
+                                  rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
         value = self.resolution.value
@@ -252,10 +295,6 @@ class InspectWidget(Container):
         device = inference.choose_device("auto")
         return PredictOptions(resolution=self._resolution(), device=str(device),
                               precision=inference.resolve_precision("auto", device))
-
-    def _cache_key(self, item, image: np.ndarray) -> Path:
-        options = self._predict_options()
-        return self.cache.path(checkpoint_hash(item.path), array_hash(image), options.resolution, options.precision)
 
     # ------------------------------------------------------------------------------------------
     # running
@@ -271,7 +310,8 @@ class InspectWidget(Container):
             layer = self.prediction_layer.value
             if layer is None:
                 raise InputError("choose a prediction layer")
-            pred = convert.prediction(layer.data, what=f"prediction {layer.name!r}", rgb=getattr(layer, "rgb", None))
+            pred = convert.prediction(layer.data, what=describe_layer("prediction", layer),
+                                      rgb=getattr(layer, "rgb", None))
             self._show(pred, layer.name, trace)
             return
         if self.source.value == "prediction file":
@@ -281,29 +321,26 @@ class InspectWidget(Container):
         item = self.epoch.value
         if item is None:
             raise InputError("choose a checkpoint folder with NAME_EPOCH.pth files")
-        image = self._micrograph()
-        key = self._cache_key(item, image)
-        pred = self.cache.load(key)
-        if pred is not None:
-            self._show(pred, f"epoch {item.epoch}", trace)
-            return
-        self._start_worker(item, image, key, trace)
+        self._start_worker(item, self._micrograph(), trace)  # the worker looks in the cache first
 
     def _params(self) -> dict:
         return {"sigma": self.sigma.value, "window": self.window.value, "kernel": self.kernel.value,
                 "max_distance": match_distance(self.match_distance.value, "boundary match distance")}
 
-    def _start_worker(self, item, image: np.ndarray, key: Path, trace: np.ndarray) -> None:
+    def _start_worker(self, item, image: np.ndarray, trace: np.ndarray) -> None:
         label = f"epoch {item.epoch}"
         stop = threading.Event()
         self._start(_predict_in_background, (self._models, item, image, self._predict_options(), trace,
-                                             self._params(), stop, self.cache, key),
+                                             self._params(), stop, self.cache),
                     lambda pred, *scored: self._on_prediction(label, pred, *scored), stop)
 
-    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None) -> None:
+    def _start(self, body, args: tuple, on_result, stop: threading.Event | None = None,
+               blocking: bool = True) -> None:
         """Run ``body(*args)`` in a worker; ``on_result(*value)`` on the GUI thread when it returns.
 
         A newer start supersedes a running one (it is stopped and whatever it still sends is ignored).
+        ``blocking=False`` (scoring only: a cached epoch, a prediction layer) leaves Run enabled, so a
+        quick click is never silently lost: it supersedes the scoring.
         """
         if self._worker is not None:
             self._abandon()
@@ -314,16 +351,15 @@ class InspectWidget(Container):
             return run_id == self._run_id
 
         self._stop = stop
-        self._worker = create_worker(
-            body, *args,
-            _connect={
-                "yielded": lambda update: current() and self._on_progress(update),
-                "returned": lambda value: current() and value is not None and on_result(*value),
-                "errored": lambda exc: current() and notify_error(exc),
-                "finished": lambda: current() and self._idle(),
-            },
+        self._worker = start_worker(
+            self, body, *args, stop=stop,
+            yielded=lambda update: current() and self._on_progress(update),
+            returned=lambda value: current() and value is not None and on_result(*value),
+            errored=lambda exc: current() and notify_error(exc),
+            finished=lambda: current() and self._idle(),
         )
         show_busy(self, True)
+        self.run_button.enabled = not blocking
 
     def _on_progress(self, update: tuple[str, int, int]) -> None:
         label, done, total = update
@@ -369,7 +405,7 @@ class InspectWidget(Container):
         """Score ``pred`` (cached epochs, prediction layers and files) in a worker, then draw it."""
         trace = self._trace_mask() if trace is None else trace
         self._start(_score_in_background, (pred, trace, self._params()),
-                    lambda *scored: self._on_prediction(label, pred, *scored))
+                    lambda *scored: self._on_prediction(label, pred, *scored), blocking=False)
 
     def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
@@ -380,7 +416,9 @@ class InspectWidget(Container):
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
-        show_evaluation_gradually(self.viewer, evaluation, reference, pictures, done=self._drawn)
+        selection = SavedSelection(self.viewer)
+        show_evaluation_gradually(self.viewer, evaluation, reference, pictures,
+                                  done=lambda: self._drawn(selection), widget=self)
 
     def _grid_note(self, evaluation: Evaluation) -> str:
         """Say where the tracing was resized: to the micrograph (asked for) and to the prediction's grid."""
@@ -394,8 +432,10 @@ class InspectWidget(Container):
             notes.append(f"scored on the prediction's {grid[0]} x {grid[1]} grid")
         return "; ".join(notes)
 
-    def _drawn(self) -> None:
+    def _drawn(self, selection: SavedSelection) -> None:
+        """The results go on top of the layer list (the user may have opened an image since)."""
         self._drawing = False
+        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
 
     @property
     def busy(self) -> bool:

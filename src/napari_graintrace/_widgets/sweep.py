@@ -30,7 +30,6 @@ from magicgui.widgets import (
 )
 from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from napari_matplotlib.base import BaseNapariMPLWidget
 
@@ -40,12 +39,23 @@ from ..core.errors import InputError
 from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
 from ._common import (
+    OUTPUT_LAYERS,
+    SAMPLE_HINT,
+    SavedSelection,
+    describe_layer,
     follow_layer_list,
+    keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_tracing,
     notify_error,
+    on_click,
+    outputs_on_top,
     reports_errors,
+    scroll_when_short,
     show_busy,
-    show_evaluation,
+    show_evaluation_gradually,
+    start_worker,
 )
 
 if TYPE_CHECKING:
@@ -58,11 +68,12 @@ TABLE_KERNELS = (3, 5)
 
 def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
     """A sweep input from two napari layers (Image or Labels tracing alike: the minority class is boundary)."""
-    image = convert.micrograph(image_layer.data, image_layer.name, rgb=getattr(image_layer, "rgb", None))
-    tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels), what=trace_layer.name,
-                              rgb=getattr(trace_layer, "rgb", None))
-    mask = convert.match_shape(tracing.mask, image.shape, what=f"tracing {trace_layer.name!r}",
-                               reference=f"micrograph {image_layer.name!r}")
+    image = convert.micrograph(image_layer.data, describe_layer("micrograph", image_layer),
+                               rgb=getattr(image_layer, "rgb", None))
+    tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels),
+                              what=describe_layer("tracing", trace_layer), rgb=getattr(trace_layer, "rgb", None))
+    mask = convert.match_shape(tracing.mask, image.shape, what=describe_layer("tracing", trace_layer),
+                               reference=describe_layer("micrograph", image_layer))
     return sweep.LoadedPair(image_layer.name, image, mask)
 
 
@@ -92,7 +103,7 @@ class SweepWidget(Container):
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
         self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
         self.best_table.read_only = True
-        self.best_table.min_height = 110  # two or three runs without scrolling
+        self.best_table.min_height = 170  # a metric per row, a run per column: narrow docks show every run
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_csv_button = PushButton(text="Export CSV")
@@ -106,7 +117,7 @@ class SweepWidget(Container):
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
         self.plot_widget = BaseNapariMPLWidget(viewer)
-        self.plot_widget.setMinimumHeight(720)  # 2 x 3 panels
+        self.plot_widget.setMinimumHeight(520)  # 2 x 3 panels; the dock scrolls on a short screen
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
         self.canvas = self.plot_widget.canvas
@@ -120,20 +131,24 @@ class SweepWidget(Container):
         self._worker = None
         self.cache = PredictionCache()
 
-        self.add_run_button.changed.connect(self.add_run)
-        self.remove_run_button.changed.connect(self.remove_selected_runs)
-        self.add_pair_button.changed.connect(self.add_pair)
-        self.clear_pairs_button.changed.connect(self.clear_pairs)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
+        self._showing = 0  # epochs being scored for display (a plot click): their layers follow
+        on_click(self.add_run_button, self.add_run)
+        on_click(self.remove_run_button, self.remove_selected_runs)
+        on_click(self.add_pair_button, self.add_pair)
+        on_click(self.clear_pairs_button, self.clear_pairs)
+        on_click(self.run_button, self.run)
+        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self.redraw)
         self.kernel.changed.connect(self.redraw)
-        self.export_csv_button.changed.connect(self.export_csv)
-        self.export_png_button.changed.connect(self.export_png)
-        follow_layer_list(self, viewer, self.reset_choices)  # let go on close and undock
+        on_click(self.export_csv_button, self.export_csv)
+        on_click(self.export_png_button, self.export_png)
+        # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing)])
         viewer.events.theme.connect(self._on_theme)
         self.native.destroyed.connect(self._disconnect_theme)
-        self.reset_choices()
+        keep_narrow(self)
+        scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go
@@ -193,7 +208,7 @@ class SweepWidget(Container):
     def _chosen_pairs(self) -> list[sweep.LoadedPair]:
         pairs = self.pairs or [(self.image_layer.value, self.trace_layer.value)]
         if any(layer is None for pair in pairs for layer in pair):
-            raise InputError("choose a micrograph and its tracing")
+            raise InputError(f"choose a micrograph and its tracing ({SAMPLE_HINT})")
         return [_layer_pair(image, trace) for image, trace in pairs]
 
     # ------------------------------------------------------------------------------------------
@@ -208,11 +223,8 @@ class SweepWidget(Container):
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
         steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
-        self._worker = create_worker(
-            _drive, steps,
-            _connect={"yielded": self._on_progress, "returned": self._on_result, "errored": notify_error,
-                      "finished": self._on_finished},
-        )
+        self._worker = start_worker(self, _drive, steps, yielded=self._on_progress, returned=self._on_result,
+                                    finished=self._on_finished)
         show_busy(self, True)
 
     def _on_progress(self, update: tuple[int, int, str]) -> None:
@@ -238,8 +250,8 @@ class SweepWidget(Container):
 
     @property
     def busy(self) -> bool:
-        """True while a sweep runs."""
-        return self._worker is not None
+        """True while a sweep runs or a clicked epoch is being scored and drawn."""
+        return self._worker is not None or self._showing > 0
 
     def cancel(self) -> None:
         if self._worker is not None:
@@ -274,11 +286,15 @@ class SweepWidget(Container):
         return {_title(choice): self.result.best(choice) for choice in self.best_choices()}
 
     def _fill_best_table(self) -> None:
+        """A metric per row, a run per column ("epoch: value"): a narrow dock shows every column."""
+        from qtpy.QtWidgets import QHeaderView
+
         best = self.best_epochs()
         runs = self.result.runs
         data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
-                 for title in best] for run in runs]
-        self.best_table.value = {"data": data, "index": runs, "columns": list(best)}
+                 for run in runs] for title in best]
+        self.best_table.value = {"data": data, "index": list(best), "columns": runs}
+        self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
 
     def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
         """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
@@ -316,7 +332,12 @@ class SweepWidget(Container):
 
     @reports_errors
     def show_epoch(self, epoch: int, image: str | None = None, run: str | None = None) -> None:
-        """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot."""
+        """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot.
+
+        The point is marked at once; the prediction is read and scored in a worker (seconds at
+        1024 x 1024) and its layers drawn one per event-loop turn, so the viewer never freezes. A
+        newer click supersedes one still being scored.
+        """
         if self.result is None:
             raise InputError("run a sweep first")
         run = self.result.resolve_run(run)
@@ -324,18 +345,36 @@ class SweepWidget(Container):
         key = (run, epoch, name)
         if key not in self.result.predictions:
             raise InputError(f"run {run!r} has no epoch {epoch} on {name}")
-        pred = self.cache.load(self.result.predictions[key])
-        if pred is None:
-            raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
-        pair = self._inputs[name]
-        evaluation = Evaluation.of(pred, pair.trace, sigma=self.sigma.value, kernel=self.kernel.value)
-        reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401 - no LayerList.get
-        show_evaluation(self.viewer, evaluation, reference or _Grid(pair.image.shape))
         self.marked = (run, epoch)
         self.redraw()
+        self._show_id = getattr(self, "_show_id", 0) + 1
+        show_id = self._show_id
+        selection = SavedSelection(self.viewer)
+        pair = self._inputs[name]
         checkpoint = self.result.checkpoints.get((run, epoch))
-        show_info(f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}: "
-                  f"BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
+        label = f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}"
+        self._showing += 1
+
+        def shown(evaluation: Evaluation, pictures: dict) -> None:
+            if show_id != self._show_id:  # a newer click won
+                self._showing -= 1
+                return
+            reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
+            show_evaluation_gradually(self.viewer, evaluation, reference or _Grid(pair.image.shape), pictures,
+                                      done=lambda: self._epoch_drawn(selection, label, evaluation), widget=self)
+
+        def failed(exc: BaseException) -> None:
+            self._showing -= 1
+            notify_error(exc)
+
+        start_worker(self, _score_epoch, self.cache, self.result.predictions[key], pair.trace,
+                     {"sigma": self.sigma.value, "kernel": self.kernel.value}, run, epoch,
+                     returned=lambda value: shown(*value), errored=failed)
+
+    def _epoch_drawn(self, selection: SavedSelection, label: str, evaluation: Evaluation) -> None:
+        self._showing -= 1
+        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
+        show_info(f"{label}: BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
 
     # ------------------------------------------------------------------------------------------
     # export
@@ -382,6 +421,18 @@ class _Grid:
         self.data = np.broadcast_to(np.float32(0), shape)
         self.scale = (1.0, 1.0)
         self.translate = (0.0, 0.0)
+
+
+OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # the layers a shown epoch updates, bottom to top
+
+
+def _score_epoch(cache: PredictionCache, entry: Path, trace: np.ndarray, params: dict, run: str, epoch: int):
+    """Worker body: one cached prediction, scored, with every picture of its layers."""
+    pred = cache.load(entry)
+    if pred is None:
+        raise InputError(f"the cached prediction of {run} epoch {epoch} is gone; run the sweep again")
+    evaluation = Evaluation.of(pred, trace, **params)
+    return evaluation, evaluation.pictures()
 
 
 def _drive(steps):

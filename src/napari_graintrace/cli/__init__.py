@@ -16,7 +16,7 @@ from typing import NoReturn
 from .. import __version__
 
 # one module per concern; the order is the order of `graintrace --help`
-_COMMAND_MODULES = ("scoring", "cleanup", "dataset", "model", "sweep", "grains", "cache", "demo")
+_COMMAND_MODULES = ("scoring", "cleanup", "dataset", "model", "sweep", "grains", "draft", "cache", "demo")
 
 
 class ArgumentParser(argparse.ArgumentParser):

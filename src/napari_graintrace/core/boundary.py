@@ -42,7 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .matching import TruePixels, maximum_matching
 from .options import BSDS_DISTANCE_FRACTION, MATCH_DISTANCE_PX, MatchDistance, match_distance
+from .thinning import thin, thin_levels
 
 __all__ = [
     "BSDS_DISTANCE_FRACTION",
@@ -97,143 +99,8 @@ def ods_thresholds(thresholds: int | Sequence[float] | np.ndarray = 99) -> np.nd
 
 
 # --------------------------------------------------------------------------------------------
-# thinning: skimage.morphology.thin, looking only where something changed
-# --------------------------------------------------------------------------------------------
-def _thin_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Guo & Hall's deletion tables of the two sub-iterations (as in skimage), indexed by the
-    8-neighbour code; bit i is neighbour i counted anticlockwise from east (E, NE, N, NW, W, SW,
-    S, SE)."""
-    first, second = np.zeros(256, bool), np.zeros(256, bool)
-    for code in range(256):
-        b = [(code >> i) & 1 for i in range(8)]
-        crossings = sum(1 for i in (0, 2, 4, 6) if not b[i] and (b[i + 1] or b[(i + 2) % 8]))
-        n1 = sum(1 for k in (1, 3, 5, 7) if b[k] or b[k - 1])
-        n2 = sum(1 for k in (1, 3, 5, 7) if b[k] or b[(k + 1) % 8])
-        g12 = crossings == 1 and min(n1, n2) in (2, 3)
-        first[code] = g12 and not ((b[1] or b[2] or not b[7]) and b[0])
-        second[code] = g12 and not ((b[5] or b[6] or not b[3]) and b[4])
-    return first, second
-
-
-_THIN_TABLES = _thin_tables()
-
-
-def thin(mask: np.ndarray) -> np.ndarray:
-    """The same image as ``skimage.morphology.thin(mask)``, faster.
-
-    Each sub-iteration deletes the pixels whose neighbourhood code is in its table. A pixel that a
-    sub-iteration kept is kept again by the same table while its neighbourhood is unchanged, so
-    after the first two sub-iterations only the foreground neighbours of pixels deleted in the last
-    two sub-iterations are looked at; it stops where skimage stops (two sub-iterations in a row
-    without a deletion, i.e. a full iteration without change).
-    """
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 2:
-        raise InputError(f"thinning needs a 2-D mask, got shape {mask.shape}")
-    rows, cols = mask.shape
-    stride = cols + 2
-    padded = np.zeros((rows + 2, stride), np.uint8)  # a 0 border: skimage correlates with mode="constant"
-    padded[1:-1, 1:-1] = mask
-    flat = padded.ravel()
-    offsets = np.array([1, 1 - stride, -stride, -stride - 1, -1, stride - 1, stride, stride + 1], np.intp)
-    owner = np.empty(flat.size, np.intp)
-    deleted = [np.empty(0, np.intp), np.empty(0, np.intp)]
-    step = 0
-    while True:
-        table = _THIN_TABLES[step % 2]
-        if step < 2:
-            candidates = np.flatnonzero(flat)
-        else:
-            recent = np.concatenate(deleted)
-            if recent.size == 0:
-                break
-            near = (recent[:, None] + offsets).ravel()
-            near = near[flat[near] != 0]
-            order = np.arange(near.size)
-            owner[near] = order  # keep one copy of each pixel (the last write wins) without sorting
-            candidates = near[owner[near] == order]
-        code = flat[candidates + offsets[0]].copy()
-        for bit in range(1, 8):
-            code |= flat[candidates + offsets[bit]] << bit
-        gone = candidates[table[code]]
-        flat[gone] = 0
-        deleted[step % 2] = gone
-        step += 1
-    return padded[1:-1, 1:-1].astype(bool)
-
-
-# --------------------------------------------------------------------------------------------
 # matching
 # --------------------------------------------------------------------------------------------
-_PAIR_CHUNK = 32768  # predicted pixels per k-d tree query: bounds the memory of a noisy map's pairs
-
-
-def _pairs_within(predicted_px: np.ndarray, true_tree, true_px: np.ndarray, max_distance: float):
-    """CSR (indptr, indices) of the true pixels within ``max_distance`` of each predicted pixel.
-
-    The k-d tree is asked with a hair more than the distance, then every pair is checked on exact
-    integer squared distances (``dy^2 + dx^2 <= max_distance^2``, the BSDS test). Predicted pixels
-    go in chunks, so an untrained, noisy map (hundreds of thousands of pixels, tens of millions of
-    pairs) never holds more than one chunk's float distances at a time.
-    """
-    from scipy.spatial import cKDTree
-
-    n_pred = len(predicted_px)
-    indptr = np.zeros(n_pred + 1, np.int64)
-    if n_pred == 0 or len(true_px) == 0:
-        return indptr, np.empty(0, np.int32)
-    reach = max_distance * (1 + 1e-9) + 1e-9
-    limit = max_distance * max_distance
-    counts, parts = np.zeros(n_pred, np.int64), []
-    for start in range(0, n_pred, _PAIR_CHUNK):
-        chunk = predicted_px[start:start + _PAIR_CHUNK]
-        pairs = cKDTree(chunk).sparse_distance_matrix(true_tree, reach, output_type="ndarray")
-        i, j = pairs["i"], pairs["j"]
-        delta = chunk[i].astype(np.int64) - true_px[j]
-        keep = (delta * delta).sum(axis=1) <= limit
-        i, j = i[keep], j[keep]
-        order = np.argsort(i, kind="stable")
-        parts.append(j[order].astype(np.int32))
-        counts[start:start + len(chunk)] = np.bincount(i, minlength=len(chunk))
-    np.cumsum(counts, out=indptr[1:])
-    return indptr, np.concatenate(parts)
-
-
-def _maximum_matching(indptr: np.ndarray, indices: np.ndarray, n_true: int, want_pairs: bool):
-    """Maximum bipartite matching of predicted rows to true columns as a unit max flow (Dinic).
-
-    Nodes: predicted 0..P-1, true P..P+T-1, source P+T, sink P+T+1. Returns the number of pairs
-    and, if asked, the matched predicted and true indices.
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import maximum_flow
-
-    n_pred = len(indptr) - 1
-    if indices.size == 0:
-        empty = np.empty(0, np.int64)
-        return 0, empty, empty
-    source, sink = n_pred + n_true, n_pred + n_true + 1
-    n_nodes = n_pred + n_true + 2
-    # rows in node order: predicted -> true, true -> sink, source -> predicted, sink -> nothing
-    flow_indptr = np.concatenate([
-        indptr,
-        indptr[-1] + 1 + np.arange(n_true, dtype=np.int64),
-        [indptr[-1] + n_true + n_pred, indptr[-1] + n_true + n_pred],
-    ])
-    flow_indices = np.concatenate([indices.astype(np.int64) + n_pred, np.full(n_true, sink), np.arange(n_pred)])
-    capacity = csr_matrix(
-        (np.ones(flow_indices.size, np.int32), flow_indices.astype(np.int32), flow_indptr.astype(np.int32)),
-        shape=(n_nodes, n_nodes),
-    )
-    result = maximum_flow(capacity, source, sink, method="dinic")
-    if not want_pairs:
-        empty = np.empty(0, np.int64)
-        return int(result.flow_value), empty, empty
-    flow = result.flow.tocsr()[:n_pred].tocoo()
-    used = (flow.data > 0) & (flow.col >= n_pred) & (flow.col < n_pred + n_true)
-    return int(result.flow_value), flow.row[used].astype(np.int64), flow.col[used].astype(np.int64) - n_pred
-
-
 def match_pixels(predicted: np.ndarray, true: np.ndarray, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
     """Match two boolean pixel masks one-to-one within ``max_distance`` px, as many pairs as possible.
 
@@ -243,18 +110,13 @@ def match_pixels(predicted: np.ndarray, true: np.ndarray, max_distance: float) -
     predicted, true = np.asarray(predicted, dtype=bool), np.asarray(true, dtype=bool)
     if predicted.shape != true.shape or predicted.ndim != 2:
         raise InputError(f"shape mismatch: predicted {predicted.shape} vs true {true.shape}")
-    max_distance = match_distance_px(max_distance, predicted.shape)
-    from scipy.spatial import cKDTree
-
-    true_px = np.argwhere(true)
+    true_side = TruePixels(true, match_distance_px(max_distance, predicted.shape))
     predicted_px = np.argwhere(predicted)
-    tree = cKDTree(true_px) if len(true_px) else None
-    indptr, indices = _pairs_within(predicted_px, tree, true_px, max_distance)
-    _, rows, cols = _maximum_matching(indptr, indices, len(true_px), want_pairs=True)
+    _, rows, cols = maximum_matching(*true_side.pairs(predicted_px), true_side.n, want_pairs=True)
     matched_predicted = np.zeros(predicted.shape, bool)
     matched_true = np.zeros(true.shape, bool)
     matched_predicted[tuple(predicted_px[rows].T)] = True
-    matched_true[tuple(true_px[cols].T)] = True
+    matched_true[tuple(true_side.px[cols].T)] = True
     return matched_predicted, matched_true
 
 
@@ -300,12 +162,11 @@ class BoundaryMatch:
 
 
 class BoundaryScorer:
-    """The tracing side prepared once (skeleton, k-d tree, distance map); then any prediction or
-    threshold of the same shape is matched against it (sweeps, ODS)."""
+    """The tracing side prepared once (skeleton, candidate look-up); then any prediction or threshold
+    of the same shape is matched against it (sweeps, ODS)."""
 
     def __init__(self, trace: np.ndarray, max_distance: DistanceSpec = None,
                  pixel_size: float | None = None) -> None:
-        from scipy.spatial import cKDTree
         from skimage.morphology import skeletonize
 
         from .scores import check_trace
@@ -316,9 +177,7 @@ class BoundaryScorer:
         self.shape = trace.shape
         self.max_distance = match_distance_px(max_distance, self.shape, pixel_size)
         self.true = skeletonize(trace)
-        self._true_px = np.argwhere(self.true)
-        self._tree = cKDTree(self._true_px) if len(self._true_px) else None
-        self._distance = None  # Euclidean distance to the skeleton, made on the first ODS
+        self._true = TruePixels(self.true, self.max_distance)
 
     def _check(self, pred: np.ndarray) -> np.ndarray:
         from .scores import check_prediction
@@ -330,12 +189,10 @@ class BoundaryScorer:
 
     @property
     def n_true(self) -> int:
-        return len(self._true_px)
+        return self._true.n
 
-    def _count(self, predicted_px: np.ndarray, want_pairs: bool):
-        indptr, indices = _pairs_within(predicted_px, self._tree, self._true_px, self.max_distance)
-        matched, rows, cols = _maximum_matching(indptr, indices, self.n_true, want_pairs)
-        return matched, rows, cols
+    def _count(self, predicted_px: np.ndarray, want_pairs: bool, start=None):
+        return maximum_matching(*self._true.pairs(predicted_px), self.n_true, want_pairs, start)
 
     def match(self, pred: np.ndarray, threshold: float = 0.5) -> BoundaryMatch:
         """The benchmark at one threshold, with the matched pixels (for the picture)."""
@@ -346,7 +203,7 @@ class BoundaryScorer:
         matched_predicted = np.zeros(self.shape, bool)
         matched_true = np.zeros(self.shape, bool)
         matched_predicted[tuple(predicted_px[rows].T)] = True
-        matched_true[tuple(self._true_px[cols].T)] = True
+        matched_true[tuple(self._true.px[cols].T)] = True
         return BoundaryMatch(predicted, self.true, matched_predicted, matched_true, threshold, self.max_distance)
 
     def counts(self, pred: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
@@ -362,37 +219,54 @@ class BoundaryScorer:
     def ods(self, pred: np.ndarray, thresholds: int | Sequence[float] | np.ndarray = 99) -> tuple[float, float]:
         """(best F, its threshold) over ``thresholds``; ties go to the lowest threshold.
 
-        Exact: a threshold is matched only while its upper bound on F (from the pixels that have
-        any partner within the distance) can still reach the best F found so far.
+        Exact, with the work shared between thresholds: thresholds with no pixel of the map between
+        them give one mask; every mask is thinned in one bit-parallel run (``thinning.thin_levels``);
+        a mask is matched only while its upper bound on F (its pixels with any partner within the
+        distance) can still reach the best F found so far, highest bound first, each matching
+        starting from the pairs of the nearest mask already matched (only augmenting paths are
+        searched).
         """
         pred, values = self._check(pred), ods_thresholds(thresholds)
-        if self._distance is None:
-            from scipy import ndimage as ndi
-
-            self._distance = (
-                ndi.distance_transform_edt(~self.true) if self.n_true else np.full(self.shape, np.inf)
-            )
-        reach = self.max_distance * (1 + 1e-9) + 1e-9  # a bound may only err upwards
-        thinned: dict[int, np.ndarray] = {}  # nested thresholds: same pixel count = same binary map
-        candidates = []
-        for index, threshold in enumerate(values):
-            binary = pred >= threshold
-            key = int(np.count_nonzero(binary))
-            if key not in thinned:
-                thinned[key] = np.argwhere(thin(binary)).astype(np.int32)  # pixels, not images: small
-            predicted_px = thinned[key]
-            reachable = int(np.count_nonzero(self._distance[tuple(predicted_px.T)] <= reach))
-            bound = _prf(min(reachable, self.n_true), len(predicted_px), self.n_true)[2]
-            candidates.append((bound, index, predicted_px))
-        best_f, best_index = -1.0, len(values)
-        for bound, index, predicted_px in sorted(candidates, key=lambda c: (-c[0], c[1])):
-            if bound < best_f:
+        ascending = np.unique(values)
+        groups = _distinct_masks(pred, ascending)
+        pixels = thin_levels(pred, ascending[groups])
+        within = self._true.within()
+        bounds = []
+        for group, predicted_px in enumerate(pixels):
+            reachable = int(np.count_nonzero(within[predicted_px[:, 0], predicted_px[:, 1]]))
+            bounds.append(_prf(min(reachable, self.n_true), len(predicted_px), self.n_true)[2])
+        cols = self.shape[1]
+        matched: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (pixel keys, true indices) paired
+        best_f, best_group = -1.0, len(groups)
+        for group in sorted(range(len(groups)), key=lambda g: (-bounds[g], g)):
+            if bounds[group] < best_f:
                 break
-            matched = self._count(predicted_px, want_pairs=False)[0]
-            f = _prf(matched, len(predicted_px), self.n_true)[2]
-            if f > best_f or (f == best_f and index < best_index):
-                best_f, best_index = f, index
-        return best_f, float(values[best_index])
+            predicted_px = pixels[group]
+            keys = predicted_px[:, 0].astype(np.int64) * cols + predicted_px[:, 1]
+            start = None
+            if matched:  # the pairs of the nearest matched mask whose predicted pixel is still here
+                near_keys, near_cols = matched[min(matched, key=lambda g: abs(g - group))]
+                position = np.minimum(np.searchsorted(keys, near_keys), len(keys) - 1)
+                here = keys[position] == near_keys if len(keys) else np.zeros(len(near_keys), bool)
+                start = (position[here], near_cols[here])
+            count, rows, true_cols = self._count(predicted_px, want_pairs=True, start=start)
+            matched[group] = (keys[rows], true_cols)
+            f = _prf(count, len(predicted_px), self.n_true)[2]
+            if f > best_f or (f == best_f and group < best_group):
+                best_f, best_group = f, group
+        return best_f, float(ascending[groups[best_group]])
+
+
+def _distinct_masks(pred: np.ndarray, ascending: np.ndarray) -> np.ndarray:
+    """Indices of the first threshold of each distinct mask ``pred >= t`` (ascending thresholds): the
+    next threshold gives another mask only where some pixel lies between the two."""
+    level_counts = np.zeros(len(ascending) + 1, np.int64)
+    rows_per_block = max(1, (1 << 22) // max(1, pred.shape[1]))  # a few MB of levels at a time
+    for top in range(0, pred.shape[0], rows_per_block):
+        level = np.searchsorted(ascending, pred[top:top + rows_per_block].ravel(), side="right")
+        level_counts += np.bincount(level, minlength=len(ascending) + 1)
+    # thresholds j - 1 and j give the same mask unless a pixel has exactly j thresholds below it
+    return np.flatnonzero(np.concatenate([[True], level_counts[1:len(ascending)] > 0]))
 
 
 def boundary_match(

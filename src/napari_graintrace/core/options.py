@@ -48,6 +48,7 @@ __all__ = [
     "PRECISIONS",
     "CleanupOptions",
     "CropOptions",
+    "DraftOptions",
     "MatchDistance",
     "PredictOptions",
     "SweepOptions",
@@ -573,3 +574,51 @@ class SweepOptions:
             _set(self, "pixel_size", positive_number(self.pixel_size, "pixel size"))
         if self.match_distance.unit == "um" and self.pixel_size is None:
             raise InputError(f"a match distance of {self.match_distance} needs the pixel size (micrometres per pixel)")
+
+
+@dataclass(frozen=True)
+class DraftOptions:
+    """A draft tracing from boundary maps with no truth (``draft.draft_tracing``), chosen for fewest corrections.
+
+    ``high`` / ``low``: hysteresis thresholds on p (lower than the lab's: the ridge-following gap
+    closing, not the threshold, has to find faint boundaries); ``dilations`` and ``min_area`` (holes
+    smaller than this filled) only mend double lines and pinholes, so small grains are kept;
+    ``gap_radius``: how far (px) a dangling end looks for another line; ``gap_prob``: the mean p a
+    closing path needs along its way (the ridge has to be there), except a path of at most
+    ``gap_short`` px (a break in a line); ``gap_turn`` (degrees): how far a closing path may turn away
+    from the direction its line arrives in; ``prune``: dangling branches shorter
+    than this are removed after the gaps are closed; ``combine``: several maps of one area become one
+    (``max`` or ``mean`` of p, as for grains); ``thickness``: line width of the written tracing (1 px:
+    8-connected lines; more for training tracings).
+    """
+
+    high: float = 0.3
+    low: float = 0.15
+    dilations: int = 1
+    min_area: int = 10
+    gap_radius: int = 40
+    gap_prob: float = 0.1
+    gap_turn: float = 60.0
+    gap_short: int = 10
+    prune: int = 12
+    combine: str = "max"
+    thickness: int = 1
+
+    def __post_init__(self) -> None:
+        _set(self, "high", unit_number(self.high, "high threshold"))
+        _set(self, "low", unit_number(self.low, "low threshold"))
+        if self.low > self.high:
+            raise InputError(f"the low threshold ({self.low:g}) must not exceed the high one ({self.high:g})")
+        _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        _set(self, "min_area", non_negative_int(self.min_area, "min area"))
+        _set(self, "gap_radius", non_negative_int(self.gap_radius, "gap radius"))
+        _set(self, "gap_prob", unit_number(self.gap_prob, "gap probability"))
+        _set(self, "gap_turn", positive_number(self.gap_turn, "gap turn"))
+        _set(self, "gap_short", non_negative_int(self.gap_short, "short gap"))
+        _set(self, "prune", non_negative_int(self.prune, "prune length"))
+        _set(self, "combine", choice(self.combine, GRAIN_COMBINES, "combine"))
+        _set(self, "thickness", odd_int(self.thickness, "thickness"))
+
+    def replace(self, **changes: Any) -> DraftOptions:
+        """A checked copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
