@@ -381,24 +381,26 @@ def bce_table(rows: list[dict], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def times_table(work: Path) -> str:
-    """How long the trainings took: CPU and wall seconds summed over legs, per run (from train_times.csv)."""
+def times_table(work: Path, last_epoch: int) -> str:
+    """How long the trainings took, from ``train_times.csv`` (one row per training leg that finished)."""
     with (work / "train_times.csv").open() as handle:
         legs = list(csv.DictReader(handle))
     cpu = sum(float(r["cpu_s"]) for r in legs)
     wall = sum(float(r["wall_s"]) for r in legs)
-    finished = max(r["finished_utc"] for r in legs)
-    models = {r["cpu_model"] for r in legs}
-    per_run = {}
+    epochs = sum(int(r["epochs"]) - int(r["first_epoch"]) for r in legs)
+    per_run: dict[str, list[float]] = {}
     for r in legs:
-        per_run.setdefault(r["run"], []).append(float(r["cpu_s"]))
-    lines = [(f"- Trainings: {len({(r['seed'], r['run']) for r in legs})} (runs x seeds) in {len(legs)} legs, "
-              f"{cpu / 60:.0f} min CPU in total ({wall / 60:.0f} min wall summed over the legs, on a shared "
-              f"machine), last one finished {finished} UTC, on {', '.join(sorted(models))}."),
-             "- CPU seconds per training (sum of its legs), mean over seeds: "
-             + ", ".join(f"`{run}` {sum(v) / len({(r['seed']) for r in legs if r['run'] == run}):.0f} s"
-                         for run, v in per_run.items()) + "."]
-    return "\n".join(lines)
+        runs = per_run.setdefault(r["run"], [0.0, 0.0])
+        runs[0] += float(r["cpu_s"])
+        runs[1] += int(r["epochs"]) - int(r["first_epoch"])
+    trainings = {(r["seed"], r["run"]) for r in legs}
+    return "\n".join([
+        (f"- This run: {len(trainings)} trainings (runs x seeds) to epoch {last_epoch}, in {len(legs)} logged legs, "
+         f"{epochs} epochs, {cpu / 60:.0f} min CPU in total ({wall / 60:.0f} min wall summed over the legs, on a "
+         f"shared machine); the last leg finished {max(r['finished_utc'] for r in legs)} UTC, on "
+         f"{', '.join(sorted({r['cpu_model'] for r in legs}))}, torch CPU, one thread per training."),
+        "- CPU seconds per epoch (one thread): " + ", ".join(
+            f"`{run}` {cpu_s / count:.2f}" for run, (cpu_s, count) in per_run.items()) + "."])
 
 
 def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> None:
@@ -416,7 +418,7 @@ def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> 
     early = min(40, last_epoch)  # "learns faster": the scores a quarter of the way in
     blocks = {"crops": experiment_table(rows, ["original", "with_crops"], early_epoch=early),
               "thickness": experiment_table(rows, [f"thick{n}" for n in THICKNESSES], early_epoch=early),
-              "bce": bce_table(rows, list(RUNS)), "times": times_table(work)}
+              "bce": bce_table(rows, list(RUNS)), "times": times_table(work, last_epoch)}
     if (work / "resume_check.csv").is_file():
         blocks["resume"] = resume_text(work / "resume_check.csv")
     for name, block in blocks.items():
