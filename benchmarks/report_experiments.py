@@ -495,7 +495,7 @@ def resume_text(path: Path) -> str:
         rows = list(csv.DictReader(handle))
     different = [r for r in rows if float(r["max_abs_difference"]) != 0]
     resumed = sorted({e for r in rows for e in r["resumed_at"].split()}, key=int)
-    return (f"- Two legs vs one go: `{rows[0]['run']}` seed {rows[0]['seed']}, trained in legs resumed at epochs "
+    return (f"- Two legs vs one go: `{rows[0]['run']}` seed {rows[0]['seed']}, trained in legs resumed at epoch{'s' if len(resumed) > 1 else ''} "
             f"{', '.join(resumed)} (from the last checkpoint and its optimiser state), and again in one go: "
             f"{len(rows) - len(different)} of {len(rows)} saved epochs (0-{rows[-1]['epoch']}) have "
             + ("bit-identical weights." if not different else
