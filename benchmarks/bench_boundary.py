@@ -27,10 +27,9 @@ import time
 import numpy as np
 from _common import machine, print_machine, tee_stdout
 
-from napari_graintrace.core import boundary
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import read_micrograph, read_trace
+from napari_graintrace.core.model import load_checkpoint, predict
+from napari_graintrace.core.scoring import boundary
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 

@@ -18,10 +18,9 @@ from _common import best_time, print_machine
 from bench_scores import tiled_trace
 from scipy import ndimage as ndi
 
-from napari_graintrace.core import cleanup
-from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+from napari_graintrace.core.data import CleanupOptions, clean_trace, cleanup
 from napari_graintrace.core.io import read_image, read_trace
-from napari_graintrace.core.scores import tolerant_prf
+from napari_graintrace.core.scoring import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
 
 

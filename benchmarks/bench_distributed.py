@@ -24,14 +24,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_machine  # noqa: E402
+from _common import print_machine
 
-from napari_graintrace.core import distributed, sweep  # noqa: E402
-from napari_graintrace.core.io import read_micrograph, read_trace  # noqa: E402
-from napari_graintrace.core.model import UNet  # noqa: E402
-from napari_graintrace.core.options import SweepOptions  # noqa: E402
-from napari_graintrace.core.steps import run_steps  # noqa: E402
-from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE  # noqa: E402
+from napari_graintrace.core.cache import PredictionCache
+from napari_graintrace.core.io import read_micrograph, read_trace
+from napari_graintrace.core.model import UNet
+from napari_graintrace.core.options import SweepOptions
+from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import dask_run as distributed
+from napari_graintrace.core import sweep
+from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 
 @contextlib.contextmanager
@@ -82,8 +84,8 @@ def main() -> None:
         options = SweepOptions(resolution=args.resolution, precision="fp32")
         rows = []
 
-        def cache(name: str) -> sweep.PredictionCache:
-            return sweep.PredictionCache(tmp / name)
+        def cache(name: str) -> PredictionCache:
+            return PredictionCache(tmp / name)
 
         # warm-up: first-call costs (oneDNN kernels, lazy imports) would otherwise land on the first row
         first = sweep.find_checkpoints(series)[:1]

@@ -23,7 +23,7 @@ from _common import print_machine
 from bench_scores import tiled_trace
 from scipy import ndimage as ndi
 
-from napari_graintrace.core import grains
+from napari_graintrace.core.grains import segmentation as grains
 from napari_graintrace.core.options import GrainOptions
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _common import cpu_model, print_machine  # noqa: E402
+from _common import cpu_model, print_machine
 
 
 def cpu_flags() -> str:
@@ -76,8 +76,8 @@ def inputs(size: int):
     import torch
     import torch.nn.functional as F
 
-    from napari_graintrace.core.inference import prepare_image
     from napari_graintrace.core.io import read_micrograph, read_trace
+    from napari_graintrace.core.model import prepare_image
     from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
     x = prepare_image(read_micrograph(NIST_MICROGRAPH), size)
@@ -100,8 +100,8 @@ def timed(func, repeat: int) -> tuple[float, object]:
 def compare(args: argparse.Namespace) -> None:
     import torch
 
-    from napari_graintrace.core import inference
-    from napari_graintrace.core.scores import bce, gaussian_loss
+    from napari_graintrace.core.model import inference
+    from napari_graintrace.core.scoring import bce, gaussian_loss
 
     x, trace = inputs(args.size)
     model = lab_model()
@@ -188,8 +188,8 @@ def memory_child(size: int, tile: int, precision: str) -> None:
     """Run in a fresh process: a native tiled prediction of a size x size image; print peak RSS."""
     import torch
 
-    from napari_graintrace.core import inference
     from napari_graintrace.core.io import read_micrograph
+    from napari_graintrace.core.model import inference
     from napari_graintrace.data import NIST_MICROGRAPH
 
     model = lab_model()

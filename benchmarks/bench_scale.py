@@ -41,7 +41,7 @@ CHECKPOINT = DEMO_CHECKPOINTS / "demo_59.pth"
 
 ODS_CHILD = """
 import sys, time
-from napari_graintrace.core.boundary import BoundaryScorer
+from napari_graintrace.core.scoring import BoundaryScorer
 from napari_graintrace.core.io import read_prediction, read_trace
 pred, trace = read_prediction(sys.argv[1]), read_trace(sys.argv[2])[0]
 scorer = BoundaryScorer(trace)

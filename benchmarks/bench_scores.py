@@ -8,12 +8,12 @@ exact; GaussianScorer.loss(new sigma) at 1024 x 1024 < 1 ms; GaussianScorer.rewa
 
 from __future__ import annotations
 
+import brute_force
 import numpy as np
 from _common import best_time, print_machine
 
-import brute_force
-from napari_graintrace.core import scores
 from napari_graintrace.core.io import read_trace
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.data import NIST_TRACE
 
 

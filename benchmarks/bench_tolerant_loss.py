@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from _common import best_time, print_machine
 
-from napari_graintrace.core import tolerant, training
 from napari_graintrace.core.io import read_trace
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, tolerant, training
 from napari_graintrace.data import NIST_TRACE
 
 

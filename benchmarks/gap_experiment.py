@@ -24,8 +24,9 @@ import numpy as np
 from _common import print_machine
 from scipy import ndimage as ndi
 
-from napari_graintrace.core import grains, scores
+from napari_graintrace.core import grains
 from napari_graintrace.core.io import read_trace
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.data import NIST_TRACE
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "grains_gaps.png"

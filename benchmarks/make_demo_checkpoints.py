@@ -68,10 +68,9 @@ def main() -> int:
 
 def report(folder: Path) -> None:
     """Scores of each epoch at native size on the whole micrograph and on the held-out quarter."""
-    from napari_graintrace.core.checkpoints import find_checkpoints, load_checkpoint
-    from napari_graintrace.core.inference import predict
     from napari_graintrace.core.io import read_micrograph, read_trace
-    from napari_graintrace.core.scores import bce, gaussian_loss, tolerant_prf
+    from napari_graintrace.core.model import find_checkpoints, load_checkpoint, predict
+    from napari_graintrace.core.scoring import bce, gaussian_loss, tolerant_prf
 
     image, (trace, _) = read_micrograph(NIST_MICROGRAPH), read_trace(NIST_TRACE)
     held = np.s_[:, TRAIN_COLUMNS:]

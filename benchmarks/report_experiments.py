@@ -224,10 +224,11 @@ def score_epochs(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, 
     """One row per (run, seed, saved epoch <= ``last_epoch``): the sweep's scores of the float map and BCE
     of its 8-bit version in parts (``zeros``: trace pixels stored as p = 0). Predictions are cached."""
     from napari_graintrace.core import sweep
-    from napari_graintrace.core.checkpoints import find_checkpoints
+    from napari_graintrace.core.cache import PredictionCache
     from napari_graintrace.core.io import read_trace
+    from napari_graintrace.core.model import find_checkpoints
     from napari_graintrace.core.options import SweepOptions
-    from napari_graintrace.core.scores import bce_parts
+    from napari_graintrace.core.scoring import bce_parts
     from napari_graintrace.core.steps import run_steps
 
     data = work / "data"
@@ -236,7 +237,7 @@ def score_epochs(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, 
               for seed, by_name in runs.items() for name, folder in by_name.items()}
     options = SweepOptions(resolution=None, sigmas=(1.0, 3.0), kernels=(3,))
     start = time.process_time()
-    result = run_steps(sweep.sweep_steps(series, [pair], options, sweep.PredictionCache(work / "cache")))
+    result = run_steps(sweep.sweep_steps(series, [pair], options, PredictionCache(work / "cache")))
     log(f"- scored {sum(map(len, series.values()))} checkpoints in {time.process_time() - start:.0f} s CPU.")
     trace, _ = read_trace(pair.trace)
     rows = []
@@ -441,7 +442,7 @@ def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> 
 def saved_maps(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, rows: list[dict], log) -> None:
     """The 8-bit BCE again from the PNG files `graintrace predict` writes (must equal the rounded cache's)."""
     from napari_graintrace.core.io import read_prediction, read_trace
-    from napari_graintrace.core.scores import bce_parts
+    from napari_graintrace.core.scoring import bce_parts
 
     data = work / "data"
     trace, _ = read_trace(data / "held_out_trace.png")
@@ -462,7 +463,7 @@ def saved_maps(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, ro
 def resume_check(work: Path, datasets: dict[str, Path], args: argparse.Namespace, name: str, log) -> None:
     """Train ``name`` (first seed) once more in one go and compare every saved epoch with the run trained
     in legs (each leg resumed from the last checkpoint and its optimiser state); ``resume_check.csv``."""
-    from napari_graintrace.core.checkpoints import find_checkpoints, read_state_dict
+    from napari_graintrace.core.model import find_checkpoints, read_state_dict
 
     seed, staged = args.seed, run_folder(work, args.seed, name)
     one_go = work / "one_go" / name

@@ -33,8 +33,8 @@ import numpy as np
 from _common import print_machine
 from scipy import ndimage as ndi
 
-from napari_graintrace.core import scores
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace, write_image
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 SIGMA, WINDOW, KERNEL = 3.0, 15, 3
@@ -138,8 +138,7 @@ def cut_jittered_crops(folder: Path, crop: int, stride: int, seed: int = 0) -> t
 
 
 def held_out_scores(folder: Path, name: str) -> list[tuple[int, dict[str, float]]]:
-    from napari_graintrace.core.checkpoints import find_checkpoints, load_checkpoint
-    from napari_graintrace.core.inference import predict
+    from napari_graintrace.core.model import find_checkpoints, load_checkpoint, predict
 
     image, (trace, _) = read_micrograph(NIST_MICROGRAPH), read_trace(NIST_TRACE)
     held = np.s_[:, TRAIN_COLUMNS:]
@@ -155,9 +154,9 @@ def held_out_scores(folder: Path, name: str) -> list[tuple[int, dict[str, float]
 
 def training_experiment(epochs: int, crop: int, stride: int, batch_size: int, lr: float, save_every: int,
                         tolerant_weight: float, seeds: list[int]) -> None:
+    from napari_graintrace.core.model import train_steps
     from napari_graintrace.core.options import TrainOptions
     from napari_graintrace.core.steps import run_steps
-    from napari_graintrace.core.training import train_steps
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "dataset"

@@ -22,9 +22,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from skimage.morphology import disk, skeletonize
 
-from napari_graintrace.core import boundary, scores
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import (
     read_micrograph,
     read_trace,
@@ -33,6 +30,8 @@ from napari_graintrace.core.io import (
     write_image,
     write_text,
 )
+from napari_graintrace.core.model import load_checkpoint, predict
+from napari_graintrace.core.scoring import boundary, boundary_match_rgb, scores
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -123,7 +122,7 @@ def main() -> None:
     ods_f, ods_t = boundary.boundary_ods(pred, trace)
     bsds_f = boundary.boundary_prf(pred, trace, 0.5, "bsds")[2]
     crop = (slice(150, 406), slice(250, 506))
-    picture = np.repeat(np.repeat(match.rgb()[crop], 2, axis=0), 2, axis=1)  # 2x: 1-px lines stay visible
+    picture = np.repeat(np.repeat(boundary_match_rgb(match)[crop], 2, axis=0), 2, axis=1)  # 2x: 1-px lines stay visible
     write_image(OUT / "boundary_match.png", picture, overwrite=True)
     summary = (f"On the whole map (600 x 800, distance {match.max_distance:.1f} px): at 0.5 {match.n_matched} pairs of "
                f"{match.n_predicted} predicted / {match.n_true} true boundary pixels, P {p:.3f} R {r:.3f} F {f:.3f} "

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+from napari_graintrace.core.data import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image, read_trace, write_image
-from napari_graintrace.core.scores import tolerant_prf
+from napari_graintrace.core.scoring import tolerant_prf
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

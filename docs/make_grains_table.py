@@ -18,8 +18,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_graintrace.core import grains
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
+from napari_graintrace.core.model import load_checkpoint
+from napari_graintrace.core.model import predict
 from napari_graintrace.core.io import read_micrograph, read_trace
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from napari_graintrace.core import overlays, scores
 from napari_graintrace.core.io import read_trace, write_image
+from napari_graintrace.core.scoring import overlays, scores
 from napari_graintrace.data import NIST_TRACE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -82,7 +82,7 @@ def inspect_bce() -> None:
 
 
 def epoch_sweep() -> None:
-    from napari_graintrace.core.sweep import PredictionCache
+    from napari_graintrace.core.cache import PredictionCache
     from napari_graintrace.data import DEMO_RUNS
 
     viewer, widget = new_viewer("Epoch sweep")

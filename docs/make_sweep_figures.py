@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 
 from napari_graintrace.cli import main as graintrace
-from napari_graintrace.core.checkpoints import find_checkpoints, load_checkpoint
-from napari_graintrace.core.inference import predict
+from napari_graintrace.core.model import find_checkpoints, load_checkpoint
+from napari_graintrace.core.model import predict
 from napari_graintrace.core.io import read_micrograph, read_trace
-from napari_graintrace.core.scores import bce, gaussian_loss, tolerant_prf
+from napari_graintrace.core.scoring import bce, gaussian_loss, tolerant_prf
 from napari_graintrace.data import DEMO_RUNS, HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -14,10 +14,10 @@ from docs_text import NUMBER, ROOT, assert_quotes, quoted, row_quotes
 from scipy import ndimage as ndi
 
 from napari_graintrace.cli import main as graintrace
-from napari_graintrace.core import boundary, grains, scores
-from napari_graintrace.core.checkpoints import load_checkpoint
-from napari_graintrace.core.inference import predict
+from napari_graintrace.core import grains
 from napari_graintrace.core.io import read_micrograph, read_trace, to_unit_float, unit_float_to_uint8
+from napari_graintrace.core.model import load_checkpoint, predict
+from napari_graintrace.core.scoring import boundary, scores
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 
 pytestmark = pytest.mark.docs
@@ -226,7 +226,7 @@ def test_grains_mean_intercept_against_nist(trace):
 
 def test_cleanup_extraction_table(trace):
     """docs/cleanup.md: the NIST tracing extracted from the painted micrograph, against NIST's own."""
-    from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+    from napari_graintrace.core.data import CleanupOptions, clean_trace
     from napari_graintrace.core.io import read_image
     from napari_graintrace.data import NIST_TRACED_ON_MICROGRAPH
 
@@ -254,7 +254,7 @@ def test_cleanup_extraction_table(trace):
 @pytest.fixture(scope="module")
 def demo_run_scores(trace) -> dict[tuple[str, str], list[float]]:
     """(run, file) -> BCE, Gaussian (whole pair), BCE, Gaussian, tolerant F sigma=1 (held-out quarter)."""
-    from napari_graintrace.core.checkpoints import find_checkpoints
+    from napari_graintrace.core.model import find_checkpoints
     from napari_graintrace.data import DEMO_RUNS, HELD_OUT_COLUMNS
 
     image = read_micrograph(NIST_MICROGRAPH)

@@ -12,13 +12,12 @@ from PIL import Image
 from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import checkpoints, dataset, run_status, training
+from napari_graintrace.core.data import dataset
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.inference import predict
 from napari_graintrace.core.io import read_micrograph, read_trace
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, checkpoints, predict, run_status, training
 from napari_graintrace.core.options import TrainOptions
-from napari_graintrace.core.scores import tolerant_prf
+from napari_graintrace.core.scoring import tolerant_prf
 from napari_graintrace.core.steps import run_steps
 from napari_graintrace.data import DEMO_CHECKPOINTS, HELD_OUT_COLUMNS, NIST_MICROGRAPH, NIST_TRACE
 

@@ -16,12 +16,10 @@ import pytest
 from synthetic import tiny_dataset, tiny_series
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import run_status
 from napari_graintrace.core.cache import PredictionCache
-from napari_graintrace.core.checkpoints import find_checkpoints
-from napari_graintrace.core.follow import follow_steps
+from napari_graintrace.core.model import find_checkpoints, run_status
 from napari_graintrace.core.options import SweepOptions
-from napari_graintrace.core.sweep import Pair
+from napari_graintrace.core.sweep import Pair, follow_steps
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 OPTIONS = SweepOptions(resolution=32, sigmas=(3.0,), kernels=(3,))

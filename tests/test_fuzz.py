@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from napari_graintrace.core import io, scores
+from napari_graintrace.core import io
 from napari_graintrace.core.errors import InputError
+from napari_graintrace.core.scoring import scores
 
 # GRAINTRACE_FUZZ_EXAMPLES=2000 for a long hunt; the suite's default stays fast
 FAST = settings(max_examples=int(os.environ.get("GRAINTRACE_FUZZ_EXAMPLES", "60")), deadline=None,

@@ -23,9 +23,9 @@ from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import io, sweep
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.inference import predict
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, predict
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
 
@@ -37,7 +37,8 @@ def _killed_writer(target: Path, folder: bool = False, overwrite: bool = False) 
     body = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "from napari_graintrace.core import dataset, io\n"
+        "from napari_graintrace.core import io\n"
+        "from napari_graintrace.core.data import dataset\n"
         f"target = Path({str(target)!r})\n"
         + ("with dataset._folder_into_place(target, False) as tmp:\n"
            "    (tmp / 'half.png').write_bytes(b'half')\n"
@@ -100,7 +101,7 @@ def test_only_stale_leftovers_are_removed(tmp_path):
 def test_a_killed_cache_entry_is_cleared_and_damaged_entries_are_recomputed(tmp_path, nist_micrograph_path,
                                                                             nist_trace_path):
     series = tiny_series(tmp_path / "series", [0])
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     pairs = [sweep.Pair(nist_micrograph_path, nist_trace_path)]
     first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))
     (entry,) = first.predictions.values()  # one checkpoint, one image

@@ -14,12 +14,11 @@ from PIL import Image
 from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
-from napari_graintrace.core import checkpoints, inference, training
 from napari_graintrace.core.errors import InputError
 from napari_graintrace.core.io import read_image, read_micrograph, read_trace
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, checkpoints, inference, training
 from napari_graintrace.core.options import PredictOptions, TrainOptions
-from napari_graintrace.core.scores import bce, gaussian_loss
+from napari_graintrace.core.scoring import bce, gaussian_loss
 from napari_graintrace.core.steps import run_steps
 from napari_graintrace.data import DEMO_CHECKPOINTS, NIST_MICROGRAPH, NIST_TRACE
 

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from napari_graintrace.core import inference, options
+from napari_graintrace.core import options
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.model import DEPTH
+from napari_graintrace.core.model import DEPTH, inference
 from napari_graintrace.core.options import CleanupOptions, CropOptions, PredictOptions, TrainOptions
 
 

@@ -47,7 +47,7 @@ def test_packaged_manifest_is_the_top_level_one():
 
 def test_core_and_cli_import_no_qt():
     code = (
-        "import sys, napari_graintrace.cli, napari_graintrace.core.scores, napari_graintrace.core.overlays;"
+        "import sys, napari_graintrace.cli, napari_graintrace.core.scoring, napari_graintrace.core.data, napari_graintrace.core.grains;"
         "bad = [m for m in ('qtpy', 'PyQt6', 'napari', 'magicgui') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -11,6 +11,7 @@ from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import grains, sweep
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import write_image
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
@@ -30,7 +31,7 @@ def setup(series, nist_trace, tmp_path):
     trace = nist_trace[:200, :240]
     image = np.where(trace, 0.2, 0.7).astype(np.float32)
     pair = sweep.LoadedPair("crop", image, trace)
-    cache = sweep.PredictionCache(tmp_path / "cache")
+    cache = PredictionCache(tmp_path / "cache")
     preds = {}
     for item in sweep.find_checkpoints(series):
         soft = filters.gaussian(trace.astype(float), BLUR[item.epoch])
@@ -45,7 +46,7 @@ def no_inference(*args, **kwargs):
 
 
 def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch):
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     pair, cache, preds, trace = setup
     monkeypatch.setattr(inference, "predict", no_inference)
@@ -73,7 +74,7 @@ def test_grain_rows_come_from_the_cached_predictions(series, setup, monkeypatch)
 
 
 def test_cli_sweep_grains_flag(series, setup, tmp_path, capsys, monkeypatch):
-    from napari_graintrace.core import inference
+    from napari_graintrace.core.model import inference
 
     pair, cache, _, trace = setup
     monkeypatch.setattr(inference, "predict", no_inference)

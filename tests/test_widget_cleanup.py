@@ -10,7 +10,7 @@ from PIL import Image
 from widget_session import PLUGIN, assert_no_doubled_layers, layer_names, output_layers
 
 from napari_graintrace._widgets.cleanup import PREVIEW_NAME, CleanupWidget
-from napari_graintrace.core.cleanup import CleanupOptions, clean_trace
+from napari_graintrace.core.data import CleanupOptions, clean_trace
 from napari_graintrace.core.io import read_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE, NIST_TRACED_ON_MICROGRAPH
 

@@ -9,7 +9,7 @@ from widget_session import PLUGIN, assert_no_doubled_layers, layer_names, output
 from napari_graintrace._widgets import _common
 from napari_graintrace._widgets.crops import BOXES_LAYER, PREVIEW_LAYER, CropWidget
 from napari_graintrace.cli import main
-from napari_graintrace.core.crops import (
+from napari_graintrace.core.data import (
     CropBox,
     apply_boxes,
     corners_and_centre,

@@ -11,10 +11,8 @@ import pytest
 from widget_session import OWNER_KEY, assert_no_doubled_layers, layer_names, output_layers
 
 from napari_graintrace._widgets import _common, inspect
-from napari_graintrace.core import scores
-from napari_graintrace.core.evaluation import resize_trace
 from napari_graintrace.core.io import read_image, read_trace
-from napari_graintrace.core.overlays import composite_rgb, reward_rgb
+from napari_graintrace.core.scoring import composite_rgb, resize_trace, reward_rgb, scores
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 WIDGET = "Inspect prediction"
@@ -204,7 +202,7 @@ def test_mismatched_tracing_is_refused_unless_resize_is_asked(widget_session, ni
 
 
 def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qtbot, monkeypatch):
-    from napari_graintrace.core import checkpoints, inference
+    from napari_graintrace.core.model import checkpoints, inference
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
     micrograph, trace = nist

@@ -11,9 +11,11 @@ from synthetic import tiny_series
 from widget_session import assert_no_doubled_layers
 
 from napari_graintrace.core import sweep
+from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
+from napari_graintrace.core.sweep import runs as runs_module
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -28,7 +30,7 @@ def docked(widget_session, tmp_path):
     session.viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
     session.viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
     widget = session.dock()
-    widget.cache = sweep.PredictionCache(tmp_path / "cache")
+    widget.cache = PredictionCache(tmp_path / "cache")
     widget.image_layer.value = session.viewer.layers["micrograph"]
     widget.trace_layer.value = session.viewer.layers["trace"]
     widget.resolution.value = "256"
@@ -79,11 +81,11 @@ def test_two_runs_from_the_plugin_menu(widget_session, qtbot, runs, tmp_path, er
                                         SweepOptions(resolution=256, sigmas=(1.3,), kernels=(7,)),
                                         cache=widget.cache))
     for run in runs:
-        curves = widget.live_curves(run)
-        assert curves["gaussian"][0] == fresh.epochs_of(run)
-        np.testing.assert_allclose(curves["gaussian"][1], fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
+        gaussian, tophat = (curve_line(widget, panel, f"live|{run}") for panel in ("gaussian", "tophat"))
+        assert list(map(int, gaussian.get_xdata())) == fresh.epochs_of(run)
+        np.testing.assert_allclose(gaussian.get_ydata(), fresh.values("gaussian", "sigma=1.3 window=15", run=run)[1],
                                    atol=1e-9)
-        np.testing.assert_allclose(curves["tophat"][1], fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
+        np.testing.assert_allclose(tophat.get_ydata(), fresh.values("tophat", "kernel=7", run=run)[1], atol=1e-9)
 
     # the table: each run's best epoch per metric, against a plain argmin / argmax of the fresh values
     best = widget.best_epochs()
@@ -138,8 +140,8 @@ def test_adding_a_run_computes_that_run_only(widget_session, qtbot, runs, tmp_pa
     before = [dict(row) for row in widget.result.rows]
 
     evaluated = []
-    real = sweep.evaluate_pair
-    monkeypatch.setattr(sweep, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
+    real = runs_module.evaluate_pair  # sweep_steps looks it up in its module
+    monkeypatch.setattr(runs_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
     widget.add_run(runs["second"], "second")
     run_and_wait(widget, qtbot)
     assert sorted(p.name for p in evaluated) == ["tiny_1.pth", "tiny_2.pth", "tiny_6.pth"]

@@ -41,7 +41,8 @@ def _run(args) -> int:
     import torch.distributed as dist
 
     from .cli.model import train_options
-    from .core import ddp, training
+    from .core.model import torchrun as ddp
+    from .core.model import training
 
     options = train_options(args)  # the flags are checked before joining the process group
     context = ddp.init_from_env(options.device)

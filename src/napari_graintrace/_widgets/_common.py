@@ -12,7 +12,7 @@ import numpy as np
 from napari.utils.notifications import show_error
 
 from ..core.errors import InputError
-from ..core.overlays import OVERLAYS
+from ..core.scoring import OVERLAYS
 
 logger = logging.getLogger("napari_graintrace")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -543,7 +543,7 @@ def layer_choices(viewer, kinds: tuple[type, ...]):
 
 def placement_on(reference, shape: tuple[int, int]) -> dict[str, tuple]:
     """``scale``/``translate`` that lay an array of ``shape`` exactly over the ``reference`` layer."""
-    from ..core.evaluation import grid_transform
+    from ..core.scoring import grid_transform
 
     ref_shape = reference.data.shape[:2]
     scale, translate = grid_transform(ref_shape, shape)

@@ -21,7 +21,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core.cleanup import (
+from ..core.data import (
     BORDER_MODES,
     FOOTPRINTS,
     CleanupOptions,

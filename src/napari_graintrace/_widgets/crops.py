@@ -35,13 +35,14 @@ from magicgui.widgets import (
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_info
 
-from ..core import convert, dataset
-from ..core.crops import (
+from ..core.data import (
     CropBox,
     apply_boxes,
     box_from_corners,
     check_boxes,
+    convert,
     corners_and_centre,
+    dataset,
     grid_boxes,
     read_boxes,
     write_boxes,

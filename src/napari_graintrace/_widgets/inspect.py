@@ -28,11 +28,12 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
-from ..core import checkpoints, convert, inference
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
+from ..core.model import checkpoints, inference
 from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
+from ..core.scoring import Evaluation
 from ._common import (
     OUTPUT_LAYERS,
     OWNER_KEY,

@@ -28,16 +28,15 @@ from magicgui.widgets import (
     SpinBox,
     Table,
 )
-from matplotlib import style as mplstyle
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
-from napari_matplotlib.base import BaseNapariMPLWidget
 
-from ..core import convert, sweep
+from ..core import sweep
 from ..core.cache import PredictionCache
+from ..core.data import convert
 from ..core.errors import InputError
-from ..core.evaluation import Evaluation
 from ..core.options import SweepOptions
+from ..core.scoring import Evaluation
 from ._common import (
     OUTPUT_LAYERS,
     SAMPLE_HINT,
@@ -57,6 +56,7 @@ from ._common import (
     show_evaluation_gradually,
     start_worker,
 )
+from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
     import napari
@@ -116,7 +116,7 @@ class SweepWidget(Container):
             self.export_png_button,
         ])
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
-        self.plot_widget = BaseNapariMPLWidget(viewer)
+        self.plot_widget = ThemedPlot(viewer)
         self.plot_widget.setMinimumHeight(520)  # 2 x 3 panels; the dock scrolls on a short screen
         self.native.layout().addWidget(self.plot_widget)
         self.figure = self.plot_widget.figure
@@ -151,8 +151,9 @@ class SweepWidget(Container):
         scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
-        # napari-matplotlib's canvas listens to the theme too and never lets go
-        for callback in (self._on_theme, self.plot_widget._on_napari_theme_changed):
+        # napari-matplotlib's canvas listens to the theme too and never lets go: an object given to
+        # disconnect() loses all its callbacks
+        for callback in (self._on_theme, self.plot_widget):
             try:
                 self.viewer.events.theme.disconnect(callback)
             except (RuntimeError, ValueError, TypeError):  # the viewer went first
@@ -268,7 +269,7 @@ class SweepWidget(Container):
         """Redraw every run's curves and the best-epoch table; the live curves come from the summaries."""
         if self.result is None or not self.result.summaries:
             return
-        with mplstyle.context(self.plot_widget.napari_theme_style_sheet):
+        with self.plot_widget.theme_style():
             sweep.plot(self.result, self.figure, sigma=self.sigma.value, kernel=self.kernel.value, marked=self.marked,
                        columns=2)  # 2 x 2 panels: the dock is narrow
         self.canvas.draw_idle()
@@ -295,16 +296,6 @@ class SweepWidget(Container):
                  for run in runs] for title in best]
         self.best_table.value = {"data": data, "index": list(best), "columns": runs}
         self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-
-    def live_curves(self, run: str | None = None) -> dict[str, tuple[list[int], np.ndarray]]:
-        """The dashed curves of one run as drawn: {'gaussian': (epochs, values), 'tophat': ...}."""
-        run = self.result.resolve_run(run) if self.result is not None else run
-        curves = {}
-        for ax, metric in zip(self.figure.axes, [m for m, _ in sweep.PANELS], strict=False):
-            for line in ax.get_lines():
-                if line.get_gid() == f"live|{run}":
-                    curves[metric] = (list(map(int, line.get_xdata())), np.asarray(line.get_ydata()))
-        return curves
 
     @reports_errors
     def _on_click(self, event) -> None:

@@ -140,7 +140,7 @@ def _jobs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
 
 
 def run_clean(args: argparse.Namespace) -> int:
-    from ..core.cleanup import clean_trace, sidecar_path, sidecar_record, write_cleaned
+    from ..core.data import clean_trace, sidecar_path, sidecar_record, write_cleaned
     from ..core.errors import InputError
     from ..core.io import check_writable, read_image
 

@@ -64,8 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_crop(args: argparse.Namespace) -> int:
-    from ..core.crops import read_boxes
-    from ..core.dataset import aligned_folder, write_aligned_steps
+    from ..core.data import aligned_folder, read_boxes, write_aligned_steps
     from ..core.io import check_output_folder, read_image
     from ..core.options import CropOptions
     from ..core.steps import run_steps
@@ -89,7 +88,7 @@ def run_crop(args: argparse.Namespace) -> int:
 def run_merge(args: argparse.Namespace) -> int:
     import csv
 
-    from ..core.dataset import merge
+    from ..core.data import merge
     from ..core.io import check_output_folder
 
     check_output_folder(args.output, args.overwrite, inputs=args.sources)
@@ -103,7 +102,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..core.dataset import check, dataset_folders
+    from ..core.data import check, dataset_folders
 
     root, image_dir, _ = dataset_folders(args.dataset)
     problems = check(args.dataset)

@@ -141,8 +141,8 @@ def run_headless(args: argparse.Namespace) -> int:
     """The report's finding on the bundled tracing as a table, plus overlays of the shifted map."""
     import numpy as np
 
-    from ..core import overlays, scores
     from ..core.io import check_writable, read_trace, write_image
+    from ..core.scoring import overlays, scores
     from ..data import NIST_NOTICE, NIST_TRACE
 
     trace, _ = read_trace(NIST_TRACE)

@@ -140,19 +140,16 @@ def run_grains(args: argparse.Namespace) -> int:
 
 def _write_outputs(targets: dict, labels, table, true_table, summary: dict, overwrite: bool) -> None:
     import numpy as np
-    from matplotlib.figure import Figure
 
-    from ..core import grains
-    from ..core.io import atomic_path, write_image, write_text
+    from ..core.grains import save_size_histogram
+    from ..core.io import write_image, write_text
 
     dtype = np.uint16 if labels.max(initial=0) < 2**16 else np.uint32
     write_image(targets["labels"], labels.astype(dtype), overwrite=overwrite)
     write_text(targets["table"], table.to_csv(), overwrite=overwrite)
     write_text(targets["summary"], json.dumps(summary, indent=2) + "\n", overwrite=overwrite)
-    figure = Figure(figsize=(6, 3.6), layout="constrained")
-    grains.size_histogram(figure, table, true_table, summary.get("size_ks"), summary["options"]["pixel_size"])
-    with atomic_path(targets["histogram"], overwrite) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
+    save_size_histogram(targets["histogram"], table, true_table, summary.get("size_ks"),
+                        summary["options"]["pixel_size"], overwrite)
 
 
 def _print_table(summary: dict, args: argparse.Namespace) -> None:

@@ -98,10 +98,15 @@ def _predict_options(args: argparse.Namespace):
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..core.checkpoints import load_checkpoint
     from ..core.errors import InputError
-    from ..core.inference import check_resolution, choose_device, predict_steps, resolve_precision
     from ..core.io import PREDICTION_FORMATS, check_writable, encode_prediction, read_micrograph, write_image
+    from ..core.model import (
+        check_resolution,
+        choose_device,
+        load_checkpoint,
+        predict_steps,
+        resolve_precision,
+    )
     from ..core.steps import run_steps
     from .options import progress_printer, require_files
 
@@ -145,9 +150,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _predict_on_cluster(args: argparse.Namespace, options, targets: list[Path]) -> int:
     """``predict --scheduler``: each image is a Dask task; the maps come back and are written here."""
-    from ..core import distributed
-    from ..core.checkpoints import load_checkpoint
+    from ..core import sweep
     from ..core.io import read_micrograph, write_image
+    from ..core.model import load_checkpoint
     from .options import progress_printer
 
     model = load_checkpoint(args.checkpoint)  # refuse a bad file here, before any task is sent
@@ -155,13 +160,13 @@ def _predict_on_cluster(args: argparse.Namespace, options, targets: list[Path]) 
           f"on each worker)", file=sys.stderr)
     images = [read_micrograph(path) for path in args.images]
 
-    def write(outcome: distributed.PredictOutcome) -> None:  # as each map arrives: Ctrl-C keeps those done
+    def write(outcome: sweep.PredictOutcome) -> None:  # as each map arrives: Ctrl-C keeps those done
         if outcome.image is not None:
             target = targets[outcome.index]
             write_image(target, outcome.image, overwrite=args.overwrite)
             print(f"wrote {target}  ({outcome.image.shape[0]} x {outcome.image.shape[1]})")
 
-    outcomes = distributed.predict_many(args.scheduler, args.checkpoint, images, options,
+    outcomes = sweep.predict_many(args.scheduler, args.checkpoint, images, options,
                                         progress=progress_printer("predict"), on_done=write,
                                         names=[path.name for path in args.images],
                                         torch_threads=args.worker_threads)
@@ -183,8 +188,8 @@ def train_options(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.io import check_output_folder
+    from ..core.model import TrainProgress, train_steps
     from ..core.steps import run_steps
-    from ..core.training import TrainProgress, train_steps
     from .options import progress_printer, require_files
 
     options = train_options(args)

@@ -47,9 +47,9 @@ def require_files(paths, what: str = "") -> None:
 
 def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     """Read ``args.pred`` and ``args.trace`` and check them against each other and the options."""
+    from ..core.checks import check_odd, check_sigma
     from ..core.errors import InputError
     from ..core.io import read_prediction, read_trace
-    from ..core.scores import check_odd, check_sigma
 
     check_sigma(args.sigma)
     check_odd(args.window, "--window")

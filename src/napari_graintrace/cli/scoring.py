@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from ..core.errors import InputError
     from ..core.options import match_distance, positive_number
-    from ..core.scores import bce_parts_and_boundary, score_all
+    from ..core.scoring import bce_parts_and_boundary, score_all
 
     distance = match_distance(args.match_distance, "--match-distance")
     pixel_size = None if args.pixel_size is None else positive_number(args.pixel_size, "--pixel-size")
@@ -80,8 +80,8 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_overlay(args: argparse.Namespace) -> int:
-    from ..core import overlays, scores
     from ..core.io import check_writable, write_image
+    from ..core.scoring import overlays, scores
 
     files = [overlay for overlay in overlays.OVERLAYS if overlay.file]
     targets = {overlay.key: args.output / f"{overlay.key}.png" for overlay in files}

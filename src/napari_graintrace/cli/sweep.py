@@ -76,8 +76,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
     from ..core.cache import PredictionCache, default_cache_dir
     from ..core.errors import InputError
-    from ..core.inference import check_resolution
     from ..core.io import check_output_folder, check_writable, read_image
+    from ..core.model import check_resolution
     from ..core.options import SweepOptions
     from ..core.steps import run_steps
     from .options import parse_resolution, progress_printer, require_files
@@ -87,7 +87,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     require_files([*args.image, *args.trace])
     best = [sweep.parse_metric(text, args.window) for text in args.best]
     if args.follow:
-        from ..core.follow import followed_runs
+        from ..core.sweep import followed_runs
 
         for flag, given in (("--scheduler", args.scheduler), ("--boundary-ods", args.boundary_ods)):
             if given:
@@ -127,11 +127,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         return _follow(args, pairs, options, cache, best)
     if args.scheduler is None:
         result = run_steps(sweep.sweep_steps(runs, pairs, options, cache), lambda step: progress(*step))
-    else:  # Dask is imported only here
-        from ..core import distributed
-
-        result = distributed.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
-                                       retries=args.retries, torch_threads=args.worker_threads)
+    else:  # Dask is imported only here, inside run_sweep
+        result = sweep.run_sweep(args.scheduler, runs, pairs, options, cache, progress,
+                                 retries=args.retries, torch_threads=args.worker_threads)
     if args.boundary_ods:
         sweep.add_boundary_ods(result, pairs, cache=cache, match_distance=options.match_distance,
                                pixel_size=options.pixel_size)
@@ -157,7 +155,7 @@ def _follow(args: argparse.Namespace, pairs, options, cache, best) -> int:
     """``sweep --follow``: the CSV (and plot) rewritten whole, atomically, after each new checkpoint."""
     from ..core import sweep
     from ..core.errors import InputError
-    from ..core.follow import follow_steps
+    from ..core.sweep import follow_steps
 
     print(f"following {', '.join(map(str, args.runs))} (ends when training has finished, or after "
           f"{args.idle:g} s without a new checkpoint; Ctrl-C keeps the table)", file=sys.stderr, flush=True)

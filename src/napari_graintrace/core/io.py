@@ -1,6 +1,6 @@
 """Reading and writing the lab's images: micrographs, tracings and probability maps.
 
-Conventions (``shared/design.md``): 8-bit images are divided by 255 and 16-bit by 65535, float TIFFs
+Conventions (docs/design.md): 8-bit images are divided by 255 and 16-bit by 65535, float TIFFs
 are taken as they are but must lie in [0, 1]; RGB(A) becomes grey with ITU-R 601 luma exactly as
 PIL's ``convert("L")`` does; a tracing may be white-on-black or black-on-white and ``"auto"`` takes
 the minority class as boundary. Writes go to a temporary file that is renamed into place, and an

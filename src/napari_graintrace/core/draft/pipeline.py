@@ -71,6 +71,6 @@ def draft_tracing(pred: np.ndarray | Sequence[np.ndarray], options: DraftOptions
 
 def thicken(tracing: np.ndarray, thickness: int) -> np.ndarray:
     """A 1-px tracing drawn ``thickness`` px wide (a disk; the lab's training tracings are 3-5 px)."""
-    from ..cleanup import set_thickness
+    from ..data.cleanup import set_thickness
 
     return set_thickness(tracing, thickness, skeleton=False)
