@@ -28,7 +28,7 @@ from _common import print_machine
 
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_micrograph, read_trace
-from napari_graintrace.core.model import UNet
+from napari_graintrace.core.model import UNet, find_checkpoints
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
 from napari_graintrace.core.sweep import dask_run as distributed
@@ -78,7 +78,7 @@ def main() -> None:
             what = f"{args.lab} random lab-width checkpoints (31.0 M parameters)"
         else:
             series, what = DEMO_CHECKPOINTS, "the demo series (7 checkpoints, base width 6)"
-        tasks = len(sweep.find_checkpoints(series)) * len(pairs)
+        tasks = len(find_checkpoints(series)) * len(pairs)
         print(f"sweep of {what} x {len(pairs)} images at {args.resolution} px, fp32: {tasks} tasks; torch "
               f"{torch.__version__}, dask.distributed {__import__('distributed').__version__}")
         options = SweepOptions(resolution=args.resolution, precision="fp32")
@@ -88,7 +88,7 @@ def main() -> None:
             return PredictionCache(tmp / name)
 
         # warm-up: first-call costs (oneDNN kernels, lazy imports) would otherwise land on the first row
-        first = sweep.find_checkpoints(series)[:1]
+        first = find_checkpoints(series)[:1]
         for count in (cores, 1):
             with threads(count):
                 run_steps(sweep.sweep_steps(first, pairs[:1], options, cache(f"warmup{count}")))

@@ -11,8 +11,9 @@ from synthetic import tiny_series
 
 from napari_graintrace.cli import main
 from napari_graintrace.core import grains, sweep
-from napari_graintrace.core.cache import PredictionCache
+from napari_graintrace.core.cache import PredictionCache, array_hash, file_hash
 from napari_graintrace.core.io import write_image
+from napari_graintrace.core.model import find_checkpoints
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
 
@@ -33,10 +34,10 @@ def setup(series, nist_trace, tmp_path):
     pair = sweep.LoadedPair("crop", image, trace)
     cache = PredictionCache(tmp_path / "cache")
     preds = {}
-    for item in sweep.find_checkpoints(series):
+    for item in find_checkpoints(series):
         soft = filters.gaussian(trace.astype(float), BLUR[item.epoch])
         preds[item.epoch] = (soft / soft.max()).astype(np.float32)
-        entry = cache.path(sweep.file_hash(item.path), sweep.array_hash(image), None, "fp32")
+        entry = cache.path(file_hash(item.path), array_hash(image), None, "fp32")
         cache.store(entry, preds[item.epoch])
     return pair, cache, preds, trace
 
@@ -85,9 +86,9 @@ def test_cli_sweep_grains_flag(series, setup, tmp_path, capsys, monkeypatch):
     from napari_graintrace.core.io import read_micrograph
 
     image = read_micrograph(image_path)
-    for item in sweep.find_checkpoints(series):
+    for item in find_checkpoints(series):
         soft = filters.gaussian(trace.astype(float), BLUR[item.epoch])
-        cache.store(cache.path(sweep.file_hash(item.path), sweep.array_hash(image), None, "fp32"),
+        cache.store(cache.path(file_hash(item.path), array_hash(image), None, "fp32"),
                     (soft / soft.max()).astype(np.float32))
     out = tmp_path / "sweep.csv"
     argv = ["sweep", str(series), "--image", str(image_path), "--trace", str(trace_path), "-o", str(out),

@@ -41,6 +41,7 @@ def test_user_session(widget_session, qtbot, errors, crop, soft):
     truth = grains.trace_labels(crop)
 
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     assert errors == []
     layer = ours(viewer, "grains")
     expected = grains.segment(soft)
@@ -59,6 +60,7 @@ def test_user_session(widget_session, qtbot, errors, crop, soft):
     assert layer.colormap.map(np.array([0]))[0][3] == 0
 
     widget.run_button.clicked.emit()  # again: updated in place, nothing doubled
+    session.wait_idle()  # segmented in a worker
     assert len(viewer.layers) == 4
     first = ours(viewer, "grains").data.copy()
 
@@ -72,9 +74,23 @@ def test_user_session(widget_session, qtbot, errors, crop, soft):
     np.testing.assert_array_equal(ours(viewer, "grains").data, grains.grain_fates(moved, truth)[0][moved])
     assert widget.metrics["grains"] == grains.stats(moved)["grains"]
 
+    # a control moved while a run segments (in its worker): shown after it, at the new value
+    widget.run_button.clicked.emit()
+    assert widget.busy and not widget.run_button.enabled
+    widget.prune.value = 10
+    later = grains.segment(soft, grains.GrainOptions(min_area=0, prune=10))
+    qtbot.waitUntil(lambda: widget.grain_labels is not None and np.array_equal(widget.grain_labels, later),
+                    timeout=20_000)
+    session.wait_idle()
+    np.testing.assert_array_equal(ours(viewer, "grains").data, grains.grain_fates(later, truth)[0][later])
+    widget.prune.value = 0
+    qtbot.waitUntil(lambda: np.array_equal(widget.grain_labels, moved), timeout=20_000)
+    session.wait_idle()
+
     # a deleted output layer comes back on the next run; the user's layers are untouched
     viewer.layers.remove(ours(viewer, "grains"))
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     assert ours(viewer, "grains") is not None and len(viewer.layers) == 4
     np.testing.assert_array_equal(viewer.layers["my prediction"].data, soft)
 
@@ -102,6 +118,7 @@ def test_cancel_leaves_the_controls(widget_session, qtbot, errors, crop, soft):
     widget.prediction_layer.value = viewer.layers["p"]
     widget.trace_layer.value = viewer.layers["t"]
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     before, idle_status = widget.options(), widget.status.value
     qtbot.mouseClick(widget.tune_button.native, Qt.MouseButton.LeftButton)
     # Tune started: the widget is busy and its worker has reported a step of the search
@@ -122,6 +139,7 @@ def test_copy_and_export(widget_session, errors, soft, tmp_path):
     widget.prediction_layer.value = session.viewer.layers["p"]
     widget.pixel_size.value = 0.5
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     np.testing.assert_array_equal(ours(session.viewer, "grains").data, grains.segment(soft))  # no tracing: ids
     table = widget.metrics_table().splitlines()
     assert table[0] == "metric\tvalue" and any(row.startswith("astm_g_intercept\t") for row in table)
@@ -147,16 +165,19 @@ def test_bad_input_is_a_notification(widget_session, errors, soft):
     viewer = session.viewer
     widget = session.dock()
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     assert "choose a prediction layer" in errors[-1]
     viewer.add_image(soft, name="p")
     viewer.add_labels(np.zeros((10, 10), np.uint8), name="small tracing")
     widget.prediction_layer.value = viewer.layers["p"]
     widget.trace_layer.value = viewer.layers["small tracing"]
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     assert "10 x 10" in errors[-1] and "240 x 320" in errors[-1]
     widget.trace_layer.value = None
     widget.low.value = 0.9  # above the high threshold
     widget.run_button.clicked.emit()
+    session.wait_idle()  # segmented in a worker
     assert "must not exceed" in errors[-1]
     widget.tune_button.clicked.emit()
     assert "needs a tracing" in errors[-1]

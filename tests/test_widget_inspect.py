@@ -310,3 +310,36 @@ def test_a_message_that_starts_with_a_long_path_leads_with_the_file_name():
     assert shown == f"unet_30.pth: not a readable PyTorch checkpoint (file: {long})"
     assert _common.readable_message("/tmp/a.png: no such file") == "/tmp/a.png: no such file"  # short: as is
     assert _common.readable_message("choose a tracing layer") == "choose a tracing layer"
+
+
+def test_a_large_map_redraws_the_sigma_layers_off_the_gui_thread(widget_session, nist, errors, qtbot,
+                                                                  monkeypatch):
+    """Above LIVE_REDRAW_PIXELS a sigma move updates the readout at once and the visible layers from a
+    worker, at the latest sigma; a hidden one is drawn when shown. (The NIST map stands in for a
+    4096 x 4096 one: the threshold is lowered, the path is the same.)"""
+    micrograph, trace = nist
+    session = widget_session(WIDGET)
+    viewer = session.viewer
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
+    pred = shifted_prediction(trace, 2, 0.9)
+    viewer.add_image(pred, name="pred")
+    widget = session.dock()
+    choose(widget, viewer, prediction="pred")
+    widget.run()
+    session.wait_idle()
+    monkeypatch.setattr(inspect, "LIVE_REDRAW_PIXELS", 0)
+    overlay = viewer.layers["score overlay"]
+    assert overlay.visible and not viewer.layers["Gaussian reward"].visible
+    for sigma in (1.4, 2.2, 4.0):  # moved faster than it draws: the last one is what stays
+        widget.sigma.value = sigma
+    assert f"Gaussian (sigma=4, w=15)  {scores.gaussian_loss(pred, trace, 4.0, 15):.4f}" in widget.score_panel.value
+    expected = composite_rgb(pred, scores.gaussian_reward(trace, 4.0, 15))
+    qtbot.waitUntil(lambda: np.array_equal(overlay.data, expected), timeout=30_000)
+    qtbot.waitUntil(lambda: widget._redraw_worker is None, timeout=30_000)
+    np.testing.assert_array_equal(overlay.data, expected)
+    hidden = viewer.layers["Gaussian reward"]
+    hidden.visible = True
+    np.testing.assert_array_equal(hidden.data, reward_rgb(scores.gaussian_reward(trace, 4.0, 15)))
+    assert errors == []
+    session.close()

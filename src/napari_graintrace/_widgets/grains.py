@@ -8,6 +8,7 @@ parameters for the best grain F1 in a worker (progress bar, Cancel) and sets the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,56 @@ def _fate_colormap():
     return DirectLabelColormap(color_dict=colours)
 
 
+@dataclass
+class _Inputs:
+    """The chosen layers' arrays, taken on the GUI thread (cheap); read and checked in the worker."""
+
+    pred: np.ndarray
+    pred_name: str
+    pred_rgb: bool
+    trace: np.ndarray | None = None
+    trace_name: str = ""
+    trace_is_labels: bool = False
+    trace_rgb: bool | None = None
+
+
+@dataclass
+class _Loaded:
+    """A prediction ready to segment: its stages' cache, and the true grains if a tracing was given."""
+
+    segmenter: grains.Segmenter
+    truth: np.ndarray | None
+    true_table: grains.GrainTable | None
+
+
+def _load(inputs: _Inputs) -> _Loaded:
+    pred = convert.prediction(inputs.pred, inputs.pred_name, rgb=inputs.pred_rgb)
+    truth = None
+    if inputs.trace is not None:
+        tracing = convert.tracing(inputs.trace, labels=inputs.trace_is_labels, what=inputs.trace_name,
+                                  rgb=inputs.trace_rgb)
+        mask = convert.match_shape(tracing.mask, pred.shape, what=inputs.trace_name, reference=inputs.pred_name)
+        truth = grains.trace_labels(mask)
+    return _Loaded(grains.Segmenter(pred), truth, grains.grain_table(truth) if truth is not None else None)
+
+
+def _segment_in_background(source: _Inputs | _Loaded, options: GrainOptions):
+    """Worker body (Run and every settled slider move): read the layers if asked, segment, compare, and
+    make the layers' data, so the GUI thread only swaps arrays in (seconds at 4096 x 4096)."""
+    loaded = _load(source) if isinstance(source, _Inputs) else source
+    labels = loaded.segmenter.labels(options)
+    table = grains.grain_table(labels)
+    metrics = grains.stats(labels, options.pixel_size, table)
+    if loaded.truth is not None:
+        scores, pred_fate, true_fate = grains.compare_with_fates(labels, loaded.truth, table, loaded.true_table)
+        metrics.update(scores)
+        # the layers hold fate codes (a fixed colour each): only their data changes on a slider move
+        layers = {TRUE_LAYER: true_fate[loaded.truth], PREDICTED_LAYER: pred_fate[labels]}
+    else:
+        layers = {PREDICTED_LAYER: labels}
+    return loaded, options, labels, table, metrics, layers
+
+
 def _tune_in_background(segmenter: grains.Segmenter, truth: np.ndarray, start: GrainOptions):
     """Worker body: every step is a progress report and a Cancel point."""
     return (yield from grains.tune_steps(segmenter, truth, start))
@@ -138,7 +189,10 @@ class GrainsWidget(Container):
         self._reference = None  # the prediction layer the outputs are laid over
         self.tuned: grains.TuneResult | None = None
         self._shown_with_fates = False
-        self._worker = None
+        self._worker = None  # tuning
+        self._segmenting = None  # the running segmentation worker
+        self._queued: str | None = None  # "run" or "resegment", asked for while one ran
+        self._tune_queued = False  # Tune pressed before the first Run finished
         self._applying = False  # setting several controls at once: one re-segmentation at the end
         self._timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
         self._timer.setSingleShot(True)
@@ -177,36 +231,30 @@ class GrainsWidget(Container):
                             min_area=self.min_area.value, prune=self.prune.value,
                             pixel_size=self.pixel_size.value or None)
 
-    def _load(self) -> None:
+    def _inputs(self) -> _Inputs:
         layer = self.prediction_layer.value
         if layer is None:
             raise InputError("choose a prediction layer: a probability map in [0, 1] or 8/16-bit, e.g. the "
                              "'prediction' of Inspect prediction")
-        pred = convert.prediction(np.asarray(layer.data), describe_layer("prediction", layer), rgb=layer.rgb)
-        truth = None
+        inputs = _Inputs(np.asarray(layer.data), describe_layer("prediction", layer), layer.rgb)
         trace_layer = self.trace_layer.value
         if trace_layer is not None:
-            tracing = convert.tracing(np.asarray(trace_layer.data), labels=isinstance(trace_layer, Labels),
-                                      what=describe_layer("tracing", trace_layer),
-                                      rgb=getattr(trace_layer, "rgb", None))
-            mask = convert.match_shape(tracing.mask, pred.shape, what=describe_layer("tracing", trace_layer),
-                                       reference=describe_layer("prediction", layer))
-            truth = grains.trace_labels(mask)
-        self.segmenter = grains.Segmenter(pred)
-        self.truth = truth
-        self.true_table = grains.grain_table(truth) if truth is not None else None
-        self._reference = layer
+            inputs.trace, inputs.trace_name = np.asarray(trace_layer.data), describe_layer("tracing", trace_layer)
+            inputs.trace_is_labels = isinstance(trace_layer, Labels)
+            inputs.trace_rgb = getattr(trace_layer, "rgb", None)
+        return inputs
 
     # ------------------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------------------
     @reports_errors
     def run(self) -> None:
-        """Read the layers, segment with the controls' values, compare, draw."""
-        self._load()
-        selection = SavedSelection(self.viewer)
-        self._update(place=True)
-        outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
+        """Read the layers, segment with the controls' values, compare, draw (in a worker)."""
+        if self._segmenting is not None:
+            self._queued = "run"  # after the running one: the layers may have changed
+            return
+        inputs = self._inputs()
+        self._start_segmenting(inputs, self.prediction_layer.value, place=True)
 
     def _on_control_changed(self, _value=None) -> None:
         if self.segmenter is not None and not self._applying:
@@ -214,33 +262,60 @@ class GrainsWidget(Container):
 
     @reports_errors
     def resegment(self) -> None:
-        """The live path: re-run the stages after the moved control, then redraw."""
+        """The live path: re-run the stages after the moved control (in a worker), then redraw."""
+        if self._segmenting is not None:
+            self._queued = self._queued or "resegment"  # once the running one is shown
+            return
         if self.segmenter is not None:
-            self._update()
+            self._start_segmenting(_Loaded(self.segmenter, self.truth, self.true_table), self._reference,
+                                   place=False)
 
-    def _update(self, place: bool = False) -> None:
-        """Segment with the controls' values, compare, and show. ``place``: (re)lay the layers over the
-        prediction and set their colours (a run); a slider move only swaps the layers' data."""
-        options = self.options()
-        segmenter = self.segmenter
-        labels = segmenter.labels(options)
-        table = grains.grain_table(labels)
-        metrics = grains.stats(labels, options.pixel_size, table)
-        if self.truth is not None:
-            scores, pred_fate, true_fate = grains.compare_with_fates(labels, self.truth, table, self.true_table)
-            metrics.update(scores)
-            # the layers hold fate codes (a fixed colour each): only their data changes on a slider move
-            self._show(TRUE_LAYER, true_fate[self.truth], place, opacity=0.5, visible=False)
-            self._show(PREDICTED_LAYER, pred_fate[labels], place, opacity=0.6)
-        else:
-            self._show(PREDICTED_LAYER, labels, place, opacity=0.6)
+    def _start_segmenting(self, source: _Inputs | _Loaded, reference, place: bool) -> None:
+        options = self.options()  # checked here: a bad combination is a notification, no work
+        selection = SavedSelection(self.viewer) if place else None
+        self._segmenting = start_worker(
+            self, _segment_in_background, source, options,
+            returned=lambda result: self._on_segmented(result, reference, place, selection),
+            finished=self._on_segmenting_finished,
+        )
+        self.status.value = "segmenting..."
+        self.run_button.enabled = False
+
+    @reports_errors
+    def _on_segmented(self, result: tuple, reference, place: bool, selection=None) -> None:
+        loaded, options, labels, table, metrics, layers = result
+        self.segmenter, self.truth, self.true_table = loaded.segmenter, loaded.truth, loaded.true_table
+        self._reference = reference
+        for name, data in layers.items():
+            extra = {"opacity": 0.5, "visible": False} if name == TRUE_LAYER else {"opacity": 0.6}
+            self._show(name, data, place, **extra)
         self.grain_labels, self.metrics = labels, metrics
-        kind = "a tracing: only skeletonized" if segmenter.tracing else "probability map"
+        kind = "a tracing: only skeletonized" if loaded.segmenter.tracing else "probability map"
         self.status.value = f"{labels.shape[0]} x {labels.shape[1]} {kind}"
         self.metrics_panel.value = "\n".join(
             f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
         self.histogram.draw(table, self.true_table, metrics.get("size_ks"), options.pixel_size)
         self.canvas.draw_idle()
+        if selection is not None:
+            outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
+        try:
+            moved = options != self.options()
+        except InputError:  # the controls are mid-move (low above high): the next settled move says so
+            moved = False
+        if moved:
+            self._queued = self._queued or "resegment"  # a control moved while it ran
+
+    def _on_segmenting_finished(self) -> None:
+        self._segmenting = None
+        self.run_button.enabled = self._worker is None
+        queued, self._queued = self._queued, None
+        if queued == "run":
+            self.run()
+        elif queued == "resegment":
+            self.resegment()
+        elif self._tune_queued:
+            self._tune_queued = False
+            self.tune()
 
     def _show(self, name: str, data: np.ndarray, place: bool, **new_layer: Any) -> None:
         layer = find_output_layer(self.viewer, name)
@@ -266,8 +341,13 @@ class GrainsWidget(Container):
     @reports_errors
     def tune(self) -> None:
         """Search the post-processing for the best grain F1 (worker); the sliders follow the result."""
-        if self.segmenter is None:
-            self._load()
+        if self.trace_layer.value is None:
+            raise InputError("tuning needs a tracing: choose one, then Run")
+        if self._segmenting is not None or self.segmenter is None:
+            self._tune_queued = True  # after the Run that reads the layers
+            if self._segmenting is None:
+                self.run()
+            return
         if self.truth is None:
             raise InputError("tuning needs a tracing: choose one, then Run")
         if self.segmenter.tracing:
@@ -316,13 +396,15 @@ class GrainsWidget(Container):
         show_busy(self, False, self.tune_button)
 
     def cancel(self) -> None:
+        self._tune_queued = False
         if self._worker is not None:
             self._worker.quit()
 
     @property
     def busy(self) -> bool:
-        """True while tuning runs."""
-        return self._worker is not None
+        """True while a segmentation or the tuning runs (or one is queued)."""
+        return (self._worker is not None or self._segmenting is not None or self._queued is not None
+                or self._tune_queued)
 
     # ------------------------------------------------------------------------------------------
     # export

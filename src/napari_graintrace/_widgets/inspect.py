@@ -33,7 +33,7 @@ from ..core.data import convert
 from ..core.errors import InputError
 from ..core.model import checkpoints, inference
 from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
-from ..core.scoring import Evaluation
+from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
 from ._common import (
     OUTPUT_LAYERS,
     OWNER_KEY,
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     import napari
 
 RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
+LIVE_REDRAW_PIXELS = 2048 * 2048  # above this, a sigma move redraws its layers in a worker
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
@@ -117,6 +118,23 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     cache.store(entry, pred)  # core's prediction cache, shared with sweeps (bounded, on disk)
     evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
     return pred, evaluation, pictures, prf
+
+
+def _sigma_pictures_in_background(evaluation: Evaluation, sigma: float, names: tuple[str, ...]):
+    """Worker body: the sigma layers' pictures at ``sigma`` (the reward map is made once for both)."""
+    reward = evaluation.scorer.reward_map(sigma)
+    pictures = {}
+    if "Gaussian reward" in names:
+        pictures["Gaussian reward"] = reward_rgb(reward)
+    if "score overlay" in names:
+        pictures["score overlay"] = composite_rgb(evaluation.pred, reward)
+    return sigma, pictures
+
+
+def _prf_in_background(evaluation: Evaluation, sigma: float, picture: bool):
+    """Worker body: tolerant P/R/F at ``sigma`` and, if asked, the "missed trace" picture (one D_p)."""
+    prf = evaluation.tolerant_prf(sigma)
+    return prf, (recall_rgb(evaluation.trace, evaluation.soft_dilation(sigma)) if picture else None)
 
 
 def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
@@ -181,6 +199,9 @@ class InspectWidget(Container):
         self._drawing = False
         self._note = ""
         self._prf: tuple[float, float, float] | None = None
+        self._prf_worker = None  # the debounced tolerant P/R/F's (a newer one supersedes it)
+        self._redraw_worker = None  # the sigma layers of a large map, drawn off the GUI thread
+        self._redraw_pending = False
         self._prf_timer = QTimer(self.native)  # dies with the widget: never fires into a closed dock
         self._prf_timer.setSingleShot(True)
         self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
@@ -464,14 +485,70 @@ class InspectWidget(Container):
         self.score_panel.value = "\n".join(lines)
 
     def _update_prf(self) -> None:
-        """Debounced: the tolerant P/R/F and the "missed trace" layer (both need D_p, one pass)."""
-        if self.evaluation is not None:
-            self._prf = self.evaluation.tolerant_prf()
-            self._update_scores()
+        """Debounced: the tolerant P/R/F and the "missed trace" picture (both need D_p, one pass over
+        the image: a second at 4096 x 4096), in a worker; a result for an older sigma is dropped."""
+        ev = self.evaluation
+        if ev is None:
+            return
+        layer = find_output_layer(self.viewer, "missed trace")
+        self._prf_worker = start_worker(
+            self, _prf_in_background, ev, ev.sigma, layer is not None and layer.visible,
+            returned=lambda result, ev=ev, sigma=ev.sigma: self._on_prf(ev, sigma, *result),
+        )
+
+    @reports_errors
+    def _on_prf(self, ev: Evaluation, sigma: float, prf: tuple, picture: np.ndarray | None) -> None:
+        if ev is not self.evaluation or sigma != ev.sigma:
+            return  # the slider moved on: its own timer brings the current one
+        self._prf = prf
+        self._update_scores()
+        layer = find_output_layer(self.viewer, "missed trace")
+        if layer is not None and picture is not None and layer.visible:
+            layer.data = picture
+            layer.metadata.pop(STALE_KEY, None)
+        elif layer is not None:
             self._redraw(("missed trace",))
 
     def _redraw_gaussian(self) -> None:
-        self._redraw(("Gaussian reward", "score overlay"))
+        """The two sigma layers: drawn at once up to 2048 x 2048; on a larger map in a worker (the
+        readout has already moved; the layers follow the latest sigma), so the slider stays live."""
+        if self.evaluation is None or self.evaluation.pred.size <= LIVE_REDRAW_PIXELS:
+            self._redraw(("Gaussian reward", "score overlay"))
+            return
+        if self._redraw_worker is not None:
+            self._redraw_pending = True  # drawn at the latest sigma once the running one is in
+            return
+        ev = self.evaluation
+        visible = {name: layer for name in ("Gaussian reward", "score overlay")
+                   if (layer := find_output_layer(self.viewer, name)) is not None}
+        for layer in visible.values():
+            layer.metadata[STALE_KEY] = True  # shown later: drawn then, at the sigma of that moment
+        wanted = tuple(name for name, layer in visible.items() if layer.visible)
+        self._redraw_worker = start_worker(
+            self, _sigma_pictures_in_background, ev, ev.sigma, wanted,
+            returned=lambda result, ev=ev: self._on_sigma_pictures(ev, *result), finished=self._on_redraw_finished,
+        )
+
+    @reports_errors
+    def _on_sigma_pictures(self, ev: Evaluation, sigma: float, pictures: dict) -> None:
+        if ev is not self.evaluation or sigma != ev.sigma:
+            self._redraw_pending = True
+            return
+        for name, picture in pictures.items():
+            layer = find_output_layer(self.viewer, name)
+            if layer is not None:
+                layer.data = picture
+                layer.metadata.pop(STALE_KEY, None)
+        for name in ("Gaussian reward", "score overlay"):  # hidden ones catch up when shown
+            layer = find_output_layer(self.viewer, name)
+            if layer is not None and layer.metadata.get(STALE_KEY):
+                layer.events.visible.connect(self._refresh_if_stale)
+
+    def _on_redraw_finished(self) -> None:
+        self._redraw_worker = None
+        if self._redraw_pending:
+            self._redraw_pending = False
+            self._redraw_gaussian()
 
     def _redraw(self, names: tuple[str, ...]) -> None:
         """Redraw these layers now if visible; a hidden one is redrawn when it is shown.

@@ -21,7 +21,6 @@ a slider move at 1024 x 1024 re-segments in about 120-145 ms of CPU (``benchmark
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -353,14 +352,24 @@ def _edge_labels(labels: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
 
 
-@functools.lru_cache(maxsize=4)
-def _pixel_coordinates(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of every pixel, flat (float64): kept, a live slider asks for them every move."""
-    height, width = shape
-    rows = np.repeat(np.arange(height, dtype=np.float64), width)
-    cols = np.tile(np.arange(width, dtype=np.float64), height)
-    rows.flags.writeable = cols.flags.writeable = False
-    return rows, cols
+_BLOCK_PIXELS = 1 << 21  # pixels per block of the centroid sums: 16 MB of float64 weights, whatever the image
+
+
+def _coordinate_sums(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per label, the sums of its pixels' rows and columns: in blocks of rows, so the coordinate
+    weights never take more than a block (an 8192^2 image would need 1 GB of them at once)."""
+    height, width = labels.shape
+    rows_per_block = max(1, _BLOCK_PIXELS // max(1, width))
+    row_sums = np.zeros(count + 1)
+    col_sums = np.zeros(count + 1)
+    cols = np.tile(np.arange(width, dtype=np.float64), rows_per_block)
+    for top in range(0, height, rows_per_block):
+        block = labels[top:top + rows_per_block]
+        flat = block.ravel()
+        row_sums += np.bincount(flat, weights=np.repeat(np.arange(top, top + len(block), dtype=np.float64), width),
+                                minlength=count + 1)
+        col_sums += np.bincount(flat, weights=cols[:flat.size], minlength=count + 1)
+    return row_sums, col_sums
 
 
 def grain_table(labels: np.ndarray) -> GrainTable:
@@ -369,9 +378,7 @@ def grain_table(labels: np.ndarray) -> GrainTable:
     count = int(labels.max(initial=0))
     flat = labels.ravel()
     area = np.bincount(flat, minlength=count + 1)
-    row_index, col_index = _pixel_coordinates(labels.shape)
-    rows = np.bincount(flat, weights=row_index, minlength=count + 1)
-    cols = np.bincount(flat, weights=col_index, minlength=count + 1)
+    rows, cols = _coordinate_sums(labels, count)
     present = np.flatnonzero(area)
     present = present[present > 0]
     touches = np.zeros(count + 1, dtype=bool)

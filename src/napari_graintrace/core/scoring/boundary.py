@@ -220,19 +220,21 @@ class BoundaryScorer:
         pred, values = self._check(pred), ods_thresholds(thresholds)
         ascending = np.unique(values)
         groups = _distinct_masks(pred, ascending)
-        pixels = thin_levels(pred, ascending[groups])
+        levels = thin_levels(pred, ascending[groups])
         within = self._true.within()
         bounds = []
-        for group, predicted_px in enumerate(pixels):
+        for group in range(len(groups)):
+            predicted_px = levels.pixels(group)
             reachable = int(np.count_nonzero(within[predicted_px[:, 0], predicted_px[:, 1]]))
             bounds.append(_prf(min(reachable, self.n_true), len(predicted_px), self.n_true)[2])
+        del within
         cols = self.shape[1]
         matched: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # group -> (pixel keys, true indices) paired
         best_f, best_group = -1.0, len(groups)
         for group in sorted(range(len(groups)), key=lambda g: (-bounds[g], g)):
             if bounds[group] < best_f:
                 break
-            predicted_px = pixels[group]
+            predicted_px = levels.pixels(group)
             keys = predicted_px[:, 0].astype(np.int64) * cols + predicted_px[:, 1]
             start = None
             if matched:  # the pairs of the nearest matched mask whose predicted pixel is still here

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["thin", "thin_levels"]
+__all__ = ["Levels", "thin", "thin_levels"]
 
 def _thin_tables() -> tuple[np.ndarray, np.ndarray]:
     """Guo & Hall's deletion tables of the two sub-iterations (as in skimage), indexed by the
@@ -132,8 +132,16 @@ def _deletable(words: np.ndarray, neighbours: list[np.ndarray], second: bool) ->
     return words & one_crossing & two_or_three & ~keep
 
 
+_WORD_CHUNK = 1 << 20  # candidates per block of the bit-parallel rule: ~100 MB of neighbour words at most
+_ONES = np.array([(1 << k) - 1 for k in range(65)], dtype=np.uint64)  # _ONES[k]: bits 0..k-1 set
+
+
 def _thin_words(padded: np.ndarray, stride: int) -> None:
-    """Thin every bit plane of a padded, flat uint64 image in place (one run for all planes)."""
+    """Thin every bit plane of a padded, flat uint64 image in place (one run for all planes).
+
+    Each sub-iteration decides every candidate from the image as it was before it (parallel
+    thinning), block by block, and applies the deletions afterwards.
+    """
     offsets = _offsets(stride)
     owner = np.empty(padded.size, np.int32)
     changed = [np.empty(0, np.intp), np.empty(0, np.intp)]
@@ -147,17 +155,48 @@ def _thin_words(padded: np.ndarray, stride: int) -> None:
                 break
             near = (recent[:, None] + offsets).ravel()
             candidates = _unique(near[padded[near] != 0], owner)
-        words = padded[candidates]
-        gone = _deletable(words, [padded[candidates + offset] for offset in offsets], second=step % 2 == 1)
-        hit = np.flatnonzero(gone)
-        padded[candidates[hit]] = words[hit] & ~gone[hit]
-        changed[step % 2] = candidates[hit]
+        where, kept = [], []
+        for begin in range(0, candidates.size, _WORD_CHUNK):
+            block = candidates[begin:begin + _WORD_CHUNK]
+            words = padded[block]
+            gone = _deletable(words, [padded[block + offset] for offset in offsets], second=step % 2 == 1)
+            hit = np.flatnonzero(gone)
+            where.append(block[hit])
+            kept.append(words[hit] & ~gone[hit])
+        changed[step % 2] = np.concatenate(where) if where else np.empty(0, np.intp)
+        if changed[step % 2].size:
+            padded[changed[step % 2]] = np.concatenate(kept)
         step += 1
 
 
-def thin_levels(pred: np.ndarray, thresholds: np.ndarray) -> list[np.ndarray]:
-    """The pixels (row, col; int32, row-major) of ``thin(pred >= t)`` for every ``t`` in ``thresholds``
-    (ascending), thinned together 64 thresholds at a time."""
+class Levels:
+    """Thinned masks of many thresholds, kept compactly: the pixels in any of them and, per pixel, a
+    word whose bit j says whether it is in the thinned mask of threshold j (of its block of 64)."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self._blocks: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (first, count, flat, words)
+
+    def __len__(self) -> int:
+        return sum(count for _, count, _, _ in self._blocks)
+
+    def _add(self, first: int, count: int, padded: np.ndarray) -> None:
+        flat = np.flatnonzero(padded)
+        self._blocks.append((first, count, flat, padded[flat]))
+
+    def pixels(self, index: int) -> np.ndarray:
+        """(row, col) int32 of threshold ``index``'s thinned mask, row-major."""
+        for first, count, flat, words in self._blocks:
+            if first <= index < first + count:
+                stride = self.shape[1] + 2
+                chosen = flat[(words >> np.uint64(index - first)) & np.uint64(1) != 0]
+                return np.stack([chosen // stride - 1, chosen % stride - 1], axis=1).astype(np.int32)
+        raise IndexError(index)
+
+
+def thin_levels(pred: np.ndarray, thresholds: np.ndarray) -> Levels:
+    """``thin(pred >= t)`` for every ``t`` in ``thresholds`` (ascending), thinned together 64
+    thresholds at a time; ``.pixels(j)`` gives threshold j's pixels."""
     pred = np.asarray(pred)
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if pred.ndim != 2:
@@ -168,19 +207,16 @@ def thin_levels(pred: np.ndarray, thresholds: np.ndarray) -> list[np.ndarray]:
     stride = cols + 2
     # level = how many thresholds a pixel reaches: p >= t_j for exactly j < level (nested masks)
     level = np.zeros((rows + 2, stride), np.int16)
-    level[1:-1, 1:-1] = np.searchsorted(thresholds, pred, side="right")
+    block_rows = max(1, _WORD_CHUNK // max(1, cols))
+    for top in range(0, rows, block_rows):
+        bottom = min(rows, top + block_rows)
+        level[1 + top:1 + bottom, 1:-1] = np.searchsorted(thresholds, pred[top:bottom], side="right")
     level = level.ravel()
-    results: list[np.ndarray] = []
+    levels = Levels((rows, cols))
     for first in range(0, len(thresholds), 64):
         count = min(64, len(thresholds) - first)
-        reach = np.clip(level - first, 0, count).astype(np.uint64)
-        padded = np.where(reach == 64, np.uint64(0xFFFFFFFFFFFFFFFF), (np.uint64(1) << reach) - np.uint64(1))
-        del reach
+        padded = _ONES[np.clip(level - first, 0, count)]
         _thin_words(padded, stride)
-        present = np.flatnonzero(padded)
-        words = padded[present]
+        levels._add(first, count, padded)
         del padded
-        for bit in range(count):
-            flat = present[(words >> np.uint64(bit)) & np.uint64(1) != 0]
-            results.append(np.stack([flat // stride - 1, flat % stride - 1], axis=1).astype(np.int32))
-    return results
+    return levels
