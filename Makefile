@@ -14,12 +14,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FIGURE_ENV := OMP_NUM_THREADS=1 nice -n 10
 XVFB_RUN := xvfb-run -a -s "-screen 0 1600x1000x24"
 FIGURE_SCRIPTS := docs/make_score_figures.py docs/make_boundary_figures.py docs/make_grains_table.py \
-	docs/make_cleanup_figures.py docs/make_readme_demo.py docs/make_sweep_figures.py benchmarks/gap_experiment.py
-SCREENSHOT_SCRIPTS := docs/make_screenshots.py docs/make_grains_screenshots.py
+	docs/make_cleanup_figures.py docs/make_readme_demo.py docs/make_sweep_figures.py benchmarks/gap_experiment.py \
+	benchmarks/loop_experiment.py
+SCREENSHOT_SCRIPTS := docs/make_screenshots.py docs/make_grains_screenshots.py docs/make_train_screenshots.py
 # minutes to an hour: benchmarks whose printout goes into benchmarks/RESULTS.md (with the machine and date)
 LONG_SCRIPTS := benchmarks/bench_boundary.py benchmarks/mutation_check.py
 args_benchmarks/bench_boundary.py := --check-ods --write-results
 args_benchmarks/mutation_check.py := --write-results
+args_benchmarks/loop_experiment.py := --write-docs
 PACKAGE_FILES := $(shell find src -name '*.py' -o -name '*.pth' -o -name '*.png' 2>/dev/null)
 stamps = $(foreach script,$(1),.figures/$(script).done)
 SETUP ?= $(VENV)/.installed  # `make figures SETUP= BIN=/path/to/venv/bin`: use a venv as it is

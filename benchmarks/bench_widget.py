@@ -103,8 +103,14 @@ def main() -> None:
         torch.manual_seed(epoch)
         torch.save(UNet(base_width=64).state_dict(), folder / f"lab_{epoch}.pth")
     viewer = napari.Viewer(show=True)
-    viewer.add_image(read_image(NIST_MICROGRAPH), name="micrograph")
-    viewer.add_labels(read_trace(NIST_TRACE)[0].astype(np.uint8), name="trace")
+    # a 1024 x 1024 micrograph (the NIST pair resized): scores and layers live on the micrograph's grid,
+    # whatever the network's resolution, so the 1024 x 1024 figures need a micrograph of that size
+    from skimage.transform import resize
+
+    micrograph = resize(read_image(NIST_MICROGRAPH), (1024, 1024), preserve_range=True).astype(np.uint8)
+    trace = resize(read_trace(NIST_TRACE)[0], (1024, 1024), order=0, anti_aliasing=False)
+    viewer.add_image(micrograph, name="micrograph")
+    viewer.add_labels(trace.astype(np.uint8), name="trace")
     _, widget = viewer.window.add_plugin_dock_widget("napari-graintrace", "Inspect prediction")
     widget.image_layer.value = viewer.layers["micrograph"]
     widget.trace_layer.value = viewer.layers["trace"]

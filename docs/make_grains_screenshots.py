@@ -68,7 +68,7 @@ def main() -> None:
     inspect.image_layer.value = viewer.layers["steel micrograph"]
     inspect.trace_layer.value = viewer.layers["steel trace"]
     inspect.checkpoint_folder.value = DEMO_CHECKPOINTS
-    inspect.resolution.value = "native (tiles)"
+    inspect.resolution.value = "native"
     inspect.run()
     settle(inspect)
     for layer in viewer.layers:  # the inspect overlays are not the subject here
@@ -79,6 +79,7 @@ def main() -> None:
     grains.trace_layer.value = viewer.layers["steel trace"]
     grains.pixel_size.value = 0.5
     grains.run()
+    settle(grains)  # segmented in a worker
     settle()
     viewer.layers["grains"].visible = True
     shoot(viewer, "grains_widget")

@@ -60,7 +60,7 @@ def predicted_demo_epoch():
     widget.image_layer.value = viewer.layers["steel micrograph"]
     widget.trace_layer.value = viewer.layers["steel trace"]
     widget.checkpoint_folder.value = DEMO_CHECKPOINTS
-    widget.resolution.value = "native (tiles)"
+    widget.resolution.value = "native"
     widget.run()
     wait_for(widget)
     viewer.scene.camera.zoom *= 1.6
@@ -92,7 +92,7 @@ def epoch_sweep() -> None:
         widget.add_run(folder, name)
     widget.image_layer.value = viewer.layers["steel micrograph"]
     widget.trace_layer.value = viewer.layers["steel trace"]
-    widget.resolution.value = "native (tiles)"
+    widget.resolution.value = "native"
     widget.run()
     wait_for(widget)
     widget.show_epoch(40, run="with_crops")  # as a click on that point does: shown and marked

@@ -105,7 +105,7 @@ ROWS = [
     ("score", ["{W}/pred.png", "{W}/trace.png", "--sigma", "inf"], "sigma"),
     ("score", ["{W}/pred.png", "{W}/trace.png", "--window", "4"], "odd"),
     ("score", ["{W}/pred.png", "{W}/trace.png", "--kernel", "-3"], "odd"),
-    ("score", ["{W}/pred.png", "{W}/small.png"], "--resolution native"),
+    ("score", ["{W}/pred.png", "{W}/small.png"], "writes it at the micrograph's size"),
     ("score", ["{W}/pred.png", "{W}/white.png", "--polarity", "black-on-white"], "no boundary pixels"),
     ("score", ["{W}/garbage.png", "{W}/trace.png"], "cannot be read as an image"),
     ("score", ["{W}/missing.png", "{W}/trace.png"], "no such file"),

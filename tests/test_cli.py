@@ -30,7 +30,9 @@ def test_score_json_agrees_with_brute_force(shifted_pair, nist_trace_path, capsy
     assert main(["score", str(pred_path), str(nist_trace_path), "--json", "--sigma", "2", "--window", "9"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert set(got) == {"bce", "tophat", "gaussian", "precision", "recall", "f", "bce_missed", "bce_false",
-                        "bce_clamped", "boundary_precision", "boundary_recall", "boundary_f", "boundary_match_distance"}
+                        "bce_clamped", "boundary_precision", "boundary_recall", "boundary_f", "boundary_match_distance",
+                        "grid"}
+    assert got["grid"] == "600x800"  # the grid every score was computed on
     pred = read_image(pred_path) / 255.0
     assert got["bce"] == pytest.approx(ref.bce(pred, trace), rel=1e-9)
     assert got["tophat"] == pytest.approx(ref.tophat_loss(pred, trace, 3), abs=1e-9)

@@ -19,7 +19,7 @@ SUMMARY_KEYS = {"grains", "mean_area_px", "mean_intercept_px"}
 ASTM_KEYS = {"astm_g_intercept", "astm_g_planimetric"}
 COMPARE_KEYS = {"grains_truth", "vi_split", "vi_merge", "arand", "grain_precision", "grain_recall", "grain_f1",
                 "orphan_fraction", "disregistry", "size_ks", "size_ks_p"}
-CSV_COLUMNS = ["label", "area_px", "equivalent_diameter_px", "centroid_row", "centroid_col", "touches_edge"]
+CSV_COLUMNS = ["label", "area_px", "equivalent_diameter_px", "centroid_row", "centroid_col", "touches_edge", "grid"]
 
 
 @pytest.fixture
@@ -87,14 +87,15 @@ def test_output_files(pair, tmp_path, capsys):
     np.testing.assert_array_equal(labels, grains.segment(read_prediction(pred_path)))
     with open(out / "grains.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == CSV_COLUMNS
+    assert list(rows[0]) == CSV_COLUMNS and {r["grid"] for r in rows} == {"300x400"}
     table = grains.grain_table(labels)
     assert [int(r["label"]) for r in rows] == table.label.tolist()
     assert [int(r["area_px"]) for r in rows] == table.area_px.tolist()
     assert [r["touches_edge"] == "true" for r in rows] == table.touches_edge.tolist()
     summary = json.loads((out / "grains_summary.json").read_text())
     assert summary["grains"] == sum(r["touches_edge"] == "false" for r in rows)
-    assert COMPARE_KEYS <= set(summary)
+    assert COMPARE_KEYS <= set(summary) and summary["grid"] == "300x400"
+    assert "measured on 300 x 400" in printed
     with Image.open(out / "grain_sizes.png") as picture:
         assert picture.format == "PNG" and picture.size[0] > 300
     # never overwritten without --overwrite: exit 2, one line, files untouched
@@ -123,17 +124,19 @@ def test_tune_reports_better_parameters(pair, capsys):
     (["--low", "0.5", "--high", "0.3"], "must not exceed"),
     (["--tune"], "--tune needs --trace"),
     (["--trace", "MISSING.png"], "no such file"),
-    (["--trace", "SMALL"], "the shapes must match"),
+    (["--trace", "SMALL"], "give --micrograph"),
+    (["--micrograph", "SMALL", "--trace", "TRACE"], "drawn on its micrograph's grid"),
+    (["--micrograph", "SMALL"], "not a resized map of the same area"),
     (["OTHER"], "must share a shape"),
     (["--pixel-size", "-1"], "pixel size"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(pair, tmp_path, capsys, extra, words):
-    pred_path, _, _ = pair
+    pred_path, trace_path, _ = pair
     small, other = tmp_path / "small.png", tmp_path / "other.png"
     Image.fromarray(np.zeros((50, 60), np.uint8)).save(small)
     Image.fromarray(np.zeros((50, 60), np.uint8)).save(other)
-    extra = [str(small) if a == "SMALL" else str(other) if a == "OTHER" else str(tmp_path / a)
-             if a == "MISSING.png" else a for a in extra]
+    named = {"SMALL": small, "OTHER": other, "TRACE": trace_path, "MISSING.png": tmp_path / "MISSING.png"}
+    extra = [str(named[a]) if a in named else a for a in extra]
     out = tmp_path / "out"
     assert main(["grains", str(pred_path), *extra, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -145,3 +148,18 @@ def test_a_tracing_cannot_be_tuned(pair, capsys):
     _, trace_path, _ = pair
     assert main(["grains", str(trace_path), "--trace", str(trace_path), "--tune"]) == 2
     assert "is a tracing" in capsys.readouterr().err
+
+
+def test_sizes_in_micrometres(pair, tmp_path, capsys):
+    pred_path, _, _ = pair
+    out = tmp_path / "out"
+    got = run_json(["grains", str(pred_path), "--json", "--pixel-size", "0.5", "-o", str(out)], capsys)
+    assert got["mean_intercept_um"] == pytest.approx(0.5 * got["mean_intercept_px"])
+    assert got["mean_area_um2"] == pytest.approx(0.25 * got["mean_area_px"])
+    with open(out / "grains.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [*CSV_COLUMNS[:-1], "area_um2", "equivalent_diameter_um", "grid"]
+    for row in rows[:20]:
+        assert float(row["area_um2"]) == pytest.approx(0.25 * int(row["area_px"]), rel=1e-5)
+        assert float(row["equivalent_diameter_um"]) == pytest.approx(0.5 * float(row["equivalent_diameter_px"]),
+                                                                     rel=1e-4)

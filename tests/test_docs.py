@@ -327,3 +327,20 @@ def test_grains_gap_experiment_table(trace):
                   [100 * (forty["gaussian"] - first["gaussian"]) / abs(first["gaussian"]),
                    100 * (1 - forty["grains"] / first["grains"])])
     assert_quotes(quoted(GRAINS_MD, "(VI merge x", 1), [forty["vi_merge"] / first["vi_merge"]])
+
+
+def test_one_geometry_intercepts():
+    """README and grains.md: the demo map's mean intercept native, from a 1024 input resampled back, and
+    measured on the stretched 1024 x 1024 square (8-bit maps, as ``graintrace predict`` writes them)."""
+    model = load_checkpoint(DEMO_CHECKPOINTS / DEMO_EPOCH)
+    micrograph = read_micrograph(NIST_MICROGRAPH)
+
+    def intercept(resolution, restore_shape: bool = True) -> float:
+        pred = predict(model, micrograph, resolution=resolution, precision="fp32", device="cpu",
+                       restore_shape=restore_shape)
+        eight_bit = unit_float_to_uint8(pred) / 255.0
+        return grains.stats(grains.segment(eight_bit))["mean_intercept_px"]
+
+    values = [intercept(None), intercept(1024), intercept(1024, restore_shape=False)]
+    assert_quotes(quoted("README.md", "the mean lineal intercept reads: native", 3), values)
+    assert_quotes(quoted(GRAINS_MD, "the demo checkpoint's mean lineal intercept: native", 3), values)

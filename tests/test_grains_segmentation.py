@@ -163,6 +163,15 @@ def test_hysteresis_is_the_labs_confidence_overlap(rng):
     np.testing.assert_array_equal(grains.hysteresis(pred, options.low, options.high), expected)
 
 
+def test_hysteresis_follows_diagonal_neighbours():
+    """8-connected, as the lab's confidence_overlap: weak pixels touching the strong one only at corners stay."""
+    pred = np.zeros((5, 5), np.float32)
+    pred[1, 1] = 0.9  # strong
+    pred[2, 2] = pred[3, 3] = 0.3  # weak, a diagonal chain from it
+    pred[0, 4] = 0.3  # weak, alone: dropped
+    np.testing.assert_array_equal(np.argwhere(grains.hysteresis(pred, 0.2, 0.5)), [[1, 1], [2, 2], [3, 3]])
+
+
 def test_default_thresholds_split_8_bit_levels_like_the_lab():
     levels = np.arange(256, dtype=np.uint8)
     pred = (255 - levels).astype(np.float32)[None, :] / np.float32(255)

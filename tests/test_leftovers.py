@@ -106,11 +106,11 @@ def test_a_killed_cache_entry_is_cleared_and_damaged_entries_are_recomputed(tmp_
     first = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))
     (entry,) = first.predictions.values()  # one checkpoint, one image
     good = np.load(entry)
-    assert good.shape == (32, 32)
+    assert good.shape == (600, 800)  # kept on the micrograph's grid, whatever the network saw
     # a killed store left a temporary file beside the entry; the entry itself is damaged
     leftovers = _killed_writer(entry, overwrite=True)  # the cache replaces entries
     assert any(p.name.endswith(".tmp.npy") for p in leftovers)
-    for damaged in (np.zeros((16, 16), np.float32), np.full((32, 32), np.nan, np.float32)):
+    for damaged in (np.zeros((16, 16), np.float32), np.full((600, 800), np.nan, np.float32)):
         entry.unlink()
         np.save(entry, damaged)
         again = run_steps(sweep.sweep_steps(series, pairs, SweepOptions(resolution=32), cache=cache))

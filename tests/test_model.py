@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from skimage.transform import resize
 from synthetic import tiny_dataset
 
 from napari_graintrace.cli import main
@@ -204,18 +205,20 @@ def test_shipped_demo_series_is_small_and_loads():
 def test_predict_resizes_like_the_lab_and_scales_integer_input():
     model = _model(4)
     image = np.random.default_rng(0).integers(0, 256, (40, 70), dtype=np.uint8)
-    pred = inference.predict(model, image, resolution=64, precision="fp32")
+    pred = inference.predict(model, image, resolution=64, precision="fp32", restore_shape=False)
     assert pred.shape == (64, 64) and pred.dtype == np.float32
     assert 0.0 <= pred.min() and pred.max() <= 1.0
-    as_float = inference.predict(model, image.astype(np.float32) / 255, resolution=64, precision="fp32")
+    as_float = inference.predict(model, image.astype(np.float32) / 255, resolution=64, precision="fp32",
+                                 restore_shape=False)
     np.testing.assert_allclose(pred, as_float, atol=1e-6)
     x = F.interpolate(torch.from_numpy(image / 255.0).float()[None, None], size=(64, 64), mode="bilinear",
                       antialias=True, align_corners=False)
     with torch.no_grad():
         want = torch.sigmoid(model(x))[0, 0].numpy()
     np.testing.assert_allclose(pred, want, atol=1e-6)
-    back = inference.predict(model, image, resolution=64, precision="fp32", restore_shape=True)
-    assert back.shape == image.shape
+    back = inference.predict(model, image, resolution=64, precision="fp32")  # by default: the micrograph's grid
+    assert back.shape == image.shape and back.dtype == np.float32
+    np.testing.assert_allclose(back, resize(pred, image.shape, order=1, anti_aliasing=True), atol=0.02)
 
 
 def test_predict_rejects_bad_input():
@@ -295,9 +298,7 @@ def test_bf16_fast_path_scores_match_fp32(demo_model, nist, resolution):
             hook.remove()
     # bf16 really ran: the convolutions inside the forward pass computed in bfloat16 (not a silent fp32)
     assert seen["fp32"] == {torch.float32} and torch.bfloat16 in seen["bf16"]
-    if resolution is not None:
-        trace = F.interpolate(torch.from_numpy(trace.astype(np.float32))[None, None], size=fp32.shape,
-                              mode="bilinear", antialias=True)[0, 0].numpy() >= 0.5
+    assert fp32.shape == fast.shape == trace.shape  # back on the micrograph's grid at any resolution
     assert np.abs(fp32 - fast).mean() < 2e-3
     assert abs(bce(fp32, trace) - bce(fast, trace)) < 1e-3
     assert abs(gaussian_loss(fp32, trace) - gaussian_loss(fast, trace)) < 1e-3
@@ -369,7 +370,7 @@ def test_cli_predict_writes_8bit_maps_and_refuses_to_overwrite(tmp_path, capsys)
             "--resolution", "64", "--precision", "fp32"]
     assert main(args) == 0
     written = read_image(out / "predict_a.png")
-    assert written.dtype == np.uint8 and written.shape == (64, 64)
+    assert written.dtype == np.uint8 and written.shape == (50, 70)  # the network saw 64 x 64
     want = inference.predict(checkpoints.load_checkpoint(ckpt), image, resolution=64, precision="fp32")
     assert np.abs(written.astype(float) - want * 255).max() <= 0.5 + 1e-3
     assert (out / "predict_b.png").is_file()

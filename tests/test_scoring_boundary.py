@@ -176,6 +176,18 @@ def test_distance_is_inclusive_and_euclidean():
     assert boundary.match_pixels(predicted, true, 5.0)[0].sum() == 0
 
 
+def test_threshold_is_inclusive(nist_trace):
+    """p >= threshold is boundary (design.md): a map at exactly the threshold on the tracing is the tracing."""
+    crop = nist_trace[:200, :240]
+    exact = scores.boundary_prf(crop.astype(np.float32), crop, 0.5)
+    at_threshold = np.where(crop, np.float32(0.5), np.float32(0.0))
+    assert exact[2] > 0.9
+    assert scores.boundary_prf(at_threshold, crop, 0.5) == exact
+    assert scores.boundary_prf(at_threshold, crop, float(np.nextafter(np.float32(0.5), np.float32(1)))) == (0, 0, 0)
+    assert boundary.BoundaryScorer(crop).prf(at_threshold, 0.5) == exact
+    assert boundary.boundary_match(at_threshold, crop, 0.5).prf() == exact  # the BSDS picture's path
+
+
 # -- thinning ----------------------------------------------------------------------------------
 def test_thin_equals_skimage_on_random_masks(rng):
     for _ in range(150):

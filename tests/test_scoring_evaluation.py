@@ -42,9 +42,16 @@ def test_evaluation_matches_core_scores(rng, nist_trace):
         Evaluation(pred, np.zeros_like(nist_trace))
 
 
-def test_evaluation_of_brings_the_trace_to_the_prediction_grid(rng, nist_trace):
-    pred = rng.random((256, 256)).astype(np.float32)
-    ev = Evaluation.of(pred, nist_trace)
-    assert ev.trace.shape == (256, 256)
-    assert ev.bce == pytest.approx(scores.bce(pred, resize_trace(nist_trace, (256, 256))))
-    assert ev.composite_rgb().shape == (256, 256, 3)
+def test_evaluation_of_scores_on_the_tracing_grid(nist_trace):
+    """A map made at another size is resampled to the tracing's (the micrograph's) grid, never the reverse."""
+    def smooth(shape):  # one smooth field sampled at the pixel centres of any grid over the same area
+        rows = (np.arange(shape[0]) + 0.5) / shape[0]
+        cols = (np.arange(shape[1]) + 0.5) / shape[1]
+        return (0.5 + 0.4 * np.sin(3 * rows)[:, None] * np.cos(2 * cols)[None, :]).astype(np.float32)
+
+    ev = Evaluation.of(smooth((256, 256)), nist_trace)
+    assert ev.grid == ev.trace.shape == ev.pred.shape == nist_trace.shape
+    assert np.array_equal(ev.trace, nist_trace)
+    np.testing.assert_allclose(ev.pred, smooth(nist_trace.shape), atol=2e-3)
+    assert ev.bce == pytest.approx(scores.bce(smooth(nist_trace.shape), nist_trace), rel=1e-3)
+    assert ev.composite_rgb().shape == (*nist_trace.shape, 3)

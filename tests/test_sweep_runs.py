@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from skimage.transform import resize
 from synthetic import tiny_series
 
 from napari_graintrace.cli import main
@@ -14,7 +15,7 @@ from napari_graintrace.core import InputError, sweep
 from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.model import find_checkpoints
 from napari_graintrace.core.options import SweepOptions
-from napari_graintrace.core.scoring import resize_trace, scores
+from napari_graintrace.core.scoring import scores
 from napari_graintrace.core.steps import run_steps
 from napari_graintrace.core.sweep import runs as runs_module
 
@@ -43,14 +44,18 @@ def test_table_values_equal_core_scores(series, pairs, tmp_path):
                                          cache=PredictionCache(tmp_path / "cache")))
     assert result.epochs == list(EPOCHS) and result.failures == []
     assert len(result.rows) == len(EPOCHS) * (1 + 1 + 2 * 2 + 1 + 3)  # ... + boundary_f + BCE in 3 parts
-    pred = predict(load_checkpoint(series / "tiny_10.pth"), read_micrograph(pairs[0].image), resolution=64,
-                   precision="fp32")
-    trace = resize_trace(read_trace(pairs[0].trace)[0], (64, 64))
+    # the network saw 64 x 64; the scores are on the micrograph's 600 x 800 grid, the tracing untouched
+    square = predict(load_checkpoint(series / "tiny_10.pth"), read_micrograph(pairs[0].image), resolution=64,
+                     precision="fp32", restore_shape=False)
+    assert square.shape == (64, 64)
+    trace = read_trace(pairs[0].trace)[0]
+    pred = resize(square, trace.shape, order=1, anti_aliasing=False)  # bilinear, pixel centres aligned
     got = {(r["metric"], r["parameters"]): r["value"] for r in result.rows if r["epoch"] == 10}
-    assert got[("bce", "")] == pytest.approx(scores.bce(pred, trace), abs=1e-6)
-    assert got[("gaussian", "sigma=3 window=15")] == pytest.approx(scores.gaussian_loss(pred, trace, 3.0), abs=1e-6)
+    assert {r["grid"] for r in result.rows} == {"600x800"}
+    assert got[("bce", "")] == pytest.approx(scores.bce(pred, trace), rel=1e-4)
+    assert got[("gaussian", "sigma=3 window=15")] == pytest.approx(scores.gaussian_loss(pred, trace, 3.0), rel=1e-3)
     assert got[("tolerant_f", "sigma=1 window=15")] == pytest.approx(scores.tolerant_prf(pred, trace, 1.0)[2],
-                                                                    abs=1e-6)
+                                                                    rel=1e-3)
 
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert list(rows[0]) == list(sweep.CSV_FIELDS) and len(rows) == len(result.rows)
@@ -282,7 +287,7 @@ def test_cli_sweep_two_runs_and_best(series, other_series, nist_micrograph_path,
             means = table[(run, metric, params)]
             epoch = choose(means, key=means.get)
             assert f"{run:<6}  epoch {epoch:>4}  {means[epoch]:.6g}" in printed
-    assert out.read_text().startswith("run,epoch,checkpoint,image,metric,parameters,value\nfirst,0,")
+    assert out.read_text().startswith("run,epoch,checkpoint,image,metric,parameters,value,grid\nfirst,0,")
     bad = [*argv[:1], f"first={series}", "first=" + str(other_series), *argv[3:], "--overwrite"]
     assert main(bad) == 2 and "two runs are named 'first'" in capsys.readouterr().err
     assert main([*argv, "--overwrite", "--best", "gaussian:window=9"]) == 2

@@ -183,3 +183,152 @@ def test_bad_input_is_a_notification(widget_session, errors, soft):
     assert "needs a tracing" in errors[-1]
     assert ours(viewer, "grains") is None
     session.close()
+
+
+# --------------------------------------------------------------------------------------------
+# pressed as a person presses them: real clicks, folders through the FileEdit's own button
+# --------------------------------------------------------------------------------------------
+def click(button) -> None:
+    """A real left click on a magicgui button's Qt widget."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    assert button.enabled, f"{button.text!r} is disabled"
+    QTest.mouseClick(button.native, Qt.MouseButton.LeftButton)
+
+
+def answer_folder_dialogs(monkeypatch, answers: list) -> None:
+    """Every folder dialog answers the next path of ``answers`` (QFileDialog and magicgui's copy of it)."""
+    from magicgui.backends._qtpy import widgets as qt_widgets
+    from qtpy.QtWidgets import QFileDialog
+
+    def directory(*_args, **_kwargs) -> str:
+        assert answers, "a folder dialog opened with no answer queued"
+        return str(answers.pop(0))
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(directory))
+    for mode, function in list(qt_widgets.QFILE_DIALOG_MODES.items()):
+        if getattr(function, "__name__", "") == "getExistingDirectory":
+            monkeypatch.setitem(qt_widgets.QFILE_DIALOG_MODES, mode, directory)
+
+
+@pytest.fixture
+def files(tmp_path, crop, soft):
+    """The map as a float TIFF whose resolution tags say 0.5 um/px, and the tracing as a PNG."""
+    import tifffile
+    from PIL import Image
+
+    pred_path, trace_path = tmp_path / "pred.tif", tmp_path / "trace.png"
+    tifffile.imwrite(pred_path, soft, resolution=(20_000, 20_000), resolutionunit="CENTIMETER")
+    Image.fromarray(crop.astype(np.uint8) * 255).save(trace_path)
+    return pred_path, trace_path
+
+
+def test_export_grains_writes_what_the_cli_writes(widget_session, monkeypatch, errors, files, tmp_path):
+    import csv
+
+    import tifffile
+    from napari.layers import Image as ImageLayer
+
+    from napari_graintrace.cli import main
+
+    pred_path, trace_path = files
+    session = widget_session("Grains")
+    viewer = session.viewer
+    viewer.open(str(pred_path))
+    viewer.open(str(trace_path))
+    widget = session.dock()
+    prediction, tracing = viewer.layers["pred"], viewer.layers["trace"]
+    assert isinstance(prediction, ImageLayer)
+    widget.prediction_layer.value = prediction
+    widget.trace_layer.value = tracing
+    assert widget.pixel_size.value == pytest.approx(0.5)  # from the TIFF's resolution tags, in the control
+    click(widget.run_button)
+    session.wait_idle()
+    assert errors == []
+    assert "measured on 240 x 320" in widget.status.value and "pred.tif's resolution tags" in widget.status.value
+    shown = widget.metrics_panel.value
+    intercept_px = widget.metrics["mean_intercept_px"]
+    assert f"mean intercept (um)  {0.5 * intercept_px:.4f}" in shown and "ASTM G intercept" in shown
+    assert widget.figure.axes[0].get_xlabel() == "equivalent diameter (um)"
+
+    folder = tmp_path / "from the widget"
+    answer_folder_dialogs(monkeypatch, [folder])
+    click(widget.grains_folder.choose_btn)
+    assert widget.grains_folder.value == folder
+    click(widget.export_grains_button)
+    assert errors == []
+    cli = tmp_path / "from the cli"
+    assert main(["grains", str(pred_path), "--trace", str(trace_path), "--pixel-size", "0.5", "-o", str(cli)]) == 0
+    for name in ("grains.csv", "grains_summary.json"):
+        assert (folder / name).read_text() == (cli / name).read_text(), name
+    np.testing.assert_array_equal(tifffile.imread(folder / "grains_labels.tif"), tifffile.imread(cli / "grains_labels.tif"))
+    assert (folder / "grain_sizes.png").stat().st_size > 10_000
+    with open(folder / "grains.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["grid"] == "240x320" and "equivalent_diameter_um" in rows[0]
+    summary = json.loads((folder / "grains_summary.json").read_text())
+    assert summary["mean_intercept_px"] == pytest.approx(intercept_px) and summary["grid"] == "240x320"
+
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    click(widget.export_grains_button)  # again, overwrite unticked: refused, nothing touched
+    assert errors and "already exists" in errors[-1]
+    assert before == {path.name: path.read_bytes() for path in folder.iterdir()}
+    session.close()
+
+
+def test_a_square_map_is_measured_on_the_tracing_grid(widget_session, errors, crop, soft):
+    """The lab's square map of a 240 x 320 area: resampled to the tracing's grid, never measured stretched."""
+    from napari_graintrace.core.grid import to_grid
+
+    session = widget_session("Grains")
+    viewer = session.viewer
+    viewer.add_image(to_grid(soft, (512, 512)), name="square map")
+    viewer.add_labels(crop.astype(np.uint8), name="tracing")
+    widget = session.dock()
+    widget.prediction_layer.value = viewer.layers["square map"]
+    widget.trace_layer.value = viewer.layers["tracing"]
+    click(widget.run_button)
+    session.wait_idle()
+    assert errors == []
+    assert widget.grain_labels.shape == crop.shape == ours(viewer, "grains").data.shape
+    assert "map 512 x 512 resampled" in widget.status.value
+    native = grains.stats(grains.segment(soft))["mean_intercept_px"]
+    assert widget.metrics["mean_intercept_px"] == pytest.approx(native, rel=0.10)
+    session.close()
+
+
+def test_pixel_size_from_the_layer_scale_and_the_themed_histogram(widget_session, errors, soft):
+    session = widget_session("Grains")
+    viewer = session.viewer
+    viewer.add_image(soft, name="in um", scale=(0.25, 0.25))
+    viewer.add_image(soft, name="in nm", scale=(125, 125), units=("nm", "nm"))
+    widget = session.dock()
+    widget.prediction_layer.value = viewer.layers["in um"]
+    assert widget.pixel_size.value == pytest.approx(0.25)
+    widget.prediction_layer.value = viewer.layers["in nm"]
+    assert widget.pixel_size.value == pytest.approx(0.125)
+    widget.pixel_size.value = 0.2  # the user's value wins until another layer brings one
+    click(widget.run_button)
+    session.wait_idle()
+    assert errors == [] and "0.2 um/px" in widget.status.value and "scale" not in widget.status.value
+    assert widget.metrics["mean_intercept_um"] == pytest.approx(0.2 * widget.metrics["mean_intercept_px"])
+
+    # the histogram is core's drawing in napari-matplotlib's canvas, in the viewer's colours
+    from matplotlib.colors import to_hex
+
+    axes = widget.figure.axes[0]
+    table = grains.grain_table(widget.grain_labels)
+    edges, counts, _ = grains.size_distributions(table, None, 0.2)
+    drawn = axes.patches[0].get_data()
+    np.testing.assert_array_equal(drawn.values, counts)
+    np.testing.assert_allclose(drawn.edges, edges)
+    def label_colour() -> str:
+        return to_hex(widget.figure.axes[0].xaxis.label.get_color())
+
+    assert viewer.theme == "dark" and label_colour() != "#000000"  # light text on the dark theme
+    dark = label_colour()
+    viewer.theme = "light"
+    assert label_colour() != dark
+    assert widget.figure.axes[0].patches[0].get_data().values.tolist() == counts.tolist()
+    session.close()

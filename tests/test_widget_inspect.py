@@ -233,12 +233,13 @@ def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qt
     session.wait_idle()
     assert errors == []
     layer = viewer.layers["prediction"]
-    assert layer.data.shape == (256, 256) and layer.data.dtype == np.float32
-    np.testing.assert_allclose(layer.scale, (600 / 256, 800 / 256))
+    # the network saw 256 x 256; the map is back on the micrograph's grid and scored there
+    assert layer.data.shape == (600, 800) and layer.data.dtype == np.float32
+    np.testing.assert_allclose(layer.scale, (1, 1))
     expected = inference.predict(checkpoints.load_checkpoint(series[-1].path), micrograph, resolution=256)
     np.testing.assert_allclose(layer.data, expected, atol=1e-6)
-    small_trace = resize_trace(trace, (256, 256))
-    assert f"BCE  {scores.bce(expected, small_trace):.4f}" in widget.score_panel.value
+    assert f"BCE  {scores.bce(expected, trace):.4f}  (float map" in widget.score_panel.value
+    assert "scored on 600 x 800" in widget.score_panel.value
     names = layer_names(viewer)
 
     widget.epoch.value = series[0]  # another epoch: through the worker, into the same layers
@@ -252,9 +253,9 @@ def test_checkpoint_run_rerun_and_cancel(widget_session, nist, errors, infos, qt
     assert f"epoch {series[-1].epoch}" in widget.score_panel.value
     np.testing.assert_allclose(viewer.layers["prediction"].data, expected, atol=1e-6)
     widget.sigma.value = 2.5  # and the visible overlay follows the slider
-    np.testing.assert_array_equal(viewer.layers["score overlay"].data,
-                                  composite_rgb(viewer.layers["prediction"].data,
-                                                scores.gaussian_reward(small_trace, 2.5, 15)))
+    drawn = viewer.layers["score overlay"].data.astype(int)  # the scorer's float32 path: a level apart at most
+    want = composite_rgb(viewer.layers["prediction"].data, scores.gaussian_reward(trace, 2.5, 15)).astype(int)
+    assert np.abs(drawn - want).max() <= 1 and np.count_nonzero(drawn != want) < 10
     assert errors == []
     session.close()
 

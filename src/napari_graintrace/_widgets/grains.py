@@ -4,6 +4,10 @@ Thin over ``core.grains``: a :class:`~napari_graintrace.core.grains.Segmenter` k
 the lab's post-processing, so a moved slider (debounced) re-runs only the stages after it; the
 comparison, the fate colours, the metrics table and the size histogram follow. "Tune" searches the
 parameters for the best grain F1 in a worker (progress bar, Cancel) and sets the sliders to them.
+Everything is measured on the micrograph's grid (a map of another size is resampled to the
+tracing's); the pixel size comes from the layers' scale or a TIFF's resolution tags and stays
+editable. The histogram is core's ``SizeHistogram``, drawn in napari-matplotlib's themed canvas, and
+"Export grains" writes the files ``graintrace grains -o`` writes, through the same core writer.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from qtpy.QtCore import QTimer
 from ..core import grains
 from ..core.data import convert
 from ..core.errors import InputError
+from ..core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
 from ..core.options import GrainOptions
 from ._common import (
     SavedSelection,
@@ -51,7 +56,7 @@ from ._common import (
     show_busy,
     start_worker,
 )
-from ._plots import figure_canvas
+from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
     import napari
@@ -68,7 +73,8 @@ FATE_COLOURS = {
 }
 METRIC_ROWS = (  # (label, key) of the metrics table
     ("interior grains", "grains"), ("edge grains", "edge_grains"), ("mean area (px)", "mean_area_px"),
-    ("mean intercept (px)", "mean_intercept_px"), ("ASTM G intercept", "astm_g_intercept"),
+    ("mean intercept (px)", "mean_intercept_px"), ("mean area (um^2)", "mean_area_um2"),
+    ("mean intercept (um)", "mean_intercept_um"), ("ASTM G intercept", "astm_g_intercept"),
     ("ASTM G planimetric", "astm_g_planimetric"), ("true interior grains", "grains_truth"),
     ("VI split", "vi_split"), ("VI merge", "vi_merge"), ("adapted Rand error", "arand"),
     ("grain precision", "grain_precision"), ("grain recall", "grain_recall"), ("grain F1", "grain_f1"),
@@ -86,6 +92,47 @@ def _fate_colormap():
     for code, name in enumerate(grains.FATES, start=1):
         colours[code] = FATE_COLOURS[name]
     return DirectLabelColormap(color_dict=colours)
+
+
+def _grey_level(value: float) -> float:
+    """A slider's threshold, exact where it stands on an 8-bit grey level k/255.
+
+    The sliders keep 6 decimals, so the lab's ``1 - 160/255`` reads back as 0.372549, just below
+    95/255: an 8-bit map's pixels at level 95 would pass a threshold the command line's exact value
+    stops. Snapping within the sliders' precision gives the widget and ``graintrace grains`` the same
+    grains.
+    """
+    level = round(float(value) * 255)
+    return level / 255 if abs(float(value) - level / 255) < 1e-6 else float(value)
+
+
+def layer_pixel_size(layer) -> tuple[float | None, str]:
+    """Micrometres per pixel a layer carries, and where it was found (for the user to check).
+
+    napari's ``scale`` is the physical pixel size: converted from the layer's length ``units`` when
+    it has them, taken as micrometres when the units are napari's default "pixel" but the scale is
+    not 1 (readers that set a scale work in um). Otherwise the resolution tags of the TIFF it was
+    opened from. Rectangular pixels have no single size: None.
+    """
+    scale = [float(v) for v in layer.scale[-2:]]
+    units = tuple(getattr(layer, "units", ())[-2:])
+    if abs(scale[0] - scale[1]) <= 1e-9 * max(scale) and scale[0] > 0:
+        unit = units[-1] if units else None
+        if unit is not None and str(unit) not in ("pixel", "dimensionless", ""):
+            try:
+                import pint
+
+                return float(pint.Quantity(scale[-1], unit).to("micrometer").magnitude), f"{layer.name}'s scale"
+            except (pint.errors.DimensionalityError, pint.errors.UndefinedUnitError, AttributeError):
+                pass
+        elif scale[0] != 1.0:
+            return scale[0], f"{layer.name}'s scale"
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if path and str(path).lower().endswith((".tif", ".tiff")):
+        size = tiff_pixel_size(path)
+        if size is not None:
+            return size, f"{Path(path).name}'s resolution tags"
+    return None, ""
 
 
 @dataclass
@@ -108,17 +155,23 @@ class _Loaded:
     segmenter: grains.Segmenter
     truth: np.ndarray | None
     true_table: grains.GrainTable | None
+    source_shape: tuple[int, ...] = ()  # the chosen map's own shape (the segmenter's is the tracing's grid)
 
 
 def _load(inputs: _Inputs) -> _Loaded:
     pred = convert.prediction(inputs.pred, inputs.pred_name, rgb=inputs.pred_rgb)
+    source_shape = pred.shape
     truth = None
     if inputs.trace is not None:
         tracing = convert.tracing(inputs.trace, labels=inputs.trace_is_labels, what=inputs.trace_name,
                                   rgb=inputs.trace_rgb)
-        mask = convert.match_shape(tracing.mask, pred.shape, what=inputs.trace_name, reference=inputs.pred_name)
-        truth = grains.trace_labels(mask)
-    return _Loaded(grains.Segmenter(pred), truth, grains.grain_table(truth) if truth is not None else None)
+        # one geometry: the tracing is drawn on the micrograph's grid, a map made at another size
+        # (the lab's 1024 x 1024 squares) is measured there, never the other way round
+        check_same_area(pred.shape, tracing.mask.shape, inputs.pred_name, inputs.trace_name)
+        truth = grains.trace_labels(tracing.mask)
+        pred = to_grid(pred, truth.shape)
+    return _Loaded(grains.Segmenter(pred), truth, grains.grain_table(truth) if truth is not None else None,
+                   source_shape)
 
 
 def _segment_in_background(source: _Inputs | _Loaded, options: GrainOptions):
@@ -160,8 +213,10 @@ class GrainsWidget(Container):
         self.dilations = SpinBox(label="dilations", min=0, max=20, value=defaults.dilations)
         self.min_area = SpinBox(label="min area (px)", min=0, max=100_000, step=10, value=defaults.min_area)
         self.prune = SpinBox(label="prune (px)", min=0, max=1000, step=5, value=defaults.prune)
-        self.pixel_size = FloatSpinBox(label="pixel size (um)", min=0.0, max=1e6, step=0.01, value=0.0,
-                                       tooltip="micrometres per pixel for ASTM G numbers (0: none)")
+        self.pixel_size = FloatSpinBox(label="pixel size (um)", min=0.0, max=1e6, step=0.0001, value=0.0,
+                                       tooltip="micrometres per pixel, for sizes in um and the ASTM G numbers "
+                                               "(0: none); taken from the layers' scale or a TIFF's "
+                                               "resolution tags when they have one, and yours to change")
         self.tune_button = PushButton(text="Tune [best grain F1]")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="tuning", value=0, max=1, visible=False)
@@ -171,22 +226,33 @@ class GrainsWidget(Container):
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.json")
         self.overwrite = CheckBox(label="overwrite", value=False)
         self.export_button = PushButton(text="Export metrics")
+        self.grains_folder = FileEdit(label="grains to", mode="d",
+                                      tooltip="a folder for " + ", ".join(grains.OUTPUT_FILES.values()))
+        self.export_grains_button = PushButton(text="Export grains [labels, per-grain CSV, summary]")
         super().__init__(widgets=[
             self.prediction_layer, self.trace_layer, self.run_button, self.high, self.low, self.dilations,
             self.min_area, self.prune, self.pixel_size, self.tune_button, self.cancel_button, self.progress,
             self.status, self.metrics_panel, self.copy_button, self.export_path, self.overwrite,
-            self.export_button,
+            self.export_button, self.grains_folder, self.export_grains_button,
         ])
-        self.figure, self.canvas = figure_canvas(figsize=(5, 2.6), min_height=220)
-        self.native.layout().addWidget(self.canvas)
-        self.histogram = grains.SizeHistogram(self.figure)
+        # napari-matplotlib's canvas: colours follow napari's theme; its toolbar zooms and saves
+        self.plot_widget = ThemedPlot(viewer)
+        self.plot_widget.setMinimumHeight(260)
+        self.native.layout().addWidget(self.plot_widget)
+        self.figure = self.plot_widget.figure
+        self.canvas = self.plot_widget.canvas
+        self.histogram = grains.SizeHistogram(self.figure)  # core's drawing, the one grain_sizes.png shows
+        self.table: grains.GrainTable | None = None
+        self._pixel_size_source: tuple[str, float] = ("", 0.0)  # where the value came from, and the value
 
         self.segmenter: grains.Segmenter | None = None
         self.truth: np.ndarray | None = None
         self.true_table: grains.GrainTable | None = None
         self.grain_labels: np.ndarray | None = None
         self.metrics: dict[str, Any] = {}
-        self._reference = None  # the prediction layer the outputs are laid over
+        self._reference = None  # the layer the outputs are laid over (the grid they were measured on)
+        self._source_shape: tuple[int, ...] = ()  # the chosen map's own shape
+        self._prediction_source = None  # the prediction layer of the last run
         self.tuned: grains.TuneResult | None = None
         self._shown_with_fates = False
         self._worker = None  # tuning
@@ -206,11 +272,34 @@ class GrainsWidget(Container):
         on_click(self.cancel_button, self.cancel)
         on_click(self.copy_button, self.copy_metrics)
         on_click(self.export_button, self.export_metrics)
+        on_click(self.export_grains_button, self.export_grains)
+        # before the dropdowns are filled: a preselected layer brings its pixel size too
+        self.prediction_layer.changed.connect(self._take_pixel_size)
+        self.trace_layer.changed.connect(self._take_pixel_size)
+        viewer.events.theme.connect(self._on_theme)
+        self.native.destroyed.connect(self._disconnect_theme)
         # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
         follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
             (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
         keep_narrow(self)
+        for label in (self.status, self.metrics_panel):  # short lines, all of them shown (a wrapped label
+            label.native.setWordWrap(False)              # is squeezed to a line or two in the scroll area)
         scroll_when_short(self)
+
+    def _disconnect_theme(self, *_: Any) -> None:
+        # napari-matplotlib's canvas listens to the theme too and never lets go
+        for callback in (self._on_theme, self.plot_widget):  # an object given to disconnect() loses them all
+            try:
+                self.viewer.events.theme.disconnect(callback)
+            except (RuntimeError, ValueError, TypeError):  # the viewer went first
+                pass
+
+    def _on_theme(self, *_: Any) -> None:
+        """Draw the histogram afresh in the new theme's colours (its artists keep the colours they were made in)."""
+        self.figure.clear()
+        self.histogram = grains.SizeHistogram(self.figure)
+        if self.table is not None:
+            self._draw_histogram(self.table, self.metrics.get("size_ks"), self.options().pixel_size)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -227,8 +316,8 @@ class GrainsWidget(Container):
 
     def options(self) -> GrainOptions:
         """The controls as checked options (low above high is refused with a message)."""
-        return GrainOptions(high=self.high.value, low=self.low.value, dilations=self.dilations.value,
-                            min_area=self.min_area.value, prune=self.prune.value,
+        return GrainOptions(high=_grey_level(self.high.value), low=_grey_level(self.low.value),
+                            dilations=self.dilations.value, min_area=self.min_area.value, prune=self.prune.value,
                             pixel_size=self.pixel_size.value or None)
 
     def _inputs(self) -> _Inputs:
@@ -244,6 +333,18 @@ class GrainsWidget(Container):
             inputs.trace_rgb = getattr(trace_layer, "rgb", None)
         return inputs
 
+    def _take_pixel_size(self, *_: Any) -> None:
+        """Fill the pixel size from the chosen layers (scale, or TIFF tags) where one is recorded; a value
+        the user typed is replaced only by a recorded one."""
+        for layer in (self.prediction_layer.value, self.trace_layer.value):
+            if layer is None:
+                continue
+            size, source = layer_pixel_size(layer)
+            if size is not None:
+                self._pixel_size_source = (source, size)
+                self.pixel_size.value = size
+                return
+
     # ------------------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------------------
@@ -254,7 +355,11 @@ class GrainsWidget(Container):
             self._queued = "run"  # after the running one: the layers may have changed
             return
         inputs = self._inputs()
-        self._start_segmenting(inputs, self.prediction_layer.value, place=True)
+        prediction, tracing = self.prediction_layer.value, self.trace_layer.value
+        self._prediction_source = prediction  # named in an exported summary
+        # the outputs lie on the grid they were measured on: the tracing's when the map was resampled to it
+        resampled = tracing is not None and np.shape(tracing.data)[:2] != np.shape(prediction.data)[:2]
+        self._start_segmenting(inputs, tracing if resampled else prediction, place=True)
 
     def _on_control_changed(self, _value=None) -> None:
         if self.segmenter is not None and not self._applying:
@@ -267,8 +372,8 @@ class GrainsWidget(Container):
             self._queued = self._queued or "resegment"  # once the running one is shown
             return
         if self.segmenter is not None:
-            self._start_segmenting(_Loaded(self.segmenter, self.truth, self.true_table), self._reference,
-                                   place=False)
+            self._start_segmenting(_Loaded(self.segmenter, self.truth, self.true_table, self._source_shape),
+                                   self._reference, place=False)
 
     def _start_segmenting(self, source: _Inputs | _Loaded, reference, place: bool) -> None:
         options = self.options()  # checked here: a bad combination is a notification, no work
@@ -289,13 +394,20 @@ class GrainsWidget(Container):
         for name, data in layers.items():
             extra = {"opacity": 0.5, "visible": False} if name == TRUE_LAYER else {"opacity": 0.6}
             self._show(name, data, place, **extra)
-        self.grain_labels, self.metrics = labels, metrics
+        self.grain_labels, self.metrics, self.table = labels, metrics, table
+        self._source_shape = loaded.source_shape
         kind = "a tracing: only skeletonized" if loaded.segmenter.tracing else "probability map"
-        self.status.value = f"{labels.shape[0]} x {labels.shape[1]} {kind}"
+        notes = [f"measured on {labels.shape[0]} x {labels.shape[1]} ({kind})"]
+        if loaded.source_shape and loaded.source_shape != labels.shape:
+            notes.append(f"map {loaded.source_shape[0]} x {loaded.source_shape[1]} resampled to it")
+        if options.pixel_size:
+            source, value = self._pixel_size_source
+            recorded = source and abs(value - options.pixel_size) <= 1e-12 * value
+            notes.append(f"{options.pixel_size:g} um/px" + (f" from {source}" if recorded else ""))
+        self.status.value = "\n".join(notes)  # a line each: a wrapped label is squeezed in the scroll area
         self.metrics_panel.value = "\n".join(
             f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
-        self.histogram.draw(table, self.true_table, metrics.get("size_ks"), options.pixel_size)
-        self.canvas.draw_idle()
+        self._draw_histogram(table, metrics.get("size_ks"), options.pixel_size)
         if selection is not None:
             outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
         try:
@@ -328,6 +440,12 @@ class GrainsWidget(Container):
         where = placement_on(self._reference, data.shape) if self._reference is not None else {}
         set_layer_data(self.viewer, name, data, kind="labels", colormap=colormap, **where, **new_layer)
         self._shown_with_fates = self.truth is not None
+
+    def _draw_histogram(self, table: grains.GrainTable, ks: float | None, pixel_size: float | None) -> None:
+        """Core's histogram (the one ``graintrace grains -o`` saves) in the themed canvas; updated in place."""
+        with self.plot_widget.theme_style():
+            self.histogram.draw(table, self.true_table, ks, pixel_size)
+        self.canvas.draw_idle()
 
     @staticmethod
     def _format(value: Any) -> str:
@@ -416,6 +534,7 @@ class GrainsWidget(Container):
         options = self.options()
         rows = [("metric", "value"), *((k, str(v)) for k, v in options.post_processing.items())]
         rows += [(key, self._format(self.metrics[key])) for _, key in METRIC_ROWS if key in self.metrics]
+        rows += [("pixel_size", self._format(options.pixel_size)), ("grid", grid_text(self.grain_labels.shape))]
         return "\n".join("\t".join(row) for row in rows)
 
     def copy_metrics(self) -> None:
@@ -436,10 +555,40 @@ class GrainsWidget(Container):
         path = Path(self.export_path.value)
         if path.suffix.lower() not in (".csv", ".json"):
             raise InputError(f"{path}: export to a .csv or a .json file")
-        record = {**self.options().post_processing, **self.metrics}
+        record = {**self.options().post_processing, "pixel_size": self.options().pixel_size, **self.metrics,
+                  "grid": grid_text(self.grain_labels.shape)}
         if path.suffix.lower() == ".json":
             text = json.dumps(record, indent=2) + "\n"
         else:
             text = "metric,value\n" + "".join(f"{k},{'' if v is None else v}\n" for k, v in record.items())
         write_text(path, text, overwrite=self.overwrite.value)
         show_info(f"wrote {path}")
+
+    def _source_name(self, layer) -> str:
+        """A layer as the summary names an input: the file it was opened from, else its name."""
+        path = getattr(getattr(layer, "source", None), "path", None)
+        return str(path) if path else layer.name
+
+    @reports_errors
+    def export_grains(self) -> None:
+        """Write the grain labels (TIFF), the per-grain CSV, the summary JSON and the size histogram (PNG)
+        into the chosen folder: the files and the writer of ``graintrace grains -o``. Nothing is
+        replaced unless "overwrite" is ticked; nothing is written if any file would be."""
+        from ..core.io import check_writable
+
+        if self.grain_labels is None or self.table is None:
+            raise InputError("run first: there are no grains to export")
+        chosen = str(self.grains_folder.value or "").strip()
+        if chosen in ("", "."):
+            raise InputError("choose a folder for the grains first (grains to)")
+        folder = Path(chosen)
+        check_writable([folder / name for name in grains.OUTPUT_FILES.values()], self.overwrite.value)
+        trace_layer = self.trace_layer.value if self.truth is not None else None
+        summary = grains.grain_summary(
+            self.grain_labels, self.table, self.options(), self.metrics,
+            predictions=[self._source_name(self._prediction_source)],
+            tracing=None if trace_layer is None else self._source_name(trace_layer),
+            is_tracing=self.segmenter.tracing)
+        written = grains.write_grain_files(folder, self.grain_labels, self.table, self.true_table, summary,
+                                             overwrite=self.overwrite.value)
+        show_info(f"wrote {', '.join(path.name for path in written.values())} to {folder}")

@@ -31,8 +31,9 @@ from qtpy.QtCore import QTimer
 from ..core.cache import PredictionCache, array_hash, checkpoint_hash
 from ..core.data import convert
 from ..core.errors import InputError
+from ..core.grid import grid_text
 from ..core.model import checkpoints, inference
-from ..core.options import MATCH_DISTANCE_PX, PredictOptions, match_distance
+from ..core.options import MATCH_DISTANCE_PX, RESOLUTIONS, PredictOptions, match_distance, resolution
 from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
 from ._common import (
     OUTPUT_LAYERS,
@@ -60,10 +61,10 @@ from ._common import (
 if TYPE_CHECKING:
     import napari
 
-RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 LIVE_REDRAW_PIXELS = 2048 * 2048  # above this, a sigma move redraws its layers in a worker
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
+SERIES_POLL_MS = 2000  # how often the checkpoint folder is listed again for new epochs
 OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
 
 
@@ -77,7 +78,7 @@ def _cached_in_background(item, image: np.ndarray, options: PredictOptions, trac
                           cache: PredictionCache):
     """Worker body: an epoch already predicted, scored from the cache; ``None`` when not cached."""
     yield ("looking in the cache", 0, 1)
-    pred = cache.load(_cache_entry(cache, item, image, options))
+    pred = cache.load(_cache_entry(cache, item, image, options), image.shape[:2])  # on the micrograph's grid
     if pred is None:
         return None
     evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
@@ -96,7 +97,7 @@ def _predict_in_background(models: dict, item, image: np.ndarray, options: Predi
     cancelled.
     """
     entry = _cache_entry(cache, item, image, options)
-    pred = cache.load(entry)
+    pred = cache.load(entry, image.shape[:2])  # maps are kept on the micrograph's grid
     if pred is not None:
         evaluation, pictures, prf = yield from _score_in_background(pred, trace, params)
         return pred, evaluation, pictures, prf
@@ -149,6 +150,20 @@ def _score_in_background(pred: np.ndarray, trace: np.ndarray, params: dict):
     return evaluation, pictures, evaluation.tolerant_prf()
 
 
+def _map_kind(pred: np.ndarray) -> str:
+    """Say whether BCE came from a float map or from 8-bit levels, which read differently.
+
+    The same checkpoint scores a higher BCE from its 8-bit file (``graintrace predict``'s png8, the
+    lab's) than from the float map the widget computes: 8 bits round every p < 1/510 to exactly 0 and
+    every p > 1 - 1/510 to 1, and each such pixel on the wrong side costs PyTorch's log clamp, 100 / N,
+    instead of -log p (about 7-15). The readout's "at the log clamp" share says how much of BCE that is.
+    """
+    levels = np.asarray(pred, dtype=np.float64) * 255.0
+    if np.allclose(levels, np.round(levels), atol=1e-3):
+        return "8-bit map: p = 0 or 1 hits the log clamp"
+    return "float map; an 8-bit file scores higher"
+
+
 class InspectWidget(Container):
     """Pick a micrograph, its tracing and an epoch; predict; read BCE, top-hat and Gaussian scores."""
 
@@ -165,7 +180,9 @@ class InspectWidget(Container):
         self._series: list[tuple[str, checkpoints.Checkpoint]] = []
         # a callable, so that napari's reset_choices (on every layer change) keeps the series
         self.epoch = ComboBox(label="epoch", choices=lambda _widget: self._series, nullable=True)
-        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="1024")
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
+                                   tooltip="the network's input: native (tiles) or the lab's square; "
+                                           "the map is scored on the micrograph's grid either way")
         self.prediction_layer = ComboBox(label="prediction layer", choices=layer_choices(viewer, (Image,)), nullable=True)
         self.prediction_file = FileEdit(label="prediction file", mode="r", filter="*.png *.tif *.tiff")
         self.run_button = PushButton(text="Run [predict and score]")
@@ -198,6 +215,7 @@ class InspectWidget(Container):
         self._run_id = 0  # results of an older (cancelled) run are ignored
         self._drawing = False
         self._note = ""
+        self._map_kind = ""
         self._prf: tuple[float, float, float] | None = None
         self._prf_worker = None  # the debounced tolerant P/R/F's (a newer one supersedes it)
         self._redraw_worker = None  # the sigma layers of a large map, drawn off the GUI thread
@@ -206,6 +224,10 @@ class InspectWidget(Container):
         self._prf_timer.setSingleShot(True)
         self._prf_timer.setInterval(150)  # tolerant recall needs a full pass: debounce it
         self._prf_timer.timeout.connect(self._update_prf)
+        self._series_timer = QTimer(self.native)  # a training may be writing the folder: offer new epochs
+        self._series_timer.setInterval(SERIES_POLL_MS)
+        self._series_timer.timeout.connect(self._poll_series)
+        self._series_timer.start()
 
         self.trace_layer.changed.connect(self._on_trace_changed)
         self.image_layer.changed.connect(self._on_trace_changed)
@@ -254,6 +276,26 @@ class InspectWidget(Container):
         self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
         self.epoch.reset_choices()
         self.epoch.value = series[-1]
+
+    def _poll_series(self) -> None:
+        """Timer: offer the checkpoints that landed in the folder since it was listed; the chosen one stays."""
+        folder = Path(self.checkpoint_folder.value)
+        if str(self.checkpoint_folder.value) in ("", ".") or not folder.is_dir():
+            return
+        try:
+            series = checkpoints.find_checkpoints(folder)
+        except InputError:
+            return
+        if [item.path for item in series] == [item.path for _, item in self._series]:
+            return
+        chosen = self.epoch.value
+        self._series = [(f"epoch {item.epoch}  ({item.path.name})", item) for item in series]
+        with self.epoch.changed.blocked():  # the same epoch stays chosen: nothing to redo
+            self.epoch.reset_choices()
+            if chosen in series:
+                self.epoch.value = chosen
+        if chosen not in series and series:  # the first checkpoints of a new run: the latest is chosen
+            self.epoch.value = series[-1]
 
     @reports_errors
     def _on_epoch_changed(self, item) -> None:
@@ -310,8 +352,7 @@ class InspectWidget(Container):
                                   rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
-        value = self.resolution.value
-        return None if value.startswith("native") else int(value)
+        return resolution(self.resolution.value)
 
     def _predict_options(self) -> PredictOptions:
         device = inference.choose_device("auto")
@@ -397,7 +438,7 @@ class InspectWidget(Container):
         ):  # the controls moved while it ran: score again at the current values
             self._show(pred, label, evaluation.trace)
             return
-        self._present(evaluation, label, pictures, prf)
+        self._present(evaluation, label, pictures, prf, source_shape=np.shape(pred))
 
     def _idle(self) -> None:
         self._worker = None
@@ -429,9 +470,11 @@ class InspectWidget(Container):
         self._start(_score_in_background, (pred, trace, self._params()),
                     lambda *scored: self._on_prediction(label, pred, *scored), blocking=False)
 
-    def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None) -> None:
+    def _present(self, evaluation: Evaluation, label: str, pictures: dict, prf: tuple | None = None,
+                 source_shape: tuple[int, ...] | None = None) -> None:
         self.evaluation, self.epoch_label = evaluation, label
-        self._note = self._grid_note(evaluation)
+        self._note = self._grid_note(evaluation, source_shape)
+        self._map_kind = _map_kind(evaluation.pred)
         self._prf = prf
         self._update_scores()
         if prf is None:
@@ -442,16 +485,15 @@ class InspectWidget(Container):
         show_evaluation_gradually(self.viewer, evaluation, reference, pictures,
                                   done=lambda: self._drawn(selection), widget=self)
 
-    def _grid_note(self, evaluation: Evaluation) -> str:
-        """Say where the tracing was resized: to the micrograph (asked for) and to the prediction's grid."""
+    def _grid_note(self, evaluation: Evaluation, source_shape: tuple[int, ...] | None) -> str:
+        """Say what was resampled: the tracing to the micrograph (asked for), a map made at another size."""
         notes = []
         trace_shape = np.shape(self.trace_layer.value.data)[:2] if self.trace_layer.value is not None else None
         micrograph = self.image_layer.value
         if micrograph is not None and trace_shape is not None and trace_shape != np.shape(micrograph.data)[:2]:
             notes.append(f"tracing {trace_shape[0]} x {trace_shape[1]} resized to the micrograph (asked)")
-        grid = evaluation.pred.shape
-        if trace_shape is not None and micrograph is not None and grid != np.shape(micrograph.data)[:2]:
-            notes.append(f"scored on the prediction's {grid[0]} x {grid[1]} grid")
+        if source_shape is not None and tuple(source_shape[:2]) != evaluation.grid:
+            notes.append(f"map {source_shape[0]} x {source_shape[1]} resampled to this grid")
         return "; ".join(notes)
 
     def _drawn(self, selection: SavedSelection) -> None:
@@ -469,8 +511,8 @@ class InspectWidget(Container):
         if ev is None:
             return
         lines = [
-            f"{self.epoch_label}: {ev.pred.shape[0]} x {ev.pred.shape[1]}",
-            f"BCE  {ev.bce:.4f}",
+            f"{self.epoch_label}: scored on {ev.grid[0]} x {ev.grid[1]} (the micrograph's grid)",
+            f"BCE  {ev.bce:.4f}  ({self._map_kind})",
             "  missed (red) {:.4f} + false (blue) {:.4f}; {:.1%} at the log clamp".format(*ev.bce_parts),
             f"top-hat (k={ev.kernel})  {ev.tophat:.4f}",
             f"Gaussian (sigma={ev.sigma:g}, w={ev.window})  {ev.gaussian():.4f}",
@@ -626,6 +668,7 @@ class InspectWidget(Container):
         prf = self._prf or ev.tolerant_prf()
         rows = [
             ("prediction", self.epoch_label, ""),
+            ("grid", "rows x columns scored on", grid_text(ev.grid)),
             ("BCE", "", f"{ev.bce:.6f}"),
             ("top-hat", f"kernel={ev.kernel}", f"{ev.tophat:.6f}"),
             ("Gaussian", f"sigma={ev.sigma:g} window={ev.window}", f"{ev.gaussian():.6f}"),

@@ -35,7 +35,7 @@ from ..core import sweep
 from ..core.cache import PredictionCache
 from ..core.data import convert
 from ..core.errors import InputError
-from ..core.options import SweepOptions
+from ..core.options import RESOLUTIONS, SweepOptions
 from ..core.scoring import Evaluation
 from ._common import (
     OUTPUT_LAYERS,
@@ -61,7 +61,6 @@ from ._plots import ThemedPlot
 if TYPE_CHECKING:
     import napari
 
-RESOLUTIONS = ("256", "512", "1024", "native (tiles)")
 TABLE_SIGMAS = (1.0, 3.0)  # the table's fixed parameters: a run added later reuses every other run's rows
 TABLE_KERNELS = (3, 5)
 
@@ -95,8 +94,13 @@ class SweepWidget(Container):
         self.add_pair_button = PushButton(text="Add pair")
         self.pairs_label = Label(label="pairs", value="(the chosen pair)")
         self.clear_pairs_button = PushButton(text="Clear pairs")
-        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value="256")
+        self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
+                                   tooltip="the network's input: native (tiles) or the lab's square; "
+                                           "the maps are scored on the micrograph's grid either way")
         self.run_button = PushButton(text="Run sweep")
+        self.follow_button = PushButton(text="Follow training (live)",
+                                        tooltip="score each checkpoint as a training writes it, until it has "
+                                                "finished or 10 min pass without a new one")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
@@ -111,7 +115,8 @@ class SweepWidget(Container):
         super().__init__(widgets=[
             self.checkpoint_folder, self.run_name, self.add_run_button, self.runs_list, self.remove_run_button,
             self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
-            self.clear_pairs_button, self.resolution, self.run_button, self.cancel_button, self.progress,
+            self.clear_pairs_button, self.resolution, self.run_button, self.follow_button, self.cancel_button,
+            self.progress,
             self.sigma, self.kernel, self.best_table, self.export_path, self.overwrite, self.export_csv_button,
             self.export_png_button,
         ])
@@ -137,6 +142,7 @@ class SweepWidget(Container):
         on_click(self.add_pair_button, self.add_pair)
         on_click(self.clear_pairs_button, self.clear_pairs)
         on_click(self.run_button, self.run)
+        on_click(self.follow_button, self.follow)
         on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self.redraw)
         self.kernel.changed.connect(self.redraw)
@@ -173,6 +179,12 @@ class SweepWidget(Container):
         self.runs[name] = folder
         self.run_name.value = ""
         self._show_runs()
+
+    def add_live_run(self, folder: str | Path, name: str) -> None:
+        """Add a run whose training is starting (no checkpoint yet), to Follow; a run already there stays."""
+        if name not in self.runs:
+            self.runs[name] = Path(folder)
+            self._show_runs()
 
     def remove_run(self, name: str) -> None:
         self.runs.pop(name, None)
@@ -219,14 +231,39 @@ class SweepWidget(Container):
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
-        resolution = None if self.resolution.value.startswith("native") else self.resolution.value
-        options = SweepOptions(resolution=resolution, sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
+        options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
         steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
         self._worker = start_worker(self, _drive, steps, yielded=self._on_progress, returned=self._on_result,
                                     finished=self._on_finished)
-        show_busy(self, True)
+        show_busy(self, True, self.follow_button)
+
+    @reports_errors
+    def follow(self) -> None:
+        """Follow the runs live (a training writing them): each new checkpoint is scored and drawn."""
+        inputs = self._chosen_pairs()
+        options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
+        steps = sweep.follow_steps(self._chosen_runs(), inputs, options, cache=self.cache)
+        self._pending_inputs = {pair.name: pair for pair in inputs}
+        self._worker = start_worker(self, _drive_follow, steps, yielded=self._on_follow_step,
+                                    returned=self._on_result, finished=self._on_finished)
+        show_busy(self, True, self.follow_button)
+        self.progress.max = 0  # busy, with no end known
+        self.progress.label = "following: waiting for checkpoints"
+
+    def _on_follow_step(self, update: tuple[sweep.SweepResult, tuple[str, int] | None, float]) -> None:
+        result, scored, idle = update
+        if scored is None:
+            self.progress.label = f"following: waiting for checkpoints ({idle:.0f} s)"
+            return
+        self.progress.label = f"following: {scored[0]} epoch {scored[1]} scored"
+        self.result = result
+        self._inputs = self._pending_inputs
+        self.redraw()
+
+    def _resolution(self) -> str | None:
+        return None if self.resolution.value.startswith("native") else self.resolution.value
 
     def _on_progress(self, update: tuple[int, int, str]) -> None:
         done, total, text = update
@@ -247,7 +284,7 @@ class SweepWidget(Container):
         if self._worker is not None and self._worker.abort_requested:
             show_info("sweep cancelled: predictions done so far are cached, Run resumes from there")
         self._worker = None
-        show_busy(self, False)
+        show_busy(self, False, self.follow_button)
 
     @property
     def busy(self) -> bool:
@@ -296,6 +333,8 @@ class SweepWidget(Container):
                  for run in runs] for title in best]
         self.best_table.value = {"data": data, "index": list(best), "columns": runs}
         self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})
+        self.best_table.label = f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch"
 
     @reports_errors
     def _on_click(self, event) -> None:
@@ -429,3 +468,14 @@ def _score_epoch(cache: PredictionCache, entry: Path, trace: np.ndarray, params:
 def _drive(steps):
     """Worker body: forward the sweep's progress; its return value is the result."""
     return (yield from steps)
+
+
+def _drive_follow(steps):
+    """Worker body of Follow: each step as (a copy of the table, what was scored, idle seconds); the
+    copy, because this thread goes on adding rows while the viewer draws."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as end:
+            return end.value
+        yield (step.snapshot() if step.scored is not None else None), step.scored, step.idle_s

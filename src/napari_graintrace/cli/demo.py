@@ -95,13 +95,11 @@ def run_viewer(screenshot: Path | None, overwrite: bool) -> int:
     widget.image_layer.value = viewer.layers["steel micrograph"]
     widget.trace_layer.value = viewer.layers["steel trace"]
     widget.checkpoint_folder.value = DEMO_CHECKPOINTS
-    widget.resolution.value = "native (tiles)"
     _, sweeper = viewer.window.add_plugin_dock_widget("napari-graintrace", "Epoch sweep")
     for name, folder in DEMO_RUNS.items():
         sweeper.add_run(folder, name)
     sweeper.image_layer.value = viewer.layers["steel micrograph"]
     sweeper.trace_layer.value = viewer.layers["steel trace"]
-    sweeper.resolution.value = "256"
     print(NIST_NOTICE)
     widget.run()
     sweeper.run()

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-OUTPUT_FILES = {
-    "labels": "grains_labels.tif",  # grain labels (0 = boundary), uint16/uint32 TIFF
-    "table": "grains.csv",  # one row per grain
-    "summary": "grains_summary.json",  # what --json prints
-    "histogram": "grain_sizes.png",  # interior grains' equivalent diameters, predicted vs true
-}
+# core.grains.OUTPUT_FILES, named here so --help stays fast (tests check they agree)
+OUTPUT_NAMES = ("grains_labels.tif", "grains.csv", "grains_summary.json", "grain_sizes.png")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Turn boundary probability maps (several maps of one area are combined first) into grains with "
             "the lab's post-processing (hysteresis threshold, dilations, small holes filled, skeleton, spurs "
             "pruned; a map of only 0 and 1 is a tracing and is only skeletonized), measure them, and with "
-            "--trace compare them with the true grains. -o DIR writes " + ", ".join(OUTPUT_FILES.values()) + "."
+            "--trace compare them with the true grains. -o DIR writes " + ", ".join(OUTPUT_NAMES) + ". "
+            "Everything is measured on the micrograph's grid: a map made at another size (the lab's 1024 x 1024 "
+            "squares) is resampled to the tracing's or --micrograph's shape first."
         ),
     )
     grains.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
@@ -40,8 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="which colour is boundary in the tracing (default: the minority class)")
     grains.add_argument("--combine", choices=("max", "mean"), default="max",
                         help="how several maps become one (default max of p, the lab's min on its dark maps)")
+    grains.add_argument("--micrograph", type=Path, default=None, metavar="IMAGE",
+                        help="the micrograph the maps were predicted from: maps of another shape are resampled "
+                             "to its grid (needed for a square map without --trace)")
     grains.add_argument("--pixel-size", type=float, default=None, metavar="UM",
-                        help="micrometres per pixel: adds the ASTM E112 grain size numbers")
+                        help="micrometres per pixel: adds sizes in um and the ASTM E112 grain size numbers "
+                             "(default: the micrograph's TIFF resolution tags, when --micrograph has them)")
     # defaults: core.options.GrainOptions (the lab's), not repeated here
     grains.add_argument("--high", default=None, metavar="P",
                         help="hysteresis high threshold on p (default 1 - 160/255 = 0.3725)")
@@ -59,23 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grains.set_defaults(run=run_grains)
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/inf to null."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def run_grains(args: argparse.Namespace) -> int:
     from ..core import grains
     from ..core.errors import InputError
-    from ..core.io import check_writable, read_prediction, read_trace
+    from ..core.grid import check_same_area, tiff_pixel_size, to_grid
+    from ..core.io import check_writable, read_image, read_prediction, read_trace
     from ..core.options import GrainOptions
 
     given = {"high": args.high, "low": args.low, "dilations": args.dilations, "min_area": args.min_area,
@@ -85,8 +74,9 @@ def run_grains(args: argparse.Namespace) -> int:
     if args.tune and args.trace is None:
         raise InputError("--tune needs --trace: the tuning maximises the grain F1 against the tracing")
     # every output before any work; an input is never an output, even with --overwrite
-    targets = {key: args.output / name for key, name in OUTPUT_FILES.items()} if args.output else {}
-    check_writable(targets.values(), args.overwrite, inputs=[*args.preds, *([args.trace] if args.trace else [])])
+    extra_inputs = [path for path in (args.trace, args.micrograph) if path is not None]
+    targets = {key: args.output / name for key, name in grains.OUTPUT_FILES.items()} if args.output else {}
+    check_writable(targets.values(), args.overwrite, inputs=[*args.preds, *extra_inputs])
     maps = [read_prediction(path) for path in args.preds]
     shapes = {path: m.shape for path, m in zip(args.preds, maps, strict=True)}
     if len(set(shapes.values())) > 1:
@@ -94,41 +84,47 @@ def run_grains(args: argparse.Namespace) -> int:
         other = next(item for item in rest if item[1] != first[1])
         raise InputError(f"{first[0]} is {first[1][0]} x {first[1][1]} but {other[0]} is "
                          f"{other[1][0]} x {other[1][1]}; maps of one area must share a shape")
+    grid = maps[0].shape  # the micrograph's grid: --micrograph's, else the tracing's, else the maps'
+    if args.micrograph is not None:
+        grid = read_image(args.micrograph).shape[:2]
+        if options.pixel_size is None:
+            options = options.replace(pixel_size=tiff_pixel_size(args.micrograph))
     truth = None
     if args.trace is not None:
         trace, _ = read_trace(args.trace, args.polarity)
-        if trace.shape != maps[0].shape:
-            raise InputError(f"{args.preds[0]} is {maps[0].shape[0]} x {maps[0].shape[1]} but {args.trace} is "
-                             f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match")
+        if args.micrograph is not None and trace.shape != grid:
+            raise InputError(f"{args.micrograph} is {grid[0]} x {grid[1]} but {args.trace} is "
+                             f"{trace.shape[0]} x {trace.shape[1]}; a tracing is drawn on its micrograph's grid")
+        if args.micrograph is None and trace.shape != grid:
+            raise InputError(f"{args.preds[0]} is {grid[0]} x {grid[1]} but {args.trace} is "
+                             f"{trace.shape[0]} x {trace.shape[1]}; give --micrograph to measure the map on the "
+                             "micrograph's grid (graintrace predict writes maps at the micrograph's size)")
         if not trace.any():
             raise InputError(f"{args.trace}: the tracing has no boundary pixels")
         truth = grains.trace_labels(trace)
+    check_same_area(maps[0].shape, grid, str(args.preds[0]), str(args.micrograph or args.trace))
+    maps = [to_grid(m, grid) for m in maps]  # one geometry: lengths and areas in the micrograph's pixels
     segmenter = grains.Segmenter(maps, options.combine)
     if args.tune and segmenter.tracing:
         raise InputError(f"{args.preds[0]} is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
 
     labels = segmenter.labels(options)
     table = grains.grain_table(labels)
-    summary: dict[str, Any] = {
-        "prediction": [str(p) for p in args.preds],
-        "tracing": str(args.trace) if args.trace else None,
-        "is_tracing": segmenter.tracing,
-        "options": {**options.post_processing, "combine": options.combine, "pixel_size": options.pixel_size},
-        **grains.stats(labels, options.pixel_size, table),
-    }
+    measured = grains.stats(labels, options.pixel_size, table)
     true_table = None
     if truth is not None:
         true_table = grains.grain_table(truth)
-        summary.update(grains.compare(labels, truth, table, true_table))
+        measured.update(grains.compare(labels, truth, table, true_table))
     if args.tune:
         from .options import progress_printer
 
         result = grains.tune(segmenter, truth, options, progress=None if args.json else progress_printer("tuning"))
-        summary["tuned"] = result.to_dict()
-    summary = _clean(summary)
+        measured["tuned"] = result.to_dict()
+    summary = grains.grain_summary(labels, table, options, measured, predictions=args.preds, tracing=args.trace,
+                                   is_tracing=segmenter.tracing)
 
     if args.output:
-        _write_outputs(targets, labels, table, true_table, summary, args.overwrite)
+        grains.write_grain_files(args.output, labels, table, true_table, summary, args.overwrite)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -138,20 +134,6 @@ def run_grains(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(targets: dict, labels, table, true_table, summary: dict, overwrite: bool) -> None:
-    import numpy as np
-
-    from ..core.grains import save_size_histogram
-    from ..core.io import write_image, write_text
-
-    dtype = np.uint16 if labels.max(initial=0) < 2**16 else np.uint32
-    write_image(targets["labels"], labels.astype(dtype), overwrite=overwrite)
-    write_text(targets["table"], table.to_csv(), overwrite=overwrite)
-    write_text(targets["summary"], json.dumps(summary, indent=2) + "\n", overwrite=overwrite)
-    save_size_histogram(targets["histogram"], table, true_table, summary.get("size_ks"),
-                        summary["options"]["pixel_size"], overwrite)
-
-
 def _print_table(summary: dict, args: argparse.Namespace) -> None:
     def show(value: Any) -> str:
         if value is None:
@@ -159,9 +141,10 @@ def _print_table(summary: dict, args: argparse.Namespace) -> None:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     kind = "tracing (skeletonized only)" if summary["is_tracing"] else "probability map"
-    print(f"{', '.join(summary['prediction'])}: {kind}")
+    print(f"{', '.join(summary['prediction'])}: {kind}, measured on {summary['grid'].replace('x', ' x ')}")
     rows = [("interior grains", "grains"), ("edge grains", "edge_grains"), ("mean area (px)", "mean_area_px"),
-            ("mean lineal intercept (px)", "mean_intercept_px"), ("ASTM G (intercept)", "astm_g_intercept"),
+            ("mean lineal intercept (px)", "mean_intercept_px"), ("mean area (um^2)", "mean_area_um2"),
+            ("mean lineal intercept (um)", "mean_intercept_um"), ("ASTM G (intercept)", "astm_g_intercept"),
             ("ASTM G (planimetric)", "astm_g_planimetric"), ("true interior grains", "grains_truth"),
             ("VI split", "vi_split"), ("VI merge", "vi_merge"), ("adapted Rand error", "arand"),
             ("grain precision", "grain_precision"), ("grain recall", "grain_recall"), ("grain F1", "grain_f1"),

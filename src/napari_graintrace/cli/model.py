@@ -18,16 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a U-Net checkpoint on micrographs and write probability maps (8-bit PNG, or --format)",
         description=(
             "Run a lab-format U-Net checkpoint (NAME_EPOCH.pth) on each IMAGE and write DIR/predict_<stem>.png, "
-            "the probability map x 255 as the lab's scripts do. By default the image is resized to "
-            "1024 x 1024 like the lab's inference; --resolution native keeps its size and runs in tiles."
+            "the probability map x 255 as the lab's scripts do, at the micrograph's own size. By default the "
+            "network sees the micrograph at its native size, in tiles; --resolution 1024 resizes its input to "
+            "the lab's 1024 x 1024 square, and the map is resampled back to the micrograph's size either way, "
+            "so grains and intercepts are measured on the micrograph's grid."
         ),
     )
     predict.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a NAME_EPOCH.pth state_dict")
     predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="micrographs (grey or RGB)")
     predict.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="output folder")
-    predict.add_argument("--resolution", default="1024", metavar="PX|native",
-                         help="square size the image is resized to, or 'native' (default 1024, the size the "
-                              "lab's inference script uses; `sweep` defaults to 256, the training size)")
+    predict.add_argument("--resolution", default="native", metavar="PX|native",
+                         help="the network's input: 'native' (default, in tiles: the pixel scale of its training "
+                              "crops) or a square size such as 1024 (the lab's inference script); the map is "
+                              "written at the micrograph's size either way")
     predict.add_argument("--tile", type=int, default=1024, metavar="PX",
                          help="tile side, a multiple of 16; 0 = one pass whatever the size (default 1024)")
     predict.add_argument("--overlap", type=int, default=112, metavar="PX",
@@ -35,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--precision", default="auto", choices=PRECISIONS,
                          help="auto = bf16 where the CPU has native bf16 (checked to match fp32), else fp32")
     predict.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N or mps")
-    predict.add_argument("--input-size", action="store_true",
-                         help="resize each map back to its micrograph's size (the lab keeps the square)")
+    # every map is now written at its micrograph's size; the old switch is still accepted
+    predict.add_argument("--input-size", action="store_true", help=argparse.SUPPRESS)
     predict.add_argument("--overwrite", action="store_true", help="replace existing files")
     predict.add_argument("--format", default="png8", choices=FORMAT_CHOICES,
                          help="png8 = p x 255, the lab's (default); png16 = p x 65535; tiff = float32 as "
@@ -94,7 +97,7 @@ def _predict_options(args: argparse.Namespace):
     from ..core.options import PredictOptions
 
     return PredictOptions(resolution=args.resolution, tile=args.tile, overlap=args.overlap,
-                          precision=args.precision, device=args.device, restore_shape=args.input_size)
+                          precision=args.precision, device=args.device)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -136,9 +139,9 @@ def run_predict(args: argparse.Namespace) -> int:
     options = dataclasses.replace(options, device=str(device),
                                   precision=resolve_precision(options.precision, device))
     model = load_checkpoint(args.checkpoint)
-    size = "native size" if options.resolution is None else f"{options.resolution} x {options.resolution}"
-    print(f"{args.checkpoint.name}: base width {model.base_width}, {device.type}, {options.precision}, {size}",
-          file=sys.stderr)
+    size = "native size" if options.resolution is None else f"{options.resolution} x {options.resolution} input"
+    print(f"{args.checkpoint.name}: base width {model.base_width}, {device.type}, {options.precision}, {size}; "
+          "maps at each micrograph's size", file=sys.stderr)
     for index, (image_path, target) in enumerate(zip(args.images, targets, strict=True), start=1):
         image = read_micrograph(image_path)
         bar = progress_printer(f"[{index}/{len(targets)}] {image_path.name}")

@@ -59,9 +59,9 @@ def read_pair(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     if pred.shape != trace.shape:
         raise InputError(
             f"{args.pred} is {pred.shape[0]} x {pred.shape[1]} but {args.trace} is "
-            f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match: predict the map at the "
-            f"tracing's size (graintrace predict --resolution native, or --input-size), or resize the "
-            f"tracing to {pred.shape[0]} x {pred.shape[1]} first"
+            f"{trace.shape[0]} x {trace.shape[1]}; the shapes must match: predict the map again (graintrace "
+            f"predict writes it at the micrograph's size, whatever --resolution the network ran at), or measure "
+            f"an older square map with graintrace grains --micrograph"
         )
     if not trace.any():
         raise InputError(f"{args.trace}: the tracing has no boundary pixels")

@@ -53,7 +53,9 @@ def run_score(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(not_finite)} cannot be computed for {args.pred} with sigma {args.sigma:g}, "
                          f"window {args.window}, kernel {args.kernel}")
     if args.json:
-        print(json.dumps(scores, allow_nan=False))
+        from ..core.grid import grid_text
+
+        print(json.dumps({**scores, "grid": grid_text(trace.shape)}, allow_nan=False))  # the grid scored on
         return 0
     labels = {
         "bce": "BCE",

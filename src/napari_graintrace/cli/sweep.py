@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--trace", type=Path, action="append", required=True, help="its tracing (one per --image)")
     sweep.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv", help="the tidy table")
     sweep.add_argument("--plot", type=Path, metavar="OUT.png", help="also write the plot")
-    sweep.add_argument("--resolution", default="256",
-                       help="square size each image is resized to, or 'native' (default 256: the lab trains at "
-                            "256, and a sweep runs every epoch, so it is 16x cheaper than predict's 1024)")
+    sweep.add_argument("--resolution", default="native", metavar="PX|native",
+                       help="the network's input: 'native' (default, as predict) or a square size such as 256 "
+                            "(cheaper on large micrographs); every map is scored on its micrograph's grid "
+                            "(the CSV's grid column)")
     sweep.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
                        help="inference precision: fp32 (default, exact and reproducible), bf16, or auto "
                             "(bf16 where the CPU has native bf16); part of the cache key")

@@ -32,6 +32,7 @@ __all__ = ["DEFAULT_LIMIT", "LIMIT_VARIABLE", "CacheInfo", "PredictionCache", "a
 
 DEFAULT_LIMIT = 4 * 1024**3  # 4 GiB: ~1000 maps of 1024 x 1024, a long sweep over several images
 LIMIT_VARIABLE = "GRAINTRACE_CACHE_LIMIT"
+GRID_TAG = "micrograph-grid"  # in every key: maps are stored resampled to their micrograph's shape
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -106,8 +107,13 @@ class PredictionCache:
         self.limit = parse_size(limit)
 
     def path(self, checkpoint_hash: str, image_hash: str, resolution: int | None, precision: str) -> Path:
-        """Where the map of this checkpoint on this image at this resolution and precision lives."""
-        key = hashlib.sha256(f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}".encode()).hexdigest()
+        """Where the map of this checkpoint on this image at this resolution and precision lives.
+
+        Maps are stored on the micrograph's grid (``core.grid``); the key says so, so that a square map
+        stored by an older version is never taken for one.
+        """
+        text = f"{checkpoint_hash}|{image_hash}|{resolution}|{precision}|{GRID_TAG}"
+        key = hashlib.sha256(text.encode()).hexdigest()
         return self.root / key[:2] / f"{key}.npy"
 
     def load(self, path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray | None:

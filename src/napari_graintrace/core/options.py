@@ -40,12 +40,14 @@ from .errors import InputError
 
 __all__ = [
     "BORDER_MODES",
+    "DEFAULT_RESOLUTION",
     "FOOTPRINTS",
     "GRID",
     "LOSS_NAMES",
     "MATCH_DISTANCE_PX",
     "POLARITIES",
     "PRECISIONS",
+    "RESOLUTIONS",
     "CleanupOptions",
     "CropOptions",
     "DraftOptions",
@@ -71,6 +73,12 @@ __all__ = [
 ]
 
 GRID = 16  # the U-Net halves a side four times (2 ** model.DEPTH; tests check they agree)
+# One default input size for every widget and command: native. The network then sees the pixel scale
+# of its training crops (the lab cuts them from micrographs at their own scale), no side is stretched,
+# and the map is already on the micrograph's grid; tiles keep large micrographs in memory. 1024 (the
+# lab's inference square) and 256 (its training size) stay available; their maps are resampled back.
+DEFAULT_RESOLUTION: int | None = None
+RESOLUTIONS: tuple[str, ...] = ("native", "256", "512", "1024")  # the choices widgets offer, default first
 POLARITIES: tuple[str, ...] = ("auto", "white-on-black", "black-on-white")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 LOSS_NAMES: tuple[str, ...] = ("bce", "tolerant", "bce+tolerant")  # the keys of training.LOSSES
@@ -330,19 +338,20 @@ def _set(options: object, name: str, value: Any) -> None:
 class PredictOptions:
     """How a micrograph becomes a probability map (``inference.predict_steps``).
 
-    ``resolution``: side of the square the image is resized to (the lab: 1024), None for the
-    native size. ``tile``: tile side (multiple of 16; None or 0: one pass however large);
-    ``overlap``: context per tile side (ignored without tiles). ``precision``: auto, fp32, bf16,
-    fp16 (GPU). ``device``: auto, cpu, cuda[:N], mps. ``restore_shape``: resize the map back to the
-    micrograph's shape (the lab keeps the square).
+    ``resolution``: side of the square the network sees (the lab: 1024), None (the default) for
+    the native size: see :data:`DEFAULT_RESOLUTION`. ``tile``: tile side (multiple of 16; None or
+    0: one pass however large); ``overlap``: context per tile side (ignored without tiles).
+    ``precision``: auto, fp32, bf16, fp16 (GPU). ``device``: auto, cpu, cuda[:N], mps.
+    ``restore_shape``: the map comes back on the micrograph's grid, whatever the network saw (the
+    one geometry every score is measured on); False keeps the network's square (the lab's files).
     """
 
-    resolution: int | None = 1024
+    resolution: int | None = DEFAULT_RESOLUTION
     tile: int | None = 1024
     overlap: int = 112
     precision: str = "auto"
     device: str = "auto"
-    restore_shape: bool = False
+    restore_shape: bool = True
 
     def __post_init__(self) -> None:
         _set(self, "resolution", resolution(self.resolution))
@@ -540,8 +549,8 @@ class GrainOptions:
 class SweepOptions:
     """What a loss-vs-epoch sweep computes besides its runs and pairs (``sweep.sweep_steps``).
 
-    ``resolution``: the square every micrograph is resized to before inference (None: native, in
-    tiles); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
+    ``resolution``: the square the network sees (None, the default: native, in tiles; the maps are
+    scored on the micrograph's grid either way); ``precision`` of inference (fp32 by default: epochs are compared to the last digit);
     ``sigmas`` and ``kernels``: the Gaussian / tolerant sigmas and the top-hat kernels of the table;
     ``window``: the Gaussian window; ``grains``: also the grain metrics of every prediction
     (``core.grains``, the lab's post-processing at its defaults); ``match_distance``: the boundary
@@ -549,7 +558,7 @@ class SweepOptions:
     Small and picklable: each Dask task receives it whole.
     """
 
-    resolution: int | None = 256
+    resolution: int | None = DEFAULT_RESOLUTION
     precision: str = "fp32"
     sigmas: tuple[float, ...] = (1.0, 3.0)
     kernels: tuple[int, ...] = (3, 5)
@@ -579,28 +588,31 @@ class SweepOptions:
 @dataclass(frozen=True)
 class DraftOptions:
     """A draft tracing from boundary maps with no truth (``draft.draft_tracing``), chosen for fewest corrections.
-
-    ``high`` / ``low``: hysteresis thresholds on p (lower than the lab's: the ridge-following gap
-    closing, not the threshold, has to find faint boundaries); ``dilations`` and ``min_area`` (holes
-    smaller than this filled) only mend double lines and pinholes, so small grains are kept;
-    ``gap_radius``: how far (px) a dangling end looks for another line; ``gap_prob``: the mean p a
-    closing path needs along its way (the ridge has to be there), except a path of at most
+    ``high`` / ``low``: hysteresis thresholds on p (the low one far below the lab's: faint boundaries
+    are kept where they touch strong ones); ``dilations``: binary dilations of the thresholded band
+    before thinning, None = auto (two where the band is wider than 6 px on average, as a blurry
+    U-Net draws it, merging its double ridges; one otherwise, so that close boundaries and small
+    grains stay apart); ``min_area``: holes smaller than this filled (pinholes only: small grains are
+    kept); ``gap_radius``: how far (px) a dangling end looks for another line; ``gap_prob``: the mean p
+    a closing path needs along its way (the ridge has to be there), except a path of at most
     ``gap_short`` px (a break in a line); ``gap_turn`` (degrees): how far a closing path may turn away
-    from the direction its line arrives in; ``prune``: dangling branches shorter
-    than this are removed after the gaps are closed; ``combine``: several maps of one area become one
-    (``max`` or ``mean`` of p, as for grains); ``thickness``: line width of the written tracing (1 px:
-    8-connected lines; more for training tracings).
+    from the direction its line arrives in; ``prune``: dangling branches shorter than this are removed
+    (before and after the gaps are closed); ``combine``: several maps of one area become one (``max``
+    or ``mean`` of p, as for grains); ``thickness``: line width of the written tracing (1 px:
+    8-connected lines; more for training tracings). The defaults were chosen for the fewest oracle
+    corrections on the demo NIST map and on faint-boundary maps (``benchmarks/bench_draft.py``,
+    ``docs/correct.md``).
     """
 
-    high: float = 0.3
-    low: float = 0.15
-    dilations: int = 1
+    high: float = 0.45
+    low: float = 0.08
+    dilations: int | None = None
     min_area: int = 10
-    gap_radius: int = 40
+    gap_radius: int = 60
     gap_prob: float = 0.1
-    gap_turn: float = 60.0
+    gap_turn: float = 90.0
     gap_short: int = 10
-    prune: int = 12
+    prune: int = 25
     combine: str = "max"
     thickness: int = 1
 
@@ -609,7 +621,10 @@ class DraftOptions:
         _set(self, "low", unit_number(self.low, "low threshold"))
         if self.low > self.high:
             raise InputError(f"the low threshold ({self.low:g}) must not exceed the high one ({self.high:g})")
-        _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        if self.dilations is not None and self.dilations != "auto":
+            _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        else:
+            _set(self, "dilations", None)
         _set(self, "min_area", non_negative_int(self.min_area, "min area"))
         _set(self, "gap_radius", non_negative_int(self.gap_radius, "gap radius"))
         _set(self, "gap_prob", unit_number(self.gap_prob, "gap probability"))

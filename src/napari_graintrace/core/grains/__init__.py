@@ -14,6 +14,9 @@ from .segmentation import (
 from .plot import (
     save_size_histogram, SizeHistogram
 )
+from .report import (
+    grain_csv, grain_summary, json_ready, OUTPUT_FILES, write_grain_files
+)
 
 __all__ = [  # grouped by module, as imported above
     # segmentation
@@ -23,4 +26,6 @@ __all__ = [  # grouped by module, as imported above
     "size_distributions", "stats", "trace_labels", "tune", "tune_steps", "TuneResult",
     # plot
     "save_size_histogram", "SizeHistogram",
+    # report
+    "grain_csv", "grain_summary", "json_ready", "OUTPUT_FILES", "write_grain_files",
 ]

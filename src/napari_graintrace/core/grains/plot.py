@@ -1,7 +1,8 @@
 """The grain-size histogram, predicted vs true: one drawing for the Grains widget and ``graintrace grains -o``.
 
 The only module of ``core.grains`` that touches matplotlib: it draws into a Figure it is given (the
-docked one or a file's) and imports matplotlib itself only to make a Figure for a file.
+docked one or a file's) and imports matplotlib itself only to make a Figure for a file and to read the
+style in force (so the same drawing reads on napari's dark theme and on a white PNG).
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ class SizeHistogram:
 
     def draw(self, pred_table: GrainTable, true_table: GrainTable | None = None, ks: float | None = None,
              pixel_size: float | None = None) -> None:
+        from matplotlib import rcParams
+
         edges, pred_counts, true_counts = size_distributions(pred_table, true_table, pixel_size)
         if self._artists is None:
             ax = self.figure.add_subplot(1, 1, 1)
             if self.figure.get_layout_engine() is None:
                 self.figure.subplots_adjust(left=0.15, right=0.98, bottom=0.26, top=0.86)
             predicted = ax.stairs(pred_counts, edges, fill=True, color="tab:orange", alpha=0.6)
-            true = ax.stairs(np.zeros_like(pred_counts), edges, color="k", lw=1.5)
+            # the truth in the style's text colour: black on a white PNG, light in napari's dark theme
+            true = ax.stairs(np.zeros_like(pred_counts), edges, color=rcParams["text.color"], lw=1.5)
             ax.set_ylabel("grains")
             self._artists = (ax, predicted, true)
         ax, predicted, true = self._artists

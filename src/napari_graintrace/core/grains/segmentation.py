@@ -340,12 +340,6 @@ class GrainTable:
     def interior(self) -> np.ndarray:
         return ~self.touches_edge
 
-    def to_csv(self) -> str:
-        lines = [",".join(self.COLUMNS)]
-        for row in zip(self.label, self.area_px, self.equivalent_diameter_px, self.centroid_row,
-                       self.centroid_col, self.touches_edge, strict=True):
-            lines.append(f"{row[0]},{row[1]},{row[2]:.4f},{row[3]:.3f},{row[4]:.3f},{str(bool(row[5])).lower()}")
-        return "\n".join(lines) + "\n"
 
 
 def _edge_labels(labels: np.ndarray) -> np.ndarray:
@@ -470,11 +464,11 @@ def _float_or_none(value: float) -> float | None:
 
 
 def stats(labels: np.ndarray, pixel_size: float | None = None, table: GrainTable | None = None) -> dict[str, Any]:
-    """Summary of one grain map: ``grains``, ``mean_area_px``, ``mean_intercept_px`` (+ ASTM G).
+    """Summary of one grain map: ``grains``, ``mean_area_px``, ``mean_intercept_px`` (+ um and ASTM G).
 
     ``grains`` and ``mean_area_px`` count interior grains (not touching the edge); the intercept is
     the mean over all complete segments at 0, 45, 90 and 135 degrees. With ``pixel_size`` (um/px):
-    ``astm_g_intercept`` = -6.643856 log10(l_mm) - 3.288 and ``astm_g_planimetric`` =
+    ``mean_area_um2``, ``mean_intercept_um``, ``astm_g_intercept`` = -6.643856 log10(l_mm) - 3.288 and ``astm_g_planimetric`` =
     3.321928 log10(N_A) - 2.954, N_A per mm^2 counting edge grains as half (ASTM E112).
     """
     labels = np.asarray(labels)
@@ -489,6 +483,9 @@ def stats(labels: np.ndarray, pixel_size: float | None = None, table: GrainTable
         "mean_intercept_px": _float_or_none(mean_intercept),
     }
     if pixel_size is not None:
+        um = float(pixel_size)
+        out["mean_area_um2"] = None if out["mean_area_px"] is None else out["mean_area_px"] * um**2
+        out["mean_intercept_um"] = None if out["mean_intercept_px"] is None else out["mean_intercept_px"] * um
         mm_per_px = float(pixel_size) / 1000.0
         l_mm = mean_intercept * mm_per_px
         out["astm_g_intercept"] = _float_or_none(-6.643856 * math.log10(l_mm) - 3.288) if l_mm > 0 else None

@@ -27,6 +27,9 @@ from .run_status import (
     clear_stale_stop, finished_path, is_finished, mark_finished, progress_path, ProgressWriter,
     read_progress, request_stop, stop_path, stop_requested, unmark_finished
 )
+from .train_process import (
+    train_command, TrainingProcess
+)
 from .torchrun import (
     DataParallel, DistributedContext, init_from_env, parameter_hash, train_ddp
 )
@@ -49,6 +52,8 @@ __all__ = [  # grouped by module, as imported above
     # run_status
     "clear_stale_stop", "finished_path", "is_finished", "mark_finished", "progress_path", "ProgressWriter",
     "read_progress", "request_stop", "stop_path", "stop_requested", "unmark_finished",
+    # train_process
+    "train_command", "TrainingProcess",
     # torchrun
     "DataParallel", "DistributedContext", "init_from_env", "parameter_hash", "train_ddp",
     # modules

@@ -1,9 +1,11 @@
 """Micrograph -> probability map with the lab's U-Net: resize or tile, pick a device and precision.
 
-The lab's way (``resolution=1024``): grey [0, 1] input, bilinear antialiased resize to a square
-``resolution x resolution``, one forward pass, ``sigmoid`` of the logits, no post-processing.
-``resolution=None`` runs at the image's native size instead, in overlapping tiles so a 4096 x 4096
-micrograph fits in a few GB.
+By default (``resolution=None``, native) the network runs at the micrograph's own size, in
+overlapping tiles so a 4096 x 4096 micrograph fits in a few GB. The lab's way (``resolution=1024``):
+grey [0, 1] input, bilinear antialiased resize to a square ``resolution x resolution``, one forward
+pass, ``sigmoid`` of the logits. Either way the map comes back on the micrograph's grid (resampled
+with ``grid.to_grid``; ``restore_shape=False`` keeps the network's square), so grains and intercepts
+are never measured stretched: ``resolution`` only chooses what the network sees.
 
 Tiling is exact, not blended: tiles start on the network's 16-pixel grid (so every max-pool sees
 the same windows as a whole-image pass), each tile carries a halo of ``overlap`` pixels of real
@@ -40,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..grid import to_grid
 from ..io import to_grey, to_unit_float
 from ..options import PRECISIONS, PredictOptions, tiling
 from ..options import resolution as parse_resolution
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_RESOLUTION",
     "DEFAULT_TILE",
+    "LAB_RESOLUTION",
     "PRECISIONS",
     "Cancelled",
     "check_resolution",
@@ -64,10 +68,11 @@ __all__ = [
 ]
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-# the defaults live on PredictOptions: 1024 = the lab's inference size (it trains at 256); a 1024
-# tile of the lab's model needs ~2 GB in fp32; a 112 px halo is >= the lab U-Net's reach, so tiles
-# match a whole-image pass
-DEFAULT_RESOLUTION: int = PredictOptions.resolution
+# the defaults live on PredictOptions: native (the network sees the pixel scale of its training
+# crops, and the map is on the micrograph's grid); a 1024 tile of the lab's model needs ~2 GB in
+# fp32; a 112 px halo is >= the lab U-Net's reach, so tiles match a whole-image pass
+DEFAULT_RESOLUTION: int | None = PredictOptions.resolution
+LAB_RESOLUTION = 1024  # the lab's inference script's square
 DEFAULT_TILE: int = PredictOptions.tile
 DEFAULT_OVERLAP: int = PredictOptions.overlap
 GRID = 2**DEPTH  # 16: sides that keep their size through four max-pools
@@ -158,7 +163,7 @@ def check_resolution(shape: tuple[int, ...], resolution: int | None) -> None:
         return
     if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) or resolution < GRID:
         raise InputError(f"resolution must be an integer >= {GRID} or None (native), got {resolution!r}")
-    limit = max(DEFAULT_RESOLUTION, MAX_UPSAMPLING * max(shape[:2]))
+    limit = max(LAB_RESOLUTION, MAX_UPSAMPLING * max(shape[:2]))
     if resolution > limit:
         raise InputError(f"resolution {resolution} is more than {MAX_UPSAMPLING}x the micrograph's "
                          f"{shape[0]} x {shape[1]} (at most {limit}); enlarging it further adds no detail")
@@ -316,10 +321,10 @@ def predict_steps(
         # writing it as an 8-bit map would silently give all zeros
         raise InputError("the network produced NaN or infinite values (damaged weights, or an overflow in "
                          f"{precision}); no map was written")
-    if options.restore_shape and tuple(result.shape) != tuple(source_shape):
-        result = F.interpolate(result[None, None], size=tuple(source_shape), mode="bilinear",
-                               antialias=True, align_corners=False)[0, 0].clamp_(0.0, 1.0)
-    return np.ascontiguousarray(result.numpy(), dtype=np.float32)
+    result = np.ascontiguousarray(result.numpy(), dtype=np.float32)
+    if options.restore_shape:  # one geometry: back on the micrograph's grid
+        result = to_grid(result, source_shape)
+    return result
 
 
 def predict(
@@ -331,18 +336,19 @@ def predict(
     device: str | torch.device | None = None,
     progress: ProgressCallback | None = None,
     overlap: int = DEFAULT_OVERLAP,
-    restore_shape: bool = False,
+    restore_shape: bool = True,
 ) -> np.ndarray:
     """Probability map (float32 in [0, 1]) of a grey micrograph, the lab's way by default.
 
-    ``resolution``: side of the square the image is resized to (the lab: 256 or 1024; a multiple
-    of 16), or None for the native size. ``tile``: side of the tiles (a multiple of 16; None: one
+    ``resolution``: side of the square the network sees (the lab: 256 or 1024; a multiple of 16),
+    or None for the native size (the default). ``tile``: side of the tiles (a multiple of 16; None: one
     pass however large); images no larger than a tile run in one pass. ``overlap``: context per
     tile side. ``precision``: ``"auto"`` (the checked fast path where there is one), ``"fp32"``,
     ``"bf16"``, ``"fp16"`` (GPU). ``device``: None/``"auto"`` picks CUDA, MPS, CPU; the model is
     moved there (and to channels-last on the fast path; the weights do not change).
     ``progress(done, total)`` is called after every tile; raise from it to cancel.
-    ``restore_shape`` resizes the map back to the input's shape (the lab keeps the square).
+    ``restore_shape`` (default) resamples the map back to the input's shape, the grid every
+    geometric score is measured on; False keeps the network's square (the lab's files).
     The arguments are checked by :class:`~.options.PredictOptions`.
     """
     options = PredictOptions(resolution=resolution, tile=tile, overlap=overlap, precision=precision,

@@ -17,7 +17,7 @@ run resumed from its optimiser state gives the same weights as one trained in on
 Fine-tuning (``init=CKPT``): the weights, and so the width, come from a checkpoint (the lab's or
 ours, read weights-only), with a fresh optimiser and epochs counted from 0 in the new folder. Several
 datasets train as one, the pairs and names :func:`dataset.merge_plan` gives (``merge``'s, clashing
-names renamed). Beside the checkpoints the trainer keeps ``core.run_status``'s files: its progress,
+names renamed). Beside the checkpoints the trainer keeps ``core.model.run_status``'s files: its progress,
 a "finished" marker when every epoch ran, and it stops at the next batch when asked to there.
 
 Losses are looked up in :data:`LOSSES` by name: a loss is ``f(logits, target) -> scalar tensor``.

@@ -1,9 +1,9 @@
 """One prediction judged against one tracing: the path shared by the inspect widget and sweeps.
 
-A prediction is often at a lower resolution than the micrograph (the lab predicts at 256 or 1024
-px squares). The tracing is then brought to the prediction's grid the lab's way (bilinear resize,
-re-binarized at 0.5) and the overlays carry a ``scale``/``translate`` that puts them back on the
-micrograph.
+Scores are computed on the micrograph's own grid, the tracing's (``core.grid``): a prediction made
+at another size (the lab's 256 or 1024 px squares) is resampled back to it first, so boundary match
+distances, grains and overlays are in the micrograph's pixels. ``resize_trace`` remains for a tracing
+drawn at another size than its micrograph, when the user asks for the lab's resize.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import checks
 from ..errors import InputError
+from ..grid import check_same_area, to_grid
 from . import overlays, scores
 from .boundary import BoundaryMatch, BoundaryScorer
 
@@ -73,9 +74,17 @@ class Evaluation:
 
     @classmethod
     def of(cls, pred: np.ndarray, trace: np.ndarray, **params) -> Evaluation:
-        """Evaluate ``pred`` against a tracing of any shape (resized to the prediction's grid)."""
+        """Evaluate ``pred`` of any shape against a tracing, on the tracing's grid (the map is resampled
+        to it: one geometry for every score)."""
         pred = checks.check_prediction(pred)
-        return cls(pred, resize_trace(trace, pred.shape), **params)
+        trace = checks.check_trace(trace)
+        check_same_area(pred.shape, trace.shape, "the prediction", "the tracing")
+        return cls(to_grid(pred, trace.shape), trace, **params)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The grid every score was computed on (rows, columns): the tracing's, the micrograph's."""
+        return tuple(self.trace.shape)
 
     # parameters -------------------------------------------------------------------------------
     def set_window(self, window: int) -> None:

@@ -9,7 +9,7 @@ the model trains. Two rules keep it honest:
   trainer (the lab's saves straight to ``NAME_EPOCH.pth``) is taken only once it kept the same size
   and age for a whole poll interval, or once its run says it has finished.
 - **An end.** A run has finished when its trainer left the ``.NAME.finished`` marker
-  (``core.run_status``); following ends when every run has finished and all its checkpoints are
+  (``core.model.run_status``); following ends when every run has finished and all its checkpoints are
   scored, or after ``idle`` seconds without a new checkpoint.
 
 Each scored checkpoint is one step of the generator, with the table so far, so the caller rewrites
@@ -18,10 +18,11 @@ its CSV and plot whole (atomically) and they are complete at every moment.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .runs import LoadedPair, Pair, SweepResult, add_outcome, evaluate_pair, loa
 __all__ = ["DEFAULT_IDLE_S", "FollowStep", "follow_steps", "followed_runs"]
 
 DEFAULT_IDLE_S = 600.0
+Runs = Sequence[str | os.PathLike] | str | os.PathLike | Mapping[str, str | os.PathLike]
 POLL_S = 1.0
 
 
@@ -51,13 +53,23 @@ class FollowStep:
     scored: tuple[str, int] | None
     idle_s: float
 
+    def snapshot(self) -> SweepResult:
+        """A copy of the table that later steps do not change (for another thread to draw)."""
+        r = self.result
+        return dataclasses.replace(r, rows=list(r.rows), summaries=dict(r.summaries), predictions=dict(r.predictions),
+                                   failures=list(r.failures), run_names=list(r.run_names),
+                                   checkpoints=dict(r.checkpoints))
 
-def followed_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike) -> list[tuple[str, Path]]:
-    """(name, folder) of each ``FOLDER`` or ``NAME=FOLDER``; a folder may not exist yet (training starts)."""
-    items = [runs] if isinstance(runs, str | os.PathLike) else list(runs)
-    if not items:
+
+def followed_runs(runs: Runs) -> list[tuple[str, Path]]:
+    """(name, folder) of each ``FOLDER`` or ``NAME=FOLDER`` (or of a mapping name -> folder); a folder
+    may not exist yet (its training is starting)."""
+    if isinstance(runs, Mapping):
+        out = [(str(name), Path(folder)) for name, folder in runs.items()]
+    else:
+        out = [parse_run(item) for item in ([runs] if isinstance(runs, str | os.PathLike) else list(runs))]
+    if not out:
         raise InputError("give at least one run (a checkpoint folder, or NAME=FOLDER)")
-    out = [parse_run(item) for item in items]
     for _, folder in out:
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder}: not a folder")
@@ -85,7 +97,7 @@ def _listing(folder: Path) -> dict[Path, tuple[Checkpoint, tuple[int, int]]]:
 
 
 def follow_steps(
-    runs: Sequence[str | os.PathLike] | str | os.PathLike,
+    runs: Runs,
     pairs: Sequence[Pair | LoadedPair],
     options: SweepOptions | None = None,
     cache: PredictionCache | None = None,

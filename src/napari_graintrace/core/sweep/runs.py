@@ -26,6 +26,7 @@ import numpy as np
 from .. import checks
 from ..cache import PredictionCache, array_hash, file_hash
 from ..errors import InputError
+from ..grid import grid_text
 from ..io import read_micrograph, read_trace, write_text
 from ..model.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from ..model.unet import UNet
@@ -33,7 +34,8 @@ from ..options import MatchDistance, SweepOptions
 from ..scoring import scores
 from ..scoring.evaluation import Evaluation
 
-CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value")
+# grid: rows x columns the scores were computed on, the micrograph's (core.grid), whatever the network saw
+CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value", "grid")
 
 
 @dataclass(frozen=True)
@@ -377,9 +379,9 @@ class SweepResult:
         run, epoch, image = key
         rows = tuple((r["metric"], r["parameters"], r["value"]) for r in self.rows
                      if r["run"] == run and r["epoch"] == epoch and r["image"] == image)
-        checkpoint = next(r["checkpoint"] for r in self.rows
-                          if r["run"] == run and r["epoch"] == epoch and r["image"] == image)
-        return PairOutcome(epoch, checkpoint, image, self.predictions[key], self.summaries[key], rows, run=run)
+        first = next(r for r in self.rows if r["run"] == run and r["epoch"] == epoch and r["image"] == image)
+        return PairOutcome(epoch, first["checkpoint"], image, self.predictions[key], self.summaries[key], rows,
+                           run=run, grid=first.get("grid", ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,6 +452,7 @@ class PairOutcome:
     rows: tuple[tuple[str, str, float], ...] = ()
     failure: str = ""
     run: str = ""
+    grid: str = ""  # "600x800": the grid it was scored on, the micrograph's (core.grid)
 
 
 @dataclass(frozen=True)
@@ -508,8 +511,7 @@ def evaluate_pair(
     from ..model.inference import predict
 
     entry = cache.path(checkpoint_hash, image_hash, settings.resolution, settings.precision)
-    expected = pair.image.shape if settings.resolution is None else (settings.resolution, settings.resolution)
-    pred = cache.load(entry, expected)
+    pred = cache.load(entry, pair.image.shape[:2])  # maps are kept on the micrograph's grid
     if pred is None:
         try:
             network = model()
@@ -523,7 +525,7 @@ def evaluate_pair(
     tophat_mass = scores.tophat_summary(ev.pred, ev.trace, MAX_KERNEL)
     rows = tuple(settings_rows(ev, settings))
     return PairOutcome(item.epoch, item.path.name, pair.name, entry,
-                       Summary(gaussian_mass, tophat_mass, pred_total, size), rows, run=run)
+                       Summary(gaussian_mass, tophat_mass, pred_total, size), rows, run=run, grid=grid_text(ev.grid))
 
 
 def new_result(prepared: PreparedSweep) -> SweepResult:
@@ -543,7 +545,8 @@ def add_outcome(result: SweepResult, outcome: PairOutcome) -> None:
     result.predictions[key] = outcome.entry
     for metric, params, value in outcome.rows:
         result.rows.append({"run": outcome.run, "epoch": outcome.epoch, "checkpoint": outcome.checkpoint,
-                            "image": outcome.image, "metric": metric, "parameters": params, "value": value})
+                            "image": outcome.image, "metric": metric, "parameters": params, "value": value,
+                            "grid": outcome.grid})
 
 
 def reusable(previous: SweepResult | None, settings: SweepOptions, key: Key, entry: Path) -> bool:
@@ -618,23 +621,22 @@ def add_boundary_ods(result: SweepResult, pairs: Sequence[Pair | LoadedPair], th
     Works from the cached predictions of a finished sweep (no inference); a map no longer in the
     cache is skipped.
     """
+    from ..grid import to_grid
     from ..scoring.boundary import BoundaryScorer
-    from ..scoring.evaluation import resize_trace
 
     cache = cache if cache is not None else PredictionCache()
     traces = {pair.name: (pair.load() if isinstance(pair, Pair) else pair).trace for pair in pairs}
-    scorers: dict[tuple[str, tuple[int, int]], BoundaryScorer] = {}
+    scorers: dict[str, BoundaryScorer] = {}
     for row in [r for r in result.rows if r["metric"] == "bce"]:
         key = (row["run"], row["epoch"], row["image"])
         entry = result.predictions.get(key)
         pred = cache.load(entry) if entry is not None else None
         if pred is None or row["image"] not in traces:
             continue
-        scorer_key = (row["image"], pred.shape)
-        if scorer_key not in scorers:  # one skeleton and k-d tree per tracing and grid
-            scorers[scorer_key] = BoundaryScorer(resize_trace(traces[row["image"]], pred.shape), match_distance,
-                                                 pixel_size)
-        f, threshold = scorers[scorer_key].ods(pred, thresholds)
+        trace = traces[row["image"]]
+        if row["image"] not in scorers:  # one skeleton and k-d tree per tracing, on its (the micrograph's) grid
+            scorers[row["image"]] = BoundaryScorer(trace, match_distance, pixel_size)
+        f, threshold = scorers[row["image"]].ods(to_grid(pred, trace.shape), thresholds)
         for metric, value in (("boundary_ods", f), ("boundary_ods_threshold", threshold)):
             result.rows.append({**row, "metric": metric, "parameters": "", "value": value})
     return result
