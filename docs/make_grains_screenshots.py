@@ -79,6 +79,7 @@ def main() -> None:
     grains.trace_layer.value = viewer.layers["steel trace"]
     grains.pixel_size.value = 0.5
     grains.run()
+    settle(grains)  # segmented in a worker
     settle()
     viewer.layers["grains"].visible = True
     shoot(viewer, "grains_widget")

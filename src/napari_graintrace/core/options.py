@@ -588,28 +588,31 @@ class SweepOptions:
 @dataclass(frozen=True)
 class DraftOptions:
     """A draft tracing from boundary maps with no truth (``draft.draft_tracing``), chosen for fewest corrections.
-
-    ``high`` / ``low``: hysteresis thresholds on p (lower than the lab's: the ridge-following gap
-    closing, not the threshold, has to find faint boundaries); ``dilations`` and ``min_area`` (holes
-    smaller than this filled) only mend double lines and pinholes, so small grains are kept;
-    ``gap_radius``: how far (px) a dangling end looks for another line; ``gap_prob``: the mean p a
-    closing path needs along its way (the ridge has to be there), except a path of at most
+    ``high`` / ``low``: hysteresis thresholds on p (the low one far below the lab's: faint boundaries
+    are kept where they touch strong ones); ``dilations``: binary dilations of the thresholded band
+    before thinning, None = auto (two where the band is wider than 6 px on average, as a blurry
+    U-Net draws it, merging its double ridges; one otherwise, so that close boundaries and small
+    grains stay apart); ``min_area``: holes smaller than this filled (pinholes only: small grains are
+    kept); ``gap_radius``: how far (px) a dangling end looks for another line; ``gap_prob``: the mean p
+    a closing path needs along its way (the ridge has to be there), except a path of at most
     ``gap_short`` px (a break in a line); ``gap_turn`` (degrees): how far a closing path may turn away
-    from the direction its line arrives in; ``prune``: dangling branches shorter
-    than this are removed after the gaps are closed; ``combine``: several maps of one area become one
-    (``max`` or ``mean`` of p, as for grains); ``thickness``: line width of the written tracing (1 px:
-    8-connected lines; more for training tracings).
+    from the direction its line arrives in; ``prune``: dangling branches shorter than this are removed
+    (before and after the gaps are closed); ``combine``: several maps of one area become one (``max``
+    or ``mean`` of p, as for grains); ``thickness``: line width of the written tracing (1 px:
+    8-connected lines; more for training tracings). The defaults were chosen for the fewest oracle
+    corrections on the demo NIST map and on faint-boundary maps (``benchmarks/bench_draft.py``,
+    ``docs/correct.md``).
     """
 
-    high: float = 0.3
-    low: float = 0.15
-    dilations: int = 1
+    high: float = 0.45
+    low: float = 0.08
+    dilations: int | None = None
     min_area: int = 10
-    gap_radius: int = 40
+    gap_radius: int = 60
     gap_prob: float = 0.1
-    gap_turn: float = 60.0
+    gap_turn: float = 90.0
     gap_short: int = 10
-    prune: int = 12
+    prune: int = 25
     combine: str = "max"
     thickness: int = 1
 
@@ -618,7 +621,10 @@ class DraftOptions:
         _set(self, "low", unit_number(self.low, "low threshold"))
         if self.low > self.high:
             raise InputError(f"the low threshold ({self.low:g}) must not exceed the high one ({self.high:g})")
-        _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        if self.dilations is not None and self.dilations != "auto":
+            _set(self, "dilations", non_negative_int(self.dilations, "dilations"))
+        else:
+            _set(self, "dilations", None)
         _set(self, "min_area", non_negative_int(self.min_area, "min area"))
         _set(self, "gap_radius", non_negative_int(self.gap_radius, "gap radius"))
         _set(self, "gap_prob", unit_number(self.gap_prob, "gap probability"))

@@ -158,6 +158,12 @@ class TracingEditor:
         after[local[:, 0], local[:, 1]] = value
         return self._commit(kind, region, after, clicks)
 
+    def draw_paths(self, kind: str, paths: Sequence[np.ndarray], clicks: int = 1) -> Change | None:
+        """Draw several paths (row/col arrays) as one edit, e.g. every suggested gap closure at once."""
+        if not paths:
+            return None
+        return self._set_pixels(kind, np.concatenate([np.asarray(p).reshape(-1, 2) for p in paths]), True, clicks)
+
     def undo(self) -> Change | None:
         """Take back the last edit; returns it (its region is what to redraw), None if none is left."""
         if not self.done:
@@ -354,18 +360,25 @@ class TracingEditor:
         along, _ = MCP(np.where(skeleton, 1.0, np.inf), fully_connected=True).find_costs([local])
         rows, cols = np.indices(skeleton.shape)
         straight = np.hypot(rows - local[0], cols - local[1])
-        targets = skeleton & (along > own) & (along > loop_ratio * straight) & (straight <= radius)
         own_line = skeleton & (along <= own)
+        # the path may not hug its own line (a double line): 2 px around it are closed, but near the end
+        blocked = ndi.binary_dilation(own_line, EIGHT, iterations=2) & (straight > 2.5)
+        targets = skeleton & (along > own) & (along > loop_ratio * straight) & (straight <= radius) & ~blocked
         if max_turn < 180:
-            behind = np.argwhere(own_line).mean(axis=0)
+            # the direction the line arrives in: from its own pixels up to the first junction
+            junctions = skeleton & (neighbour_count(skeleton) >= 3)
+            first_junction = along[junctions].min() if junctions.any() else np.inf
+            behind = np.argwhere(own_line & (along < first_junction)).mean(axis=0)
             heading = np.subtract(local, behind)
             if np.hypot(*heading) > 0:
                 ahead = (rows - local[0]) * heading[0] + (cols - local[1]) * heading[1]
                 targets &= ahead >= np.cos(np.radians(max_turn)) * straight * np.hypot(*heading)
         if not targets.any():
             return None
-        # the end's own line (what it reaches along the tracing within `own` px) is not crossed
-        cost = np.where(own_line, np.inf, self.cost[region])
+        # a path ends at the first line it meets: lines that are not targets (and 2 px around them: a
+        # line's blurred shoulder is a cheap ridge too) cannot be walked along
+        fenced = ndi.binary_dilation(skeleton & ~targets, EIGHT, iterations=2) & (straight > 2.5)
+        cost = np.where(own_line | blocked | fenced | (skeleton & ~targets), np.inf, self.cost[region])
         cost[local] = self.cost[region][local]
         search = MCP_Geometric(cost, fully_connected=True)
         reached, _ = search.find_costs([local], np.argwhere(targets), find_all_ends=False)
@@ -454,14 +467,17 @@ class TracingEditor:
         a, b = self.grain_at(first), self.grain_at(second)
         if a[self._point(second)]:
             return None
-        touches_a = ndi.binary_dilation(a, EIGHT)
-        touches_b = ndi.binary_dilation(b, EIGHT)
-        shared = self.tracing & touches_a & touches_b
+        rows, cols = np.flatnonzero(a.any(axis=1) | b.any(axis=1)), np.flatnonzero(a.any(axis=0) | b.any(axis=0))
+        box = bounding_region(np.array([[rows[0], cols[0]], [rows[-1], cols[-1]]]), self.shape, 2)
+        a, b, tracing = a[box], b[box], self.tracing[box]
+        shared = tracing & ndi.binary_dilation(a, EIGHT) & ndi.binary_dilation(b, EIGHT)
         if not shared.any():
             raise InputError("these two grains do not share a boundary")
-        region = bounding_region(np.argwhere(shared), self.shape, 1)
-        others = ~self.tracing[region] & ~a[region] & ~b[region]
-        shared_here = shared[region] & ~ndi.binary_dilation(others, EIGHT)
+        region = bounding_region(np.argwhere(shared) + _offset(box), self.shape, 1)
+        inner = (slice(region[0].start - box[0].start, region[0].stop - box[0].start),
+                 slice(region[1].start - box[1].start, region[1].stop - box[1].start))
+        others = ~tracing[inner] & ~a[inner] & ~b[inner]
+        shared_here = shared[inner] & ~ndi.binary_dilation(others, EIGHT)
         after = self.tracing[region] & ~shared_here
         return self._commit("merge grains", region, after, 2)
 

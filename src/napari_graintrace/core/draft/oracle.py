@@ -13,7 +13,9 @@ close a dangling end. In three passes:
    two ends: along the ridge when that path stays within ``tolerance`` of the truth, otherwise along
    the truth itself (a free path);
 3. **dangling ends** left (small gaps step 2 cannot see): closed along the ridge when the closure
-   lies on the truth, deleted with their branch when they are short spurs the truth does not have.
+   lies on the truth, deleted with their branch when they are short spurs the truth does not have;
+4. **pieces**: a grain that is only a piece of a true grain (a sliver between two lines that both lie
+   within ``tolerance`` of one true boundary) loses the line that cuts it off (one click).
 
 Tracing from scratch costs two clicks per branch of the true tracing (every branch drawn).
 The result is checked by the grain F1 (IoU > 0.5) of the corrected tracing against the truth.
@@ -166,6 +168,44 @@ def _close_ends(editor: TracingEditor, truth: np.ndarray, to_truth: np.ndarray, 
             result.deleted += 1
 
 
+def _merge_pieces(editor: TracingEditor, truth_labels: np.ndarray, result: Correction) -> None:
+    """Delete the line that cuts a piece off a true grain (a sliver between two near lines): one click each."""
+    labels = grains.label_grains(editor.tracing)
+    pred_fate, _ = grains.grain_fates(labels, truth_labels)
+    unmatched = [g for g in np.flatnonzero(pred_fate) if grains.FATES[pred_fate[g] - 1] in ("split", "spurious")]
+    if not unmatched:
+        return
+    objects = ndi.find_objects(labels)
+    for grain in unmatched:
+        box = objects[grain - 1]
+        if box is None:
+            continue
+        region = bounding_region(np.array([[box[0].start, box[1].start], [box[0].stop - 1, box[1].stop - 1]]),
+                                 editor.shape, 2)
+        current = grains.label_grains(editor.tracing)
+        piece = labels[region] == grain
+        # the true grain this piece belongs to, and the grain (now) holding most of that true grain
+        true_grain = np.bincount(truth_labels[region][piece]).argmax()
+        if true_grain == 0:
+            continue
+        holders = np.bincount(current[truth_labels == true_grain])
+        holders[0] = 0
+        here = np.bincount(current[region][piece])
+        own = here.argmax()
+        holders[own] = 0
+        if holders.max() == 0:
+            continue
+        neighbour = holders.argmax()
+        touches_own = ndi.binary_dilation(current[region] == own, EIGHT)
+        touches_other = ndi.binary_dilation(current[region] == neighbour, EIGHT)
+        shared = np.argwhere(editor.tracing[region] & touches_own & touches_other)
+        if len(shared) == 0:
+            continue
+        point = shared[len(shared) // 2] + (region[0].start, region[1].start)
+        if editor.delete_branch(point, radius=1) is not None:
+            result.deleted += 1
+
+
 def correct(tracing: np.ndarray, truth: np.ndarray, prob: np.ndarray | None = None, tolerance: float = 5.0,
             min_stretch: int = 3) -> Correction:
     """Correct a 1-px ``tracing`` into the true 1-px ``truth`` (see the module docstring)."""
@@ -176,6 +216,7 @@ def correct(tracing: np.ndarray, truth: np.ndarray, prob: np.ndarray | None = No
     _delete_spurious(editor, to_truth, tolerance, result)
     _draw_missing(editor, truth, to_truth, tolerance, min_stretch, result)
     _close_ends(editor, truth, to_truth, tolerance, result)
+    _merge_pieces(editor, grains.label_grains(truth), result)
     result.f1_after = grain_f1(editor.tracing, truth)
     result.tracing = editor.tracing
     return result
