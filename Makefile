@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # in .figures/: an interrupted `make figures` resumes where it stopped, and a step runs again when its script or
 # the package (code, demo checkpoints, data) changes; `make figures-again` forgets the stamps. Niced, one thread.
 FIGURE_ENV := OMP_NUM_THREADS=1 nice -n 10
-XVFB_RUN := xvfb-run -a -s "-screen 0 1600x1000x24"
+XVFB_RUN := xvfb-run -a -s "-screen 0 1920x1080x24"  # the screenshots are taken at 1366 x 768 and 1920 x 1080
 FIGURE_SCRIPTS := docs/make_score_figures.py docs/make_boundary_figures.py docs/make_grains_table.py \
 	docs/make_cleanup_figures.py docs/make_readme_demo.py docs/make_sweep_figures.py benchmarks/gap_experiment.py \
 	benchmarks/loop_experiment.py

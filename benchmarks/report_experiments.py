@@ -25,6 +25,8 @@ cached predictions are not redone. Figures go to ``--figures``.
 from __future__ import annotations
 
 import argparse
+import csv
+import itertools
 import json
 import sys
 import tempfile
@@ -39,7 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_graintrace.cli import main as graintrace
-from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, write_image
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
@@ -148,46 +149,68 @@ def prepare(work: Path, log, runs: tuple[str, ...] = RUNS) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
-def train_all(work: Path, datasets: dict[str, Path], args: argparse.Namespace, log) -> dict[str, Path]:
-    runs = {}
-    for name in RUNS:
-        out = work / "runs" / name
-        runs[name] = out
-        last = out / f"{name}_{args.epochs - 1}.pth"
-        if last.is_file() or name not in args.runs:
-            continue
-        start = time.perf_counter()
-        run_cli(["train", datasets[name], "-o", out, "--name", name, "--epochs", args.epochs, "--width", args.width,
-                 "--save-every", args.save_every, "--size", CROP, "--batch-size", args.batch_size, "--lr", args.lr,
-                 "--device", "cpu", "--seed", args.seed])
-        log(f"- trained `{name}`: {args.epochs} epochs in {time.perf_counter() - start:.0f} s (machine shared).")
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    """The training seeds: ``--seed``, ``--seed`` + 1, ... (``--seeds`` of them)."""
+    return [args.seed + k for k in range(args.seeds)]
+
+
+def run_folder(work: Path, seed: int, name: str) -> Path:
+    return work / "runs" / f"seed{seed}" / name
+
+
+def train_all(work: Path, datasets: dict[str, Path], args: argparse.Namespace, log) -> dict[int, dict[str, Path]]:
+    """Every run trained once per seed; ``{seed: {run: checkpoint folder}}``.
+
+    The jobs (seed-major: all runs of the first seed, then the next) are shared through lock files,
+    so two processes started alike split them (one per core), and a killed one leaves a job that a
+    restart resumes from its last checkpoint and optimiser state. Each job's wall and CPU seconds
+    go to ``train_times.csv``.
+    """
+    import fcntl
+
+    times = work / "train_times.csv"
+    runs: dict[int, dict[str, Path]] = {}
+    for seed in seeds_of(args):
+        for name in RUNS:
+            out = run_folder(work, seed, name)
+            runs.setdefault(seed, {})[name] = out
+            if (out / f"{name}_{args.epochs - 1}.pth").is_file() or name not in args.runs:
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            lock = (out.parent / f".{name}.lock").open("w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process trains it
+                lock.close()
+                continue
+            if (out / f"{name}_{args.epochs - 1}.pth").is_file():  # finished while we waited
+                lock.close()
+                continue
+            start_epoch = 1 + max((int(p.stem.rsplit("_", 1)[1]) for p in out.glob(f"{name}_*.pth")), default=-1)
+            wall, cpu = time.perf_counter(), time.process_time()
+            run_cli(["train", datasets[name], "-o", out, "--name", name, "--epochs", args.epochs,
+                     "--width", args.width, "--save-every", args.save_every, "--size", CROP,
+                     "--batch-size", args.batch_size, "--lr", args.lr, "--device", "cpu", "--seed", seed])
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            new = not times.is_file()
+            with times.open("a") as handle:
+                if new:
+                    handle.write("seed,run,first_epoch,epochs,wall_s,cpu_s,finished_utc,cpu_model\n")
+                handle.write(f"{seed},{name},{start_epoch},{args.epochs},{wall:.1f},{cpu:.1f},"
+                             f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())},{cpu_model()}\n")
+            lock.close()
+            log(f"- trained `{name}` seed {seed}: epochs {start_epoch}-{args.epochs - 1} in {wall:.0f} s wall, "
+                f"{cpu:.0f} s CPU (machine shared).")
     return runs
 
 
 # --------------------------------------------------------------------------------------------
-# scoring: the multi-run sweep on the held-out quarter, and BCE of the 8-bit maps in parts
+# scoring: every checkpoint of every seed on the held-out quarter (the engine of `graintrace sweep`),
+# BCE also on the 8-bit maps, in parts; then mean and spread over the seeds
 # --------------------------------------------------------------------------------------------
-def bce_parts(pred: np.ndarray, trace: np.ndarray) -> tuple[float, float, float]:
-    """(missed, false, clamped share): the two sums of BCE over N and the share of BCE from clamped logs.
-
-    ``scores.bce_parts`` where the installed version has it (the design's "BCE in parts"); else the
-    same definition here: missed = sum over trace pixels of -max(log p, -100) / N, false = sum over
-    background of -max(log(1 - p), -100) / N, clamped = the share of their total from pixels whose
-    log hit -100 (p = 0 on a trace pixel, p = 1 on background).
-    """
-    from napari_graintrace.core.scoring import scores
-
-    if hasattr(scores, "bce_parts"):
-        missed, false, clamped = scores.bce_parts(pred, trace)
-        return float(missed), float(false), float(clamped)
-    p, t = pred.astype(np.float64), trace.astype(bool)
-    with np.errstate(divide="ignore"):
-        log_p, log_q = np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
-    n = p.size
-    missed, false = -log_p[t].sum() / n, -log_q[~t].sum() / n
-    clamped = 100.0 * ((log_p[t] == -100).sum() + (log_q[~t] == -100).sum()) / n
-    total = missed + false
-    return float(missed), float(false), float(clamped / total) if total else 0.0
+SCORES = ("bce", "bce8", "missed", "false", "clamped", "zeros", "gaussian", "gaussian_1", "tolerant_f",
+          "tolerant_f_1")
+EPOCH_COLUMNS = ("run", "seed", "epoch", *SCORES)
 
 
 def eight_bit(pred: np.ndarray) -> np.ndarray:
@@ -197,134 +220,395 @@ def eight_bit(pred: np.ndarray) -> np.ndarray:
     return unit_float_to_uint8(pred).astype(np.float64) / 255.0
 
 
-def sweep_runs(work: Path, names: list[str], runs: dict[str, Path], stem: str, figures: Path) -> None:
-    """``graintrace sweep NAME=FOLDER ... --best ...`` on the held-out quarter (cached: scoring only)."""
-    data = work / "data"
-    argv = ["sweep", *(f"{name}={runs[name]}" for name in names), "--image", data / "held_out_micrograph.png",
-            "--trace", data / "held_out_trace.png", "-o", work / f"{stem}.csv", "--plot", figures / f"{stem}.png",
-            "--resolution", "native", "--sigma", "1", "3", "--kernel", "3", "--cache", work / "cache", "--overwrite",
-            "--best", "bce", "--best", "gaussian", "--best", "gaussian:sigma=1", "--best", "tolerant_f",
-            "--best", "tolerant_f:sigma=1"]
-    print("$ graintrace " + " ".join(str(a) for a in argv), flush=True)
-    code = graintrace([str(a) for a in argv])
-    if code not in (0,):
-        raise SystemExit(f"graintrace sweep failed with exit code {code}")
-
-
-def analyse(args: argparse.Namespace, runs: dict[str, Path], log) -> None:
-    from napari_graintrace.core.io import read_prediction, read_trace
-    from napari_graintrace.core.options import SweepOptions
-    from napari_graintrace.core.steps import run_steps
+def score_epochs(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, log) -> list[dict]:
+    """One row per (run, seed, saved epoch <= ``last_epoch``): the sweep's scores of the float map and BCE
+    of its 8-bit version in parts (``zeros``: trace pixels stored as p = 0). Predictions are cached."""
     from napari_graintrace.core import sweep
+    from napari_graintrace.core.cache import PredictionCache
+    from napari_graintrace.core.io import read_trace
+    from napari_graintrace.core.model import find_checkpoints
+    from napari_graintrace.core.options import SweepOptions
+    from napari_graintrace.core.scoring import bce_parts
+    from napari_graintrace.core.steps import run_steps
 
-    work, figures = args.work, args.figures
-    figures.mkdir(parents=True, exist_ok=True)
-    sweep_runs(work, ["original", "with_crops"], runs, "report_crops", figures)
-    sweep_runs(work, [f"thick{n}" for n in THICKNESSES], runs, "report_thickness", figures)
     data = work / "data"
     pair = sweep.Pair(data / "held_out_micrograph.png", data / "held_out_trace.png")
+    series = {f"{name}@{seed}": [c for c in find_checkpoints(folder, name) if c.epoch <= last_epoch]
+              for seed, by_name in runs.items() for name, folder in by_name.items()}
     options = SweepOptions(resolution=None, sigmas=(1.0, 3.0), kernels=(3,))
-    result = run_steps(sweep.sweep_steps(dict(runs), [pair], options, PredictionCache(work / "cache")))
+    start = time.process_time()
+    result = run_steps(sweep.sweep_steps(series, [pair], options, PredictionCache(work / "cache")))
+    log(f"- scored {sum(map(len, series.values()))} checkpoints in {time.process_time() - start:.0f} s CPU.")
     trace, _ = read_trace(pair.trace)
-    image = pair.name
-
-    log("\n### Held-out quarter, every saved epoch (BCE on float maps and on the 8-bit maps the lab saves)\n")
-    log("| run | epoch | BCE float | BCE 8-bit | missed | false | clamped share | trace px at p=0 (8-bit) | "
-        "Gaussian σ=3 | Gaussian σ=1 | tolerant F σ=3 | tolerant F σ=1 |")
-    log("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    table: dict[str, list[dict]] = {}
-    for run in result.runs:
-        for epoch in result.epochs_of(run):
-            pred = np.load(result.predictions[(run, epoch, image)])
-            p8 = eight_bit(pred)
+    rows = []
+    for key in result.runs:
+        name, seed = key.rsplit("@", 1)
+        columns = {column: dict(zip(*result.values(metric, parameters, run=key), strict=True))
+                   for column, metric, parameters in (
+                       ("bce", "bce", ""), ("gaussian", "gaussian", "sigma=3 window=15"),
+                       ("gaussian_1", "gaussian", "sigma=1 window=15"),
+                       ("tolerant_f", "tolerant_f", "sigma=3 window=15"),
+                       ("tolerant_f_1", "tolerant_f", "sigma=1 window=15"))}
+        for epoch in result.epochs_of(key):
+            p8 = eight_bit(np.load(result.predictions[(key, epoch, pair.name)]))
             missed, false, clamped = bce_parts(p8, trace)
-            def value(metric: str, parameters: str, run: str = run, epoch: int = epoch) -> float:
-                epochs, values = result.values(metric, parameters, run=run)
-                return values[epochs.index(epoch)]
-
-            row = {"bce": value("bce", ""), "gaussian": value("gaussian", "sigma=3 window=15"),
-                   "gaussian_1": value("gaussian", "sigma=1 window=15"),
-                   "tolerant_f": value("tolerant_f", "sigma=3 window=15"),
-                   "tolerant_f_1": value("tolerant_f", "sigma=1 window=15")}
-            row.update(epoch=epoch, bce8=missed + false, missed=missed, false=false, clamped=clamped,
-                       zeros=float((p8[trace] == 0).mean()))
-            table.setdefault(run, []).append(row)
-            log(f"| {run} | {epoch} | {row['bce']:.4f} | {row['bce8']:.4f} | {missed:.4f} | {false:.4f} | "
-                f"{100 * clamped:.0f} % | {100 * row['zeros']:.1f} % | {row['gaussian']:.4f} | {row['gaussian_1']:.4f} "
-                f"| {row['tolerant_f']:.3f} | {row['tolerant_f_1']:.3f} |")
-    (work / "report_table.json").write_text(json.dumps(table, indent=1))
-
-    # the same numbers straight from the files `graintrace predict` writes (the lab's 8-bit PNG)
-    log("\nFrom the saved maps (`graintrace predict --resolution native`, 8-bit PNG), last epoch of each run:\n")
-    for run, folder in runs.items():
-        last = max(folder.glob(f"{run}_*.pth"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
-        out = work / "maps" / run
-        run_cli(["predict", last, data / "held_out_micrograph.png", "-o", out, "--resolution", "native",
-                 "--precision", "fp32", "--overwrite"])
-        saved = read_prediction(out / "predict_held_out_micrograph.png")
-        missed, false, clamped = bce_parts(saved, trace)
-        log(f"- `{run}` ({last.name}): BCE {missed + false:.4f} = missed {missed:.4f} + false {false:.4f}; "
-            f"{100 * clamped:.0f} % of it from clamped pixels ({int((saved[trace] == 0).sum())} of "
-            f"{int(trace.sum())} trace pixels at p = 0, {int((saved[~trace] == 1).sum())} background pixels at p = 1)")
-    bce_figure(table, figures / "report_bce.png")
-    predictions_figure(result, runs, pair, figures / "report_predictions.png")
-    log(f"\nfigures: {figures / 'report_crops.png'}, report_thickness.png, report_bce.png, report_predictions.png")
+            rows.append({"run": name, "seed": int(seed), "epoch": epoch,
+                         **{column: values[epoch] for column, values in columns.items()},
+                         "bce8": missed + false, "missed": missed, "false": false, "clamped": clamped,
+                         "zeros": int((p8[trace] == 0).sum())})
+    return rows
 
 
-def bce_figure(table: dict[str, list[dict]], path: Path, first_epoch: int = 4) -> None:
-    """Experiment 3: per run, BCE (float and 8-bit), the clamped share, the Gaussian loss and tolerant F
-    over epochs (from ``first_epoch``: epoch 0's BCE of up to 10 would flatten every curve)."""
+def write_epochs_csv(rows: list[dict], path: Path) -> None:
+    """The per-epoch table (every seed) that the page's tables and figures are computed from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, EPOCH_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def read_epochs_csv(path: Path) -> list[dict]:
+    with path.open() as handle:
+        return [{k: (v if k == "run" else int(v) if k in ("seed", "epoch", "zeros") else float(v))
+                 for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def curves(rows: list[dict], run: str, score: str) -> tuple[list[int], dict[int, list[float]]]:
+    """(epochs saved by every seed, {seed: values at those epochs}) of one run."""
+    seeds = sorted({r["seed"] for r in rows if r["run"] == run})
+    by_seed = {s: {r["epoch"]: r[score] for r in rows if r["run"] == run and r["seed"] == s} for s in seeds}
+    epochs = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+    return epochs, {s: [by_seed[s][e] for e in epochs] for s in seeds}
+
+
+# what each table row takes per seed: (label, score, how) with how = "min", "max", "last", "at:E",
+# "argmin"/"argmax" (the epoch of the best), "rise" (last minus the lowest), "unclamped" (last, clamped part removed)
+def per_seed(rows: list[dict], run: str, score: str, how: str, first_epoch: int = 4) -> dict[int, float]:
+    epochs, values = curves(rows, run, score)
+    out = {}
+    for seed, series in values.items():
+        pairs = [(e, v) for e, v in zip(epochs, series, strict=True) if e >= first_epoch]
+        vs = [v for _, v in pairs]
+        if how == "min":
+            out[seed] = min(vs)
+        elif how == "max":
+            out[seed] = max(vs)
+        elif how == "last":
+            out[seed] = vs[-1]
+        elif how.startswith("at:"):
+            out[seed] = dict(pairs)[int(how[3:])]
+        elif how == "argmin":
+            out[seed] = float(min(pairs, key=lambda p: p[1])[0])
+        elif how == "argmax":
+            out[seed] = float(max(pairs, key=lambda p: p[1])[0])
+        elif how == "rise":
+            out[seed] = vs[-1] - min(vs)
+        else:
+            raise ValueError(how)
+    return out
+
+
+def spread(values: dict[int, float]) -> tuple[float, float, float]:
+    v = list(values.values())
+    return float(np.mean(v)), float(min(v)), float(max(v))
+
+
+def cell(values: dict[int, float], digits: int, scale: float = 1.0) -> str:
+    """``mean [min, max]`` over the seeds."""
+    mean, low, high = (scale * x for x in spread(values))
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def epochs_cell(values: dict[int, float]) -> str:
+    return "/".join(str(int(values[s])) for s in sorted(values))
+
+
+def verdict(a: dict[int, float], b: dict[int, float], name_a: str, name_b: str) -> str:
+    """A difference only where the seeds' ranges do not overlap."""
+    _, low_a, high_a = spread(a)
+    _, low_b, high_b = spread(b)
+    if high_a < low_b:
+        return f"{name_a} < {name_b}"
+    if high_b < low_a:
+        return f"{name_a} > {name_b}"
+    return "ranges overlap"
+
+
+BEST_ROWS = (("BCE (float maps), lowest", "bce", "min", "argmin", 4),
+             ("Gaussian σ=3, lowest", "gaussian", "min", "argmin", 4),
+             ("Gaussian σ=1, lowest", "gaussian_1", "min", "argmin", 4),
+             ("tolerant F σ=3, highest", "tolerant_f", "max", "argmax", 3),
+             ("tolerant F σ=1, highest", "tolerant_f_1", "max", "argmax", 3))
+
+
+def experiment_table(rows: list[dict], names: list[str], early_epoch: int) -> str:
+    """Best value per seed (mean [min, max] and the best epochs), the last epoch's tolerant F, and where
+    the runs differ by more than their spread (neighbours in the given order)."""
+    last = max(r["epoch"] for r in rows)
+    pairs = list(itertools.pairwise(names))
+    head = ("| score (held-out), over seeds: mean [min, max] (epochs per seed) | " + " | ".join(names) + " | "
+            + " | ".join(f"{a} vs {b}" for a, b in pairs) + " |")
+    lines = [head, "|" + "---|" * (1 + len(names) + len(pairs))]
+    specs = [(label, score, how, digits, arg) for label, score, how, arg, digits in BEST_ROWS]
+    specs += [(f"tolerant F σ=3 at epoch {early_epoch}", "tolerant_f", f"at:{early_epoch}", 3, None),
+              (f"tolerant F σ=3 at epoch {last}", "tolerant_f", "last", 3, None),
+              (f"tolerant F σ=1 at epoch {last}", "tolerant_f_1", "last", 3, None)]
+    for label, score, how, digits, arg in specs:
+        values = {n: per_seed(rows, n, score, how) for n in names}
+        cells = [cell(values[n], digits) + (f" ({epochs_cell(per_seed(rows, n, score, arg))})" if arg else "")
+                 for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " | "
+                     + " | ".join(verdict(values[a], values[b], a, b) for a, b in pairs) + " |")
+    return "\n".join(lines)
+
+
+def bce_table(rows: list[dict], names: list[str]) -> str:
+    """Experiment 3: BCE on float and 8-bit maps, lowest and last, the clamp's share, p = 0 pixels."""
+    last = max(r["epoch"] for r in rows)
+    lines = [(f"| run (mean [min, max] over seeds) | float BCE, lowest | float BCE at {last} | 8-bit BCE, lowest "
+              f"(epochs) | 8-bit BCE at {last} | 8-bit rise (at {last} minus lowest) | float rise | clamped share at "
+              f"{last} (%) | trace px at p = 0 at {last} | Gaussian σ=3 at {last} | tolerant F σ=1 at {last} |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n in names:
+        lines.append(" | ".join([
+            f"| {n}", cell(per_seed(rows, n, "bce", "min"), 4), cell(per_seed(rows, n, "bce", "last"), 4),
+            cell(per_seed(rows, n, "bce8", "min"), 4) + f" ({epochs_cell(per_seed(rows, n, 'bce8', 'argmin'))})",
+            cell(per_seed(rows, n, "bce8", "last"), 4), cell(per_seed(rows, n, "bce8", "rise"), 4),
+            cell(per_seed(rows, n, "bce", "rise"), 4), cell(per_seed(rows, n, "clamped", "last"), 0, 100),
+            cell(per_seed(rows, n, "zeros", "last"), 0), cell(per_seed(rows, n, "gaussian", "last"), 4),
+            cell(per_seed(rows, n, "tolerant_f_1", "last"), 3)]) + " |")
+    return "\n".join(lines)
+
+
+def times_table(work: Path, last_epoch: int) -> str:
+    """How long the trainings took, from ``train_times.csv`` (one row per training leg that finished)."""
+    with (work / "train_times.csv").open() as handle:
+        legs = list(csv.DictReader(handle))
+    cpu = sum(float(r["cpu_s"]) for r in legs)
+    wall = sum(float(r["wall_s"]) for r in legs)
+    epochs = sum(int(r["epochs"]) - int(r["first_epoch"]) for r in legs)
+    per_run: dict[str, list[float]] = {}
+    for r in legs:
+        runs = per_run.setdefault(r["run"], [0.0, 0.0])
+        runs[0] += float(r["cpu_s"])
+        runs[1] += int(r["epochs"]) - int(r["first_epoch"])
+    trainings = {(r["seed"], r["run"]) for r in legs}
+    return "\n".join([
+        (f"- This run: {len(trainings)} trainings (runs x seeds) to epoch {last_epoch}, in {len(legs)} logged legs, "
+         f"{epochs} epochs, {cpu / 60:.0f} min CPU in total ({wall / 60:.0f} min wall summed over the legs, on a "
+         f"shared machine); the last leg finished {max(r['finished_utc'] for r in legs)} UTC, on "
+         f"{', '.join(sorted({r['cpu_model'] for r in legs}))}, torch CPU, one thread per training."),
+        "- CPU seconds per epoch (one thread): " + ", ".join(
+            f"`{run}` {cpu_s / count:.2f}" for run, (cpu_s, count) in per_run.items()) + "."])
+
+
+def analyse(args: argparse.Namespace, runs: dict[int, dict[str, Path]], log) -> None:
+    work, figures = args.work, args.figures
+    last_epoch = args.epochs - 1
+    rows = score_epochs(work, runs, last_epoch, log)
+    missing = {(n, s) for s, by_name in runs.items() for n in by_name
+               if not any(r["run"] == n and r["seed"] == s and r["epoch"] == last_epoch for r in rows)}
+    if missing:
+        raise SystemExit(f"not trained to epoch {last_epoch}: {sorted(missing)}")
+    write_epochs_csv(rows, work / "report_epochs.csv")
+    if args.data:
+        write_epochs_csv(rows, args.data / "report_epochs.csv")
+        (args.data / "report_train_times.csv").write_text((work / "train_times.csv").read_text())
+    early = min(40, last_epoch)  # "learns faster": the scores a quarter of the way in
+    blocks = {"crops": experiment_table(rows, ["original", "with_crops"], early_epoch=early),
+              "thickness": experiment_table(rows, [f"thick{n}" for n in THICKNESSES], early_epoch=early),
+              "bce": bce_table(rows, list(RUNS)), "times": times_table(work, last_epoch)}
+    if (work / "resume_check.csv").is_file():
+        blocks["resume"] = resume_text(work / "resume_check.csv")
+    for name, block in blocks.items():
+        log(f"\n<!-- {name} -->\n{block}")
+    log("\nFrom the saved maps (`graintrace predict --resolution native`, 8-bit PNG), last epoch:\n")
+    saved_maps(work, runs, last_epoch, rows, log)
+    figures.mkdir(parents=True, exist_ok=True)
+    curves_figure(rows, ["original", "with_crops"], figures / "report_crops.png")
+    curves_figure(rows, [f"thick{n}" for n in THICKNESSES], figures / "report_thickness.png")
+    bce_figure(rows, figures / "report_bce.png")
+    predictions_figure(work, runs, last_epoch, figures / "report_predictions.png")
+    if args.page:
+        from docs_text import replace_block  # tests/, on the path through _common
+
+        for name, block in blocks.items():
+            replace_block(args.page, f"report-{name}", block)
+    log(f"figures: {figures}/report_crops.png, report_thickness.png, report_bce.png, report_predictions.png")
+
+
+def saved_maps(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, rows: list[dict], log) -> None:
+    """The 8-bit BCE again from the PNG files `graintrace predict` writes (must equal the rounded cache's)."""
+    from napari_graintrace.core.io import read_prediction, read_trace
+    from napari_graintrace.core.scoring import bce_parts
+
+    data = work / "data"
+    trace, _ = read_trace(data / "held_out_trace.png")
+    for seed, by_name in runs.items():
+        for name, folder in by_name.items():
+            out = work / "maps" / f"seed{seed}" / name
+            run_cli(["predict", folder / f"{name}_{last_epoch}.pth", data / "held_out_micrograph.png", "-o", out,
+                     "--resolution", "native", "--precision", "fp32", "--overwrite"])
+            saved = read_prediction(out / "predict_held_out_micrograph.png")
+            missed, false, clamped = bce_parts(saved, trace)
+            row = next(r for r in rows if r["run"] == name and r["seed"] == seed and r["epoch"] == last_epoch)
+            log(f"- `{name}` seed {seed}: BCE {missed + false:.4f} = missed {missed:.4f} + false {false:.4f}; "
+                f"{100 * clamped:.0f} % clamped ({int((saved[trace] == 0).sum())} of {int(trace.sum())} trace "
+                f"pixels at p = 0, {int((saved[~trace] == 1).sum())} background pixels at p = 1); from the "
+                f"rounded cache: {row['bce8']:.4f}")
+
+
+def resume_check(work: Path, datasets: dict[str, Path], args: argparse.Namespace, name: str, log) -> None:
+    """Train ``name`` (first seed) once more in one go and compare every saved epoch with the run trained
+    in legs (each leg resumed from the last checkpoint and its optimiser state); ``resume_check.csv``."""
+    from napari_graintrace.core.model import find_checkpoints, read_state_dict
+
+    seed, staged = args.seed, run_folder(work, args.seed, name)
+    one_go = work / "one_go" / name
+    if any(one_go.glob(f"{name}_*.pth")) and not (one_go / f"{name}_{args.epochs - 1}.pth").is_file():
+        raise SystemExit(f"{one_go}: an interrupted one-go run is no longer one go; delete it and rerun")
+    wall, cpu = time.perf_counter(), time.process_time()
+    run_cli(["train", datasets[name], "-o", one_go, "--name", name, "--epochs", args.epochs, "--width", args.width,
+             "--save-every", args.save_every, "--size", CROP, "--batch-size", args.batch_size, "--lr", args.lr,
+             "--device", "cpu", "--seed", seed])
+    log(f"- one-go `{name}` seed {seed}: {args.epochs} epochs in {time.perf_counter() - wall:.0f} s wall, "
+        f"{time.process_time() - cpu:.0f} s CPU.")
+    with (work / "train_times.csv").open() as handle:
+        legs = sorted(int(r["first_epoch"]) for r in csv.DictReader(handle) if r["run"] == name
+                      and int(r["seed"]) == seed)
+    staged_files = {c.epoch: c.path for c in find_checkpoints(staged, name)}
+    with (work / "resume_check.csv").open("w") as handle:
+        handle.write("run,seed,epoch,resumed_at,max_abs_difference\n")
+        for item in find_checkpoints(one_go, name):
+            if item.epoch not in staged_files:
+                continue
+            a, b = read_state_dict(item.path), read_state_dict(staged_files[item.epoch])
+            difference = max(float((a[k] - b[k]).abs().max()) for k in a)
+            handle.write(f"{name},{seed},{item.epoch},{' '.join(str(e) for e in legs if 0 < e <= item.epoch)},"
+                         f"{difference:.3g}\n")
+    log((work / "resume_check.csv").read_text())
+
+
+def resume_text(path: Path) -> str:
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    different = [r for r in rows if float(r["max_abs_difference"]) != 0]
+    resumed = sorted({e for r in rows for e in r["resumed_at"].split()}, key=int)
+    return (f"- Two legs vs one go: `{rows[0]['run']}` seed {rows[0]['seed']}, trained in legs resumed at epoch{'s' if len(resumed) > 1 else ''} "
+            f"{', '.join(resumed)} (from the last checkpoint and its optimiser state), and again in one go: "
+            f"{len(rows) - len(different)} of {len(rows)} saved epochs (0-{rows[-1]['epoch']}) have "
+            + ("bit-identical weights." if not different else
+               f"identical weights; the largest difference is {max(float(r['max_abs_difference']) for r in rows):.3g}."))
+
+
+def _band(ax, epochs: list[int], values: dict[int, list[float]], color: str, label: str, scale: float = 1.0):
+    stack = scale * np.array(list(values.values()))
+    ax.fill_between(epochs, stack.min(0), stack.max(0), color=color, alpha=0.25, lw=0)
+    ax.plot(epochs, stack.mean(0), "-", color=color, lw=1.6, label=f"{label} (mean, min-max band)")
+
+
+def curves_figure(rows: list[dict], names: list[str], path: Path, first_epoch: int = 4) -> None:
+    """Experiments 1 and 2: four scores over epochs, per run the mean over seeds and its min-max band."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(15, 3.6), layout="constrained")
-    axes = figure.subplots(1, 5)
-    panels = (("bce", "BCE, float maps", 1), ("bce8", "BCE, 8-bit maps (as saved)", 1),
-              ("clamped", "8-bit BCE at the clamp (%)", 100), ("gaussian", "Gaussian loss σ=3", 1),
-              ("tolerant_f_1", "tolerant F σ=1", 1))
-    for ax, (key, title, scale) in zip(axes, panels, strict=True):
-        for i, (run, rows) in enumerate(table.items()):
-            rows = [r for r in rows if r["epoch"] >= first_epoch]
-            ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], "o-", ms=2.5, lw=1.1,
-                    color=f"C{i}", label=run)
+    panels = (("bce", "BCE, float maps (lower is better)"), ("gaussian", "Gaussian loss σ=3 (lower)"),
+              ("tolerant_f", "tolerant F σ=3 (higher)"), ("tolerant_f_1", "tolerant F σ=1 (higher)"))
+    figure = Figure(figsize=(13, 3.5), layout="constrained")
+    seeds = len({r["seed"] for r in rows})
+    for ax, (score, title) in zip(figure.subplots(1, len(panels)), panels, strict=True):
+        for i, name in enumerate(names):
+            epochs, values = curves(rows, name, score)
+            keep = [k for k, e in enumerate(epochs) if e >= first_epoch]
+            _band(ax, [epochs[k] for k in keep], {s: [v[k] for k in keep] for s, v in values.items()}, f"C{i}", name)
         ax.set(title=title, xlabel="epoch")
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=len(table), frameon=False)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncol=len(names), frameon=False)
+    figure.supxlabel(f"{seeds} seeds; {_machine()}", fontsize=7, color="0.4")
     figure.savefig(path, dpi=100)
 
 
-def predictions_figure(result, runs: dict[str, Path], pair, path: Path) -> None:
-    """The held-out quarter, its true tracing and each run's last map (float)."""
+def bce_figure(rows: list[dict], path: Path, first_epoch: int = 4) -> None:
+    """Experiment 3, per run: 8-bit BCE, float BCE and the clamped share over epochs, one thin line per seed
+    and the mean bold (from ``first_epoch``: epoch 0's BCE of up to 10 would flatten every curve)."""
     from matplotlib.figure import Figure
 
-    from napari_graintrace.core.io import read_micrograph, read_trace
+    names = list(dict.fromkeys(r["run"] for r in rows))
+    panels = (("bce8", "BCE, 8-bit maps (as saved)", 1), ("bce", "BCE, float maps", 1),
+              ("clamped", "8-bit BCE at the clamp (%)", 100))
+    figure = Figure(figsize=(3.0 * len(names), 7.5), layout="constrained")
+    axes = figure.subplots(len(panels), len(names), sharey="row", sharex=True, squeeze=False)
+    for row_axes, (score, title, scale) in zip(axes, panels, strict=True):
+        for ax, name in zip(row_axes, names, strict=True):
+            epochs, values = curves(rows, name, score)
+            keep = [k for k, e in enumerate(epochs) if e >= first_epoch]
+            x = [epochs[k] for k in keep]
+            stack = scale * np.array([[v[k] for k in keep] for v in values.values()])
+            for seed, line in zip(values, stack, strict=True):
+                ax.plot(x, line, "-", lw=0.7, alpha=0.8, color="0.55", label="one seed" if seed == min(values) else None)
+            ax.plot(x, stack.mean(0), "-", lw=2.2, color="C3", label=f"mean of {len(values)} seeds")
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center", ncol=2, frameon=False)
+    figure.supxlabel(_machine(), fontsize=7, color="0.4")
+    figure.savefig(path, dpi=90)
 
-    names = list(runs)
-    figure = Figure(figsize=(2.0 * (len(names) + 2), 6.4), layout="constrained")
-    axes = figure.subplots(1, len(names) + 2)
-    axes[0].imshow(read_micrograph(pair.image), cmap="gray")
-    axes[0].set_title("held-out micrograph", fontsize=9)
-    axes[1].imshow(read_trace(pair.trace)[0], cmap="gray")
-    axes[1].set_title("true tracing", fontsize=9)
-    for ax, run in zip(axes[2:], names, strict=True):
-        epoch = result.epochs_of(run)[-1]
-        ax.imshow(np.load(result.predictions[(run, epoch, pair.name)]), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"{run}, epoch {epoch}", fontsize=9)
-    for ax in axes:
+
+def predictions_figure(work: Path, runs: dict[int, dict[str, Path]], last_epoch: int, path: Path) -> None:
+    """The held-out quarter, its true tracing, and per run the last epoch's map: mean over seeds (top)
+    and where the seeds disagree, the per-pixel range max - min (bottom)."""
+    from matplotlib.figure import Figure
+
+    from napari_graintrace.core.io import read_micrograph, read_prediction, read_trace
+
+    data = work / "data"
+    names = list(next(iter(runs.values())))
+    figure = Figure(figsize=(2.0 * (len(names) + 2), 12), layout="constrained")
+    axes = figure.subplots(2, len(names) + 2)
+    axes[0, 0].imshow(read_micrograph(data / "held_out_micrograph.png"), cmap="gray")
+    axes[0, 0].set_title("held-out micrograph", fontsize=9)
+    axes[0, 1].imshow(read_trace(data / "held_out_trace.png")[0], cmap="gray")
+    axes[0, 1].set_title("true tracing", fontsize=9)
+    for k, name in enumerate(names):
+        maps = np.stack([read_prediction(work / "maps" / f"seed{s}" / name / "predict_held_out_micrograph.png")
+                         for s in runs])
+        axes[0, k + 2].imshow(maps.mean(0), cmap="gray", vmin=0, vmax=1)
+        axes[0, k + 2].set_title(f"{name}, epoch {last_epoch}\nmean of {len(maps)} seeds", fontsize=9)
+        axes[1, k + 2].imshow(maps.max(0) - maps.min(0), cmap="magma", vmin=0, vmax=1)
+        axes[1, k + 2].set_title(f"{name}: max - min\nover seeds", fontsize=9)
+    for ax in axes.ravel():
         ax.set_axis_off()
-    figure.savefig(path, dpi=100)
+    figure.supxlabel(_machine(), fontsize=7, color="0.4")
+    figure.savefig(path, dpi=80)
+
+
+def _machine() -> str:
+    return f"{cpu_model()}, torch CPU, one thread per training"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "graintrace-report")
     parser.add_argument("--figures", type=Path, default=ROOT / "docs" / "images")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--data", type=Path, default=ROOT / "docs" / "data",
+                        help="where the per-epoch CSV and the training times the page quotes are copied")
+    parser.add_argument("--page", type=Path, default=ROOT / "docs" / "report.md",
+                        help="the page whose report-NAME blocks (docs/figures.md) get the tables")
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--save-every", type=int, default=4)
     parser.add_argument("--width", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the first training seed (default 0)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="train every run this many times, seeds --seed, --seed + 1, ... (default 3); "
+                             "the label displacement field is the same for all")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--train-only", action="store_true", help="stop after training")
+    parser.add_argument("--resume-check", choices=RUNS, metavar="RUN",
+                        help="train RUN (first seed) again in one go and compare it with the run trained in legs")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="train only these (e.g. two processes on two cores); the analysis takes all")
     args = parser.parse_args()
@@ -341,7 +625,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     print_machine()
     log(f"\n## run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu_model()}\n")
-    datasets = prepare(args.work, log)
+    import fcntl
+
+    with (args.work / ".prepare.lock").open("w") as lock:  # two processes started alike prepare once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        datasets = prepare(args.work, log)
+    if args.resume_check:
+        resume_check(args.work, datasets, args, args.resume_check, log)
+        return 0
     runs = train_all(args.work, datasets, args, log)
     if args.train_only:
         return 0

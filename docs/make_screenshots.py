@@ -1,9 +1,11 @@
 """Real screenshots of the widgets for the docs and the README, from a real napari viewer.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [NAME ...]
+    xvfb-run -a -s "-screen 0 1920x1080x24" python docs/make_screenshots.py [NAME ...]
 
-Each shot opens the NIST sample, docks one widget through napari's plugin manager (as a user
-would), drives it like a user and saves the whole window to docs/images/<name>.png.
+Each shot opens the NIST sample from File > Open Sample, opens one widget from the Plugins >
+Grain Trace menu (its menu action, as a person clicks it), drives it like a person (buttons clicked)
+and saves the whole window twice: at a laptop's 1366 x 768 to docs/images/<name>.png (the picture
+the docs show) and at 1920 x 1080 to docs/images/<name>_1920x1080.png.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import napari
 import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtTest import QTest
 from qtpy.QtWidgets import QApplication
 
 from napari_graintrace.core.io import write_image
@@ -25,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import print_machine
 
 OUT = Path(__file__).parent / "images"
-SIZE = (1500, 950)
+SIZES = {"": (1366, 768), "_1920x1080": (1920, 1080)}  # file-name suffix -> window size
+SIZE = SIZES[""]  # the size of the shot being taken (main() sets it)
 
 
 def wait_for(widget, seconds: float = 600) -> None:
@@ -37,31 +42,48 @@ def wait_for(widget, seconds: float = 600) -> None:
         QApplication.processEvents()
 
 
+def click(button) -> None:
+    """A real left click on a widget's button."""
+    QTest.mouseClick(button.native, Qt.MouseButton.LeftButton)
+
+
+def open_from_menu(viewer, widget_name: str):
+    """Plugins > Grain Trace > ``widget_name``: trigger that menu action; returns the docked widget."""
+    bar = viewer.window._qt_window.menuBar()
+    plugins = next(a.menu() for a in bar.actions() if a.text().replace("&", "") == "Plugins")
+    ours = next(a.menu() for a in plugins.actions() if a.text() == "Grain Trace")
+    next(a for a in ours.actions() if a.text().startswith(widget_name)).trigger()
+    for _ in range(10):
+        QApplication.processEvents()
+    return next(widget for name, widget in viewer.window.dock_widgets.items() if name.startswith(widget_name))
+
+
 def new_viewer(widget_name: str):
     viewer = napari.Viewer(title="napari-graintrace")
-    viewer.open_sample("napari-graintrace", "nist_steel")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-graintrace", widget_name)
+    viewer.window._qt_window.showNormal()
     viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-graintrace", "nist_steel")
+    widget = open_from_menu(viewer, widget_name)
     return viewer, widget
 
 
 def save(viewer, name: str) -> None:
+    viewer.window.resize(*SIZE)
     for _ in range(20):
         QApplication.processEvents()
     picture = viewer.screenshot(canvas_only=False, flash=False)
-    write_image(OUT / f"{name}.png", picture[..., :3], overwrite=True)
-    print(f"wrote {OUT / name}.png")
+    path = OUT / f"{name}{SUFFIX}.png"
+    write_image(path, picture[..., :3], overwrite=True)
+    print(f"wrote {path} ({picture.shape[1]} x {picture.shape[0]})")
     viewer.close()
 
 
 def predicted_demo_epoch():
     """The inspect widget docked and run on the last demo epoch, as `graintrace demo` does."""
-    viewer, widget = new_viewer("Inspect prediction")
-    widget.image_layer.value = viewer.layers["steel micrograph"]
-    widget.trace_layer.value = viewer.layers["steel trace"]
+    viewer, widget = new_viewer("Inspect prediction")  # micrograph and tracing preselected
     widget.checkpoint_folder.value = DEMO_CHECKPOINTS
     widget.resolution.value = "native"
-    widget.run()
+    click(widget.run_button)
     wait_for(widget)
     viewer.scene.camera.zoom *= 1.6
     return viewer, widget
@@ -86,18 +108,18 @@ def epoch_sweep() -> None:
     from napari_graintrace.data import DEMO_RUNS
 
     viewer, widget = new_viewer("Epoch sweep")
-    viewer.window.resize(1600, 1000)
     widget.cache = PredictionCache(Path(tempfile.mkdtemp()) / "cache")
-    for name, folder in DEMO_RUNS.items():  # the two shipped runs: original crops vs. with aligned crops
-        widget.add_run(folder, name)
-    widget.image_layer.value = viewer.layers["steel micrograph"]
-    widget.trace_layer.value = viewer.layers["steel trace"]
+    for folder in DEMO_RUNS.values():  # the two shipped runs: original crops vs. with aligned crops
+        widget.checkpoint_folder.value = folder
+        click(widget.add_run_button)
     widget.resolution.value = "native"
-    widget.run()
+    click(widget.run_button)
     wait_for(widget)
     widget.show_epoch(40, run="with_crops")  # as a click on that point does: shown and marked
+    wait_for(widget)
     viewer.layers["steel trace"].visible = False
-    narrow_dock(viewer, 620)
+    narrow_dock(viewer, 560 if SIZE[0] < 1600 else 640)
+    widget._scroll_area.ensureWidgetVisible(widget.plot_widget, 0, 0)  # the plot (the table is above it)
     save(viewer, "epoch_sweep")
 
 
@@ -128,7 +150,7 @@ def clean_tracing() -> None:
     widget.original_layer.value = viewer.layers["steel micrograph"]
     widget.min_size.value = 10
     widget.thickness.value = "1"
-    widget.update_preview()
+    widget.update_preview()  # what the debounced preview does after a control moves
     preview = viewer.layers["cleaned tracing"]
     preview.opacity = 1.0
     viewer.layers["steel micrograph"].opacity = 0.5  # light boundaries under the 1-px lines
@@ -147,7 +169,7 @@ def aligned_crops() -> None:
     widget.trace_layer.value = viewer.layers["steel trace"]
     widget.layout_kind.value = "corners + centre"
     widget.box_size.value = 320
-    widget.suggest()
+    click(widget.suggest_button)
     viewer.layers["steel trace"].visible = False
     widget.dataset_name.value = "steel"
     boxes = viewer.layers["crop boxes"]
@@ -171,11 +193,17 @@ SHOTS: dict[str, Callable[[], None]] = {
 }
 
 
+SUFFIX = ""
+
+
 def main(names: list[str]) -> None:
+    global SIZE, SUFFIX
     print_machine()
     OUT.mkdir(exist_ok=True)
-    for name in names or list(SHOTS):
-        SHOTS[name]()
+    for suffix, size in SIZES.items():
+        SIZE, SUFFIX = size, suffix
+        for name in names or list(SHOTS):
+            SHOTS[name]()
 
 
 if __name__ == "__main__":

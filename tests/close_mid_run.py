@@ -61,7 +61,7 @@ def main(kind: str) -> None:
             widget.add_run(folder)
         widget.image_layer.value = viewer.layers["steel micrograph"]
         widget.trace_layer.value = viewer.layers["steel trace"]
-        widget.resolution.value = "native (tiles)"
+        widget.resolution.value = "native"
         click(widget.run_button)
     elif kind == "predict":
         widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Inspect prediction")[1]

@@ -80,3 +80,40 @@ def test_files_read_like_layers(tmp_path, al_film_trace, al_film_trace_path):
     assert result.polarity == "black-on-white"
     Image.fromarray(np.array([[0, 128, 255]], np.uint8)).save(tmp_path / "p.png")
     np.testing.assert_allclose(convert.read_prediction(tmp_path / "p.png"), [[0, 128 / 255, 1]])
+
+
+def boundaries_by_hand(labels: np.ndarray) -> np.ndarray:
+    """Reference, pixel by pixel: a pixel is boundary when its right or lower neighbour has another label,
+    or when it is label 0 and label 0 covers less than a quarter of the image."""
+    h, w = labels.shape
+    zeros_are_boundary = np.count_nonzero(labels == 0) < 0.25 * labels.size
+    out = np.zeros((h, w), dtype=bool)
+    for y in range(h):
+        for x in range(w):
+            differs = (x + 1 < w and labels[y, x] != labels[y, x + 1]) or (y + 1 < h and labels[y, x] != labels[y + 1, x])
+            out[y, x] = differs or (zeros_are_boundary and labels[y, x] == 0)
+    return out
+
+
+def test_a_label_image_is_read_as_the_boundaries_between_its_grains(nist_trace):
+    from skimage.measure import label
+    from skimage.segmentation import expand_labels
+
+    grains = label(~nist_trace, connectivity=1)[200:330, 300:460]  # this project's kind: boundaries are 0
+    filled = expand_labels(grains, distance=10)  # another tool's kind: every pixel belongs to a grain
+    assert (filled == 0).sum() == 0 and np.unique(filled).size > 10
+    for data, labels_layer in ((grains, True), (filled, True), (filled.astype(np.uint16), False)):
+        result = convert.tracing(data, labels=labels_layer)
+        assert result.polarity == convert.GRAIN_LABELS and "label image" in result.describe()
+        np.testing.assert_array_equal(result.mask, boundaries_by_hand(data))
+        # every grain of a few pixels keeps an interior; no interior pixel is boundary
+        for value in np.unique(data[data > 0]):
+            if np.count_nonzero(data == value) >= 9:
+                assert (~result.mask & (data == value)).any()
+    # a real tracing and a real micrograph are not label images
+    from napari_graintrace.core.io import read_image
+    from napari_graintrace.data import NIST_MICROGRAPH
+
+    assert not convert.is_label_image(nist_trace.astype(np.uint8) * 255)
+    assert not convert.is_label_image(read_image(NIST_MICROGRAPH))
+    assert convert.tracing(read_image(NIST_MICROGRAPH)).polarity != convert.GRAIN_LABELS

@@ -29,6 +29,14 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "napari_graintrace", *map(str, args)]
 
 
+def _with_default_sigint(command: list[str]) -> list[str]:
+    """``command`` (a ``python -m`` line) run with SIGINT raising KeyboardInterrupt, whatever the parent ignores."""
+    python, _, module, *args = command
+    start = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             f"sys.argv = [{module!r}, *sys.argv[1:]]; runpy.run_module({module!r}, run_name='__main__')")
+    return [python, "-c", start, *args]
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
             "OMP_NUM_THREADS": "1"}
@@ -148,9 +156,11 @@ def test_ctrl_c_leaves_a_complete_table(tmp_path):
     data = tiny_dataset(tmp_path / "data", count=1)
     run = tiny_series(tmp_path / "run", [0, 1], base_width=2)  # no finished marker: it would wait
     table = tmp_path / "out.csv"
-    follower = subprocess.Popen(_cli("sweep", run, "--image", data / "image" / "crop_0.png", "--trace",
+    # Started as from a terminal, with Ctrl-C at its default: a parent started in the background (``make
+    # test &``, some CI runners) ignores SIGINT, and a child inherits that, so the signal would not arrive.
+    follower = subprocess.Popen(_with_default_sigint(_cli("sweep", run, "--image", data / "image" / "crop_0.png", "--trace",
                                      data / "label" / "crop_0.png", "-o", table, "--resolution", "32", "--follow",
-                                     "--cache", tmp_path / "cache"),
+                                     "--cache", tmp_path / "cache")),
                                 env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -46,11 +46,13 @@ def names(viewer) -> list[str]:
     return [layer.name for layer in viewer.layers]
 
 
-def visible_outputs_on_top(viewer) -> bool:
-    """Our visible output layers are the topmost layers of the list."""
-    flags = [bool(layer.metadata.get(OWNER_KEY)) and layer.visible for layer in viewer.layers]
-    ours = sum(flags)
-    return ours > 0 and all(flags[len(flags) - ours:])
+def visible_outputs_on_top(viewer, outputs=None) -> bool:
+    """Our visible output layers (those named in ``outputs``, or all) are above every layer of the user's."""
+    layers = list(viewer.layers)
+    ours = [i for i, layer in enumerate(layers) if layer.visible and layer.metadata.get(OWNER_KEY)
+            and (outputs is None or layer.metadata[OWNER_KEY] in outputs)]
+    users = [i for i, layer in enumerate(layers) if not layer.metadata.get(OWNER_KEY)]
+    return bool(ours) and (not users or max(users) < min(ours))
 
 
 def choose_in_combo(combo, text: str) -> None:
@@ -121,6 +123,7 @@ def test_epoch_sweep_every_button(make_napari_viewer, qtbot, tmp_path, monkeypat
 
     dialogs.choose(widget, widget.export_path, tmp_path / "curves.csv", qtbot)
     press(widget, widget.overwrite, qtbot)
+    assert widget.overwrite.value
     press(widget, widget.export_csv_button, qtbot)
     press(widget, widget.export_png_button, qtbot)
     assert (tmp_path / "curves.csv").read_text().startswith("run,epoch,checkpoint,image,metric")
@@ -194,3 +197,156 @@ def widget_tree(container):
         yield child
         if isinstance(child, Container):
             yield from widget_tree(child)
+
+
+def test_inspect_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, notes, errors):
+    from qtpy.QtGui import QGuiApplication
+
+    from napari_graintrace.core.io import write_image
+
+    viewer = laptop_viewer(make_napari_viewer)
+    dialogs = Dialogs(monkeypatch)
+    widget = dock(viewer, "Inspect prediction")
+    widget.cache = PredictionCache(tmp_path / "cache")
+    assert "white-on-black" in widget.trace_info.value  # the preselected tracing is read at once
+    press(widget, widget.resize_trace, qtbot)  # a checkbox: on, then off again
+    press(widget, widget.resize_trace, qtbot)
+    dialogs.choose(widget, widget.checkpoint_folder, DEMO_CHECKPOINTS, qtbot)
+    choose_in_combo(widget.resolution, "256")
+    press(widget, widget.run_button, qtbot)
+    press(widget, widget.cancel_button, qtbot)
+    wait_idle(widget, qtbot)
+    assert any("prediction cancelled" in m for m in notes.messages) or widget.evaluation is not None
+    press(widget, widget.run_button, qtbot)
+    wait_idle(widget, qtbot)
+    assert widget.evaluation is not None and visible_outputs_on_top(viewer)
+    press(widget, widget.copy_button, qtbot)
+    assert QGuiApplication.clipboard().text().startswith("metric\tparameters\tvalue")
+
+    # the other sources: a prediction layer of the user's (preselected as it comes), then a file
+    viewer.add_image(np.array(viewer.layers["prediction"].data), name="my map")
+    choose_in_combo(widget.source, "prediction layer")
+    assert widget.prediction_layer.value.name == "my map"
+    press(widget, widget.run_button, qtbot)
+    wait_idle(widget, qtbot)
+    assert widget.epoch_label == "my map" and visible_outputs_on_top(viewer)
+    write_image(tmp_path / "map.png", (np.asarray(viewer.layers["prediction"].data) * 255).astype(np.uint8))
+    choose_in_combo(widget.source, "prediction file")
+    dialogs.choose(widget, widget.prediction_file, tmp_path / "map.png", qtbot)
+    press(widget, widget.run_button, qtbot)
+    wait_idle(widget, qtbot)
+    assert widget.epoch_label == "map.png" and visible_outputs_on_top(viewer)
+    assert unexpected(errors + notes.messages) == [] and errors == []
+
+
+def test_clean_tracing_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, notes, errors):
+    viewer = laptop_viewer(make_napari_viewer)
+    dialogs = Dialogs(monkeypatch)
+    widget = dock(viewer, "Clean tracing")
+    assert widget.trace_layer.value.name == "steel trace" and widget.original_layer.value is None
+    qtbot.waitUntil(lambda: "cleaned tracing" in names(viewer), timeout=10_000)  # the live preview
+    assert visible_outputs_on_top(viewer)
+    viewer.layers.selection.active = viewer.layers["steel micrograph"]
+    choose_in_combo(widget.thickness, "3")
+    press(widget, widget.otsu, qtbot)  # the threshold slider becomes usable
+    assert widget.threshold.enabled
+    press(widget, widget.apply_button, qtbot)
+    assert names(viewer)[-1] == "steel trace cleaned"  # the user's new layer, on top
+    press(widget, widget.overwrite, qtbot)
+    assert widget.overwrite.value
+    dialogs.answers.append(str(tmp_path / "clean.png"))
+    press(widget, widget.save_button, qtbot)
+    assert not dialogs.answers and (tmp_path / "clean.png").exists() and (tmp_path / "clean.cleanup.json").exists()
+    assert unexpected(errors + notes.messages) == [] and errors == []
+
+
+def test_aligned_crops_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, notes, errors):
+    viewer = laptop_viewer(make_napari_viewer)
+    dialogs = Dialogs(monkeypatch)
+    widget = dock(viewer, "Aligned crops")
+    assert [layer.name for layer in widget.images.value] == ["steel micrograph"]
+    assert widget.trace_layer.value.name == "steel trace"
+    press(widget, widget.suggest_button, qtbot)
+    assert len(viewer.layers["crop boxes"].data) == 5
+    assert "5 box(es)" in widget.crop_count.value
+    dialogs.choose(widget, widget.boxes_file, tmp_path / "boxes.json", qtbot)
+    press(widget, widget.save_button, qtbot)
+    assert (tmp_path / "boxes.json").exists()
+    press(widget, widget.load_button, qtbot)
+    widget.dataset_name.native.setText("steel")
+    widget.dataset_name.native.editingFinished.emit()
+    dialogs.choose(widget, widget.out_dir, tmp_path / "out", qtbot)
+    press(widget, widget.write_button, qtbot)
+    wait_idle(widget, qtbot)
+    aligned = tmp_path / "out" / "steel_validation" / "aligned"
+    assert len(list((aligned / "image").glob("*.png"))) == 5
+    dialogs.choose(widget, widget.dataset_dir, aligned, qtbot)
+    press(widget, widget.open_button, qtbot)
+    assert "opened" in widget.status.value and "steel_trace" in names(viewer)
+    assert unexpected(errors + notes.messages) == [] and errors == []
+
+
+def test_grains_every_button(make_napari_viewer, qtbot, tmp_path, monkeypatch, notes, errors):
+    from qtpy.QtGui import QGuiApplication
+
+    viewer = laptop_viewer(make_napari_viewer)
+    dialogs = Dialogs(monkeypatch)
+    grains = dock(viewer, "Grains")
+    assert grains.trace_layer.value.name == "steel trace" and grains.prediction_layer.value is None
+    inspect = dock(viewer, "Inspect prediction")  # the prediction comes from Inspect, as a person would do it
+    inspect.cache = PredictionCache(tmp_path / "cache")
+    dialogs.choose(inspect, inspect.checkpoint_folder, DEMO_CHECKPOINTS, qtbot)
+    choose_in_combo(inspect.resolution, "native")
+    press(inspect, inspect.run_button, qtbot)
+    wait_idle(inspect, qtbot)
+    assert grains.prediction_layer.value.name == "prediction"  # filled as the layer came
+
+    viewer.layers.selection.active = viewer.layers["steel micrograph"]
+    press(grains, grains.run_button, qtbot)
+    wait_idle(grains, qtbot)  # segmented in a worker
+    assert visible_outputs_on_top(viewer, ("grains",)) and viewer.layers.selection.active.name == "steel micrograph"
+    assert grains.metrics["grains"] > 0 and "grain_f1" in grains.metrics
+    press(grains, grains.tune_button, qtbot)
+    press(grains, grains.cancel_button, qtbot)
+    wait_idle(grains, qtbot)
+    press(grains, grains.copy_button, qtbot)
+    assert QGuiApplication.clipboard().text().startswith("metric\tvalue")
+    dialogs.choose(grains, grains.export_path, tmp_path / "metrics.csv", qtbot)
+    press(grains, grains.overwrite, qtbot)
+    assert grains.overwrite.value
+    press(grains, grains.export_button, qtbot)
+    assert (tmp_path / "metrics.csv").read_text().startswith("metric,value")
+    assert unexpected(errors + notes.messages) == [] and errors == []
+
+
+def test_words_for_a_stack_a_label_image_and_a_layer_named_prediction(make_napari_viewer, qtbot, errors):
+    from skimage.measure import label
+
+    from napari_graintrace.core.io import read_trace
+    from napari_graintrace.data import NIST_TRACE
+
+    viewer = make_napari_viewer()
+    trace = read_trace(NIST_TRACE)[0]
+    viewer.add_image(np.zeros((5, 64, 64), np.uint8), name="stack 5x64x64")
+    viewer.add_labels(label(~trace, connectivity=1), name="grain labels")  # one label per grain
+    inspect = dock(viewer, "Inspect prediction")
+    inspect.image_layer.value = viewer.layers["stack 5x64x64"]
+    inspect.trace_layer.value = viewer.layers["grain labels"]
+    # the stack is named for what it is, not "resize the tracing"
+    assert "micrograph 'stack 5x64x64' has shape (5, 64, 64)" in inspect.trace_info.value
+    assert "resize" not in inspect.trace_info.value and "''s" not in inspect.trace_info.value
+    viewer.add_image(np.zeros((600, 800), np.uint8) + np.arange(800, dtype=np.uint8)[None] // 4, name="micrograph")
+    inspect.image_layer.value = viewer.layers["micrograph"]
+    assert inspect.trace_info.value.startswith("a label image: the boundaries between its grains")
+
+    # a layer named for its role is described once: "layer 'prediction'", never "prediction 'prediction'"
+    from napari_graintrace._widgets._common import describe_layer
+    from napari_graintrace.core.data import convert
+    from napari_graintrace.core.errors import InputError
+
+    viewer.add_image(np.zeros((300, 300), np.float32), name="prediction")
+    with pytest.raises(InputError) as info:
+        convert.match_shape(trace, (300, 300), what=describe_layer("tracing", viewer.layers["grain labels"]),
+                            reference=describe_layer("prediction", viewer.layers["prediction"]))
+    message = str(info.value)
+    assert "the layer 'prediction' is 300 x 300 px" in message and "prediction prediction" not in message

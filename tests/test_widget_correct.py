@@ -43,8 +43,8 @@ def docked(make_napari_viewer, qtbot):
     viewer.add_image(micrograph, name="micrograph")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     assert isinstance(widget, CorrectWidget)
-    widget.source_layer.value = viewer.layers["prediction"]
-    widget.micrograph_layer.value = viewer.layers["micrograph"]
+    # the obvious layers are preselected: a float map in [0, 1] and a grey micrograph
+    assert widget.source_layer.value.name == "prediction" and widget.micrograph_layer.value.name == "micrograph"
     QTest.mouseClick(widget.draft_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.session is not None, timeout=30_000)
     return viewer, widget, prob, micrograph

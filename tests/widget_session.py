@@ -171,13 +171,21 @@ def _control_name(control) -> str:
 
 
 def press(widget, button, qtbot) -> None:
-    """A real left click on a visible, enabled button (``QTest.mouseClick`` on its Qt widget)."""
+    """A real left click on a visible, enabled button or check box (``QTest.mouseClick`` on its Qt widget)."""
     from qtpy.QtCore import Qt
     from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
 
     bring_into_view(widget, button, qtbot)
-    assert button.native.isEnabled(), f"{_control_name(button)} is disabled"
-    QTest.mouseClick(button.native, Qt.MouseButton.LeftButton)
+    native = button.native
+    assert native.isEnabled(), f"{_control_name(button)} is disabled"
+    if isinstance(native, QCheckBox):  # a check box takes clicks on its box (and its text), not anywhere
+        option = QStyleOptionButton()
+        native.initStyleOption(option)
+        box = native.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, native)
+        QTest.mouseClick(native, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, box.center())
+    else:
+        QTest.mouseClick(native, Qt.MouseButton.LeftButton)
 
 
 class Dialogs:

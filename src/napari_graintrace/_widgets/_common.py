@@ -501,7 +501,7 @@ def scroll_when_short(container) -> None:
     1366 x 768 screen then each scroll instead of making the window taller than the screen.
     Call it last in ``__init__``, after every control and canvas is in the layout.
     """
-    from qtpy.QtCore import Qt
+    from qtpy.QtCore import QEvent, QObject, Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
     outer = container.native
@@ -525,10 +525,21 @@ def scroll_when_short(container) -> None:
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(content)
     scroll.setMinimumHeight(120)
-    scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
     layout.setContentsMargins(0, 0, 0, 0)
     layout.addWidget(scroll)
     container._scroll_area = scroll
+
+    class KeepWide(QObject):
+        """The dock never gets narrower than its controls (their width is known once styled and shown)."""
+
+        def eventFilter(self, obj, event) -> bool:  # Qt's name
+            if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Show, QEvent.Type.Polish):
+                scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+            return False
+
+    keep_wide = KeepWide(content)  # a child of the controls: lives and dies with them
+    content.installEventFilter(keep_wide)
+    scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
 
 
 def layer_choices(viewer, kinds: tuple[type, ...]):
@@ -559,6 +570,9 @@ def _text_with_tooltip(label) -> Callable[[str], None]:
     set_text = label.setText
 
     def set_text_and_tooltip(text: str) -> None:
+        # a readout of several lines keeps them as written (a word-wrapped label's height-for-width is
+        # not honoured in a scrolling dock, which squeezed it to one line); one-line notes wrap
+        label.setWordWrap("\n" not in str(text))
         set_text(text)
         label.setToolTip(text)
 
@@ -580,7 +594,8 @@ def keep_narrow(container, min_contents: int = 12) -> None:
         elif isinstance(widget, Label):
             label = widget.native
             label.setWordWrap(True)
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            # never shorter than its text: in a scrolling dock a readout that grows later must not be squeezed
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
             label.setMinimumWidth(0)
             label.setText = _text_with_tooltip(label)  # magicgui sets a Label's value through setText
         elif isinstance(widget, ComboBox):

@@ -26,6 +26,7 @@ from ..core.data import (
     FOOTPRINTS,
     CleanupOptions,
     clean_trace,
+    convert,
     sidecar_path,
     sidecar_record,
     write_cleaned,
@@ -155,13 +156,16 @@ class CleanupWidget(Container):
         """The chosen layers' data, read only.
 
         A Labels tracing splits at non-zero, then the polarity control decides which side is
-        boundary ("auto": the minority, the rule ``core.convert.tracing`` applies everywhere).
+        boundary ("auto": the minority, the rule ``core.convert.tracing`` applies everywhere). A
+        label image (one label per grain) becomes the boundaries between its grains, as there.
         """
         layer = self.trace_layer.value
         if layer is None:
             raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
         data = np.asarray(layer.data)
-        if isinstance(layer, Labels):
+        if convert.is_label_image(data, labels=isinstance(layer, Labels)):
+            data = convert.grain_boundaries(data)  # one label per grain: the boundaries between them
+        elif isinstance(layer, Labels):
             data = data != 0
         elif layer.rgb is False and data.ndim != 2:
             raise InputError(f"{describe_layer('tracing', layer)} has shape {data.shape}; a tracing is a 2-D image")

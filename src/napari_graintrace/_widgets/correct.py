@@ -3,7 +3,7 @@
 Thin over ``core.draft``: "Draft" turns the chosen prediction (or any tracing) into a 1-px draft
 (``draft_tracing``, in a worker thread) and a :class:`~napari_graintrace.core.draft.CorrectionSession`
 keeps three output layers over the micrograph: ``draft tracing`` (yellow; suggested gap closures in
-cyan), ``grains`` (each grain its own colour, so a missing boundary shows as one merged grain) and
+cyan), ``draft grains`` (each grain its own colour, so a missing boundary shows as one merged grain) and
 ``dangling ends`` (red rings). With the tracing layer selected the mouse edits it:
 
 * click near a line: delete that branch;
@@ -35,11 +35,17 @@ from ..core.draft import CorrectionSession, DraftOptions, draft_tracing, free_na
 from ..core.errors import InputError
 from ._common import (
     OWNER_KEY,
+    SavedSelection,
     find_output_layer,
     follow_layer_list,
+    is_output_layer,
     keep_narrow,
     layer_choices,
+    looks_like_micrograph,
+    looks_like_prediction,
+    outputs_on_top,
     reports_errors,
+    scroll_when_short,
     set_layer_data,
 )
 
@@ -47,7 +53,7 @@ if TYPE_CHECKING:
     import napari
 
 TRACING_NAME = "draft tracing"
-GRAINS_NAME = "grains"
+GRAINS_NAME = "draft grains"  # not "grains": the Grains widget owns that output
 ENDS_NAME = "dangling ends"
 THICKNESSES = ("1", "3", "5", "7")
 CLICK_PX = 2.0  # a press and release closer than this (data px) is a click, not a drag
@@ -59,7 +65,7 @@ class CorrectWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.source_layer = ComboBox(label="prediction", choices=layer_choices(viewer, (Image, Labels)),
+        self.source_layer = ComboBox(label="prediction", choices=self._source_choices,
                                      nullable=True,
                                      tooltip="a boundary probability map (or a tracing) to draft from")
         self.micrograph_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)),
@@ -95,13 +101,23 @@ class CorrectWidget(Container):
         self.save_button.changed.connect(self._save_clicked)
         self.dataset.changed.connect(self._suggest_name)
         self.source_layer.changed.connect(self._source_changed)
-        follow_layer_list(self, viewer, self.reset_choices)
+        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.source_layer, looks_like_prediction), (self.micrograph_layer, looks_like_micrograph)])
         self.reset_choices()
         keep_narrow(self)
+        metrics = self.status.native.fontMetrics()  # the status wraps to two lines: give it their height
+        self.status.native.setMinimumHeight(2 * metrics.lineSpacing() + 4)
+        scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # drafting
     # ------------------------------------------------------------------------------------------
+    def _source_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The user's Image and Labels layers, and our own 'prediction' output (the Inspect widget's)."""
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Image | Labels) and not getattr(layer, "rgb", False)
+                and (not is_output_layer(layer) or layer.metadata.get(OWNER_KEY) == "prediction")]
+
     def _source_changed(self, layer) -> None:
         if layer is not None and not self.checkpoint.value:
             self.checkpoint.value = str(layer.metadata.get("checkpoint", "") or "")
@@ -154,6 +170,7 @@ class CorrectWidget(Container):
 
     def _show_session(self, session: CorrectionSession) -> None:
         self.session = session
+        selection = SavedSelection(self.viewer)
         reference = self.micrograph_layer.value or self.source_layer.value
         place = {"scale": tuple(reference.scale[-2:]), "translate": tuple(reference.translate[-2:])}
         set_layer_data(self.viewer, GRAINS_NAME, session.labels.copy(), kind="labels", opacity=0.3, **place)
@@ -162,7 +179,8 @@ class CorrectWidget(Container):
         tracing.colormap = _tracing_colours()
         self._show_ends(session.ends, place)
         self._hook_tracing_layer(tracing)
-        self.viewer.layers.selection.active = tracing
+        outputs_on_top(self.viewer, (GRAINS_NAME, TRACING_NAME, ENDS_NAME), selection)
+        self.viewer.layers.selection.active = tracing  # the mouse edits the tracing layer
         self._tick.start()
         self._show_status()
 

@@ -41,6 +41,8 @@ class Tracing:
 
     def describe(self) -> str:
         """One line for a status label, e.g. ``black-on-white, 6.2 % boundary``."""
+        if self.polarity == GRAIN_LABELS:
+            return f"a label image: the boundaries between its grains, {100 * self.boundary_fraction:.1f} % boundary"
         return f"{self.polarity}, {100 * self.boundary_fraction:.1f} % boundary"
 
 
@@ -71,15 +73,60 @@ def prediction(data: np.ndarray, what: str = "prediction", rgb: bool | None = No
     return io.to_unit_float(grey(data, what, rgb), what)
 
 
+GRAIN_LABELS = "grain labels"  # Tracing.polarity of a label image read as the boundaries between its grains
+
+
+def is_label_image(data: np.ndarray, labels: bool = False) -> bool:
+    """True for a label image (one integer label per grain, e.g. from another tool), not a tracing.
+
+    A Labels layer with three or more values is one. An integer *image* is one when it is piecewise
+    constant (at least 80 % of neighbouring pixels equal: no micrograph noise) and no two values
+    cover half of it (a tracing, even anti-aliased, is mostly its background and its lines).
+    """
+    data = np.asarray(data)
+    if data.ndim != 2 or not (np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_):
+        return False
+    values, counts = np.unique(data, return_counts=True)
+    if values.size < 3:
+        return False
+    if labels:
+        return True
+    equal = (np.count_nonzero(data[1:] == data[:-1]) + np.count_nonzero(data[:, 1:] == data[:, :-1]))
+    pairs = data[1:].size + data[:, 1:].size
+    return equal >= 0.8 * pairs and np.sort(counts)[-2:].sum() < 0.5 * data.size
+
+
+def grain_boundaries(label_image: np.ndarray) -> np.ndarray:
+    """The boundaries of a label image: every pixel whose right or lower neighbour has another label
+    (one pixel, on the upper/left side of each interface), and label 0 where it is sparse (< 25 %
+    of the image: boundary pixels, as in this project's own grain labels), not where it is a
+    background region (then only its edge is a boundary)."""
+    labels = np.asarray(label_image)
+    mask = np.zeros(labels.shape, dtype=bool)
+    mask[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    mask[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    zeros = labels == 0
+    if np.count_nonzero(zeros) < 0.25 * labels.size:
+        mask |= zeros
+    return mask
+
+
 def tracing(data: np.ndarray, polarity: str = "auto", labels: bool = False, what: str = "tracing",
             rgb: bool | None = None) -> Tracing:
     """A tracing (Image or Labels data) as a boundary mask; ``"auto"`` = the minority class.
 
     Image data splits between its two levels (Otsu for more); Labels data splits at non-zero. Either
     way the same minority rule decides which side is boundary, so a black-on-white tracing painted
-    as Labels is read right instead of as 90 % boundary.
+    as Labels is read right instead of as 90 % boundary. A label image (one label per grain:
+    :func:`is_label_image`) is read as the boundaries between its grains (:func:`grain_boundaries`),
+    and says so (``polarity == GRAIN_LABELS``).
     """
     data = np.asarray(data)
+    if is_label_image(data, labels):
+        mask = grain_boundaries(data)
+        if not mask.any():
+            raise InputError(f"{what} is a label image with no boundary between its labels")
+        return Tracing(mask, GRAIN_LABELS, float(np.count_nonzero(mask)) / mask.size)
     if labels:
         if data.ndim != 2:
             raise InputError(f"{what} has shape {data.shape}; a tracing must be a 2-D image")
@@ -119,12 +166,13 @@ def match_shape(mask: np.ndarray, shape: tuple[int, ...], resize: bool = False, 
     if not resize:
         raise InputError(
             f"the {what} is {_shape_text(mask.shape)} px but the {reference} is {_shape_text(shape)} px; "
-            f"use a {what} of the {reference}'s shape, or choose to resize the {what} to the {reference}"
+            f"use a tracing of the same shape, or choose to resize the tracing"
         )
     from ..scoring.evaluation import resize_trace
 
     return resize_trace(mask, shape)
 
 
-__all__ = ["Tracing", "grey", "match_shape", "micrograph", "prediction", "read_prediction",
+__all__ = ["GRAIN_LABELS", "Tracing", "grain_boundaries", "grey", "is_label_image", "match_shape", "micrograph",
+           "prediction", "read_prediction",
            "read_tracing", "tracing"]
