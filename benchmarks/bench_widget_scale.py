@@ -55,7 +55,7 @@ def main() -> None:
     inspect.image_layer.value = viewer.layers["micrograph"]
     inspect.trace_layer.value = viewer.layers["trace"]
     inspect.checkpoint_folder.value = DEMO_CHECKPOINTS
-    inspect.resolution.value = "native (tiles)"
+    inspect.resolution.value = "native"
     series = [item for item in inspect.epoch.choices if item is not None]
     inspect.epoch.value = series[-1]
     before = len(viewer.layers)
