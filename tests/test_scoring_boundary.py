@@ -485,10 +485,26 @@ def test_predict_format_keeps_the_precision_asked_for(tmp_path, capsys, file_for
 
 
 # -- sweeps ------------------------------------------------------------------------------------
-def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path):
+@pytest.fixture
+def small_nist_pair(tmp_path, nist_micrograph_path, nist_trace_path) -> tuple:
+    """A 96 x 128 corner of the NIST pair as files: sweeps score maps on the micrograph's own grid, so a
+    small pair keeps the brute-force references cheap."""
+    import tifffile
+
+    folder = tmp_path / "small_pair"
+    folder.mkdir()
+    paths = []
+    for source in (nist_micrograph_path, nist_trace_path):
+        path = folder / source.name
+        tifffile.imwrite(path, tifffile.imread(source)[:96, :128])
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, small_nist_pair):
+    nist_micrograph_path, nist_trace_path = small_nist_pair
     from napari_graintrace.core import sweep
     from napari_graintrace.core.io import read_trace
-    from napari_graintrace.core.scoring import resize_trace
     from napari_graintrace.data import DEMO_CHECKPOINTS
 
     cache = PredictionCache(tmp_path / "cache")
@@ -497,7 +513,7 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
                                          SweepOptions(resolution=64, sigmas=(3.0,), kernels=(3,)),
                                          cache=cache))
     sweep.add_boundary_ods(result, pairs, thresholds=9, cache=cache)
-    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    trace = read_trace(nist_trace_path)[0]  # maps come back on the micrograph's grid
     distance = 3.0  # the default, in pixels of the grid scored on
     for epoch in (0, 59):
         got = {r["metric"]: r["value"] for r in result.rows if r["epoch"] == epoch}
@@ -516,7 +532,8 @@ def test_sweep_rows_boundary_f_bce_parts_and_ods_on_request(tmp_path, nist_micro
     assert "boundary ods" in [ax.get_title() for ax in figure.axes]
 
 
-def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_trace_path, capsys):
+def test_cli_sweep_boundary_ods_on_request(tmp_path, small_nist_pair, capsys):
+    nist_micrograph_path, nist_trace_path = small_nist_pair
     import csv
     import io
 
@@ -524,7 +541,6 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
 
     from napari_graintrace.cli import main
     from napari_graintrace.core.io import read_trace
-    from napari_graintrace.core.scoring import resize_trace
 
     series = tiny_series(tmp_path / "series", (0, 1))
     base = ["sweep", str(series), "--image", str(nist_micrograph_path), "--trace", str(nist_trace_path),
@@ -539,7 +555,7 @@ def test_cli_sweep_boundary_ods_on_request(tmp_path, nist_micrograph_path, nist_
     assert "boundary_ods" not in {r["metric"] for r in plain}  # only on request: seconds per map
     ods = {int(r["epoch"]): float(r["value"]) for r in rows if r["metric"] == "boundary_ods"}
     assert set(ods) == {0, 1} and "best boundary_ods" in out
-    trace = resize_trace(read_trace(nist_trace_path)[0], (64, 64))
+    trace = read_trace(nist_trace_path)[0]  # maps come back on the micrograph's grid
     cache = PredictionCache(tmp_path / "cache")
     maps = [cache.load(path) for path in (tmp_path / "cache").rglob("*.npy")]  # the two epochs' predictions
     assert len(maps) == 2
