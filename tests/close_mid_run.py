@@ -81,9 +81,15 @@ def main(kind: str) -> None:
         click(widget.run_button)
         click(widget.tune_button)
     elif kind == "write":
+        # the sample mirror-tiled 4 x 4, so that writing its crops outlasts the moment before the close
+        micrograph, trace = viewer.layers["steel micrograph"], viewer.layers["steel trace"]
+        tiles = [(4, 4) + (1,) * (layer.data.ndim - 2) for layer in (micrograph, trace)]
+        big_micrograph = viewer.add_image(np.tile(micrograph.data, tiles[0]), name="big micrograph")
+        add_trace = viewer.add_labels if trace._type_string == "labels" else viewer.add_image
+        big_trace = add_trace(np.tile(trace.data, tiles[1]), name="big trace")
         widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Aligned crops")[1]
-        widget.images.value = [viewer.layers["steel micrograph"]]
-        widget.trace_layer.value = viewer.layers["steel trace"]
+        widget.images.value = [big_micrograph]
+        widget.trace_layer.value = big_trace
         click(widget.suggest_button)
         widget.dataset_name.value = "steel"
         widget.out_dir.value = scratch / "out"
