@@ -273,6 +273,15 @@ def on_click(button, callback: Callable[[], Any]) -> None:
     button.changed.connect(lambda *_: callback())
 
 
+def button(text: str, action: Callable[[], Any], **options: Any):
+    """A ``PushButton`` that calls ``action()`` when clicked: a button and what it does, in one place."""
+    from magicgui.widgets import PushButton
+
+    made = PushButton(text=text, **options)
+    on_click(made, action)
+    return made
+
+
 def widget_is_open(widget) -> bool:
     """False once the widget is closed or undocked, or its Qt object is gone (a late signal's case)."""
     from qtpy import sip

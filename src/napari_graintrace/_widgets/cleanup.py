@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, SpinBox
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
@@ -34,21 +34,7 @@ from ..core.data import (
 from ..core.errors import InputError
 from ..core.io import POLARITIES, check_writable
 from ..core.options import THICKNESSES
-from ._common import (
-    SAMPLE_HINT,
-    SavedSelection,
-    describe_layer,
-    follow_layer_list,
-    keep_narrow,
-    layer_choices,
-    looks_like_tracing,
-    on_click,
-    outputs_on_top,
-    reports_errors,
-    same_layer,
-    scroll_when_short,
-    set_layer_data,
-)
+from . import _common as ui
 
 if TYPE_CHECKING:
     import napari
@@ -63,10 +49,10 @@ class CleanupWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)),
+        self.trace_layer = ComboBox(label="tracing", choices=ui.layer_choices(viewer, (Image, Labels)),
                                     nullable=True,
                                     tooltip="an exported tracing (either polarity), or a painted micrograph")
-        self.original_layer = ComboBox(label="original micrograph", choices=layer_choices(viewer, (Image,)),
+        self.original_layer = ComboBox(label="original micrograph", choices=ui.layer_choices(viewer, (Image,)),
                                        nullable=True, value=None,
                                        tooltip="set when the tracing was painted over this micrograph: "
                                                "the tracing is then their difference")
@@ -93,9 +79,9 @@ class CleanupWidget(Container):
         self.footprint = ComboBox(label="thicken with", choices=FOOTPRINTS, value="disk",
                                   tooltip="gaussian: blur + threshold, as in the lab's report")
         self.status = Label(label="preview", value="choose a tracing layer")
-        self.apply_button = PushButton(text="Apply as new layer")
+        self.apply_button = ui.button("Apply as new layer", self.apply)
         self.overwrite = CheckBox(label="overwrite existing file", value=False)
-        self.save_button = PushButton(text="Save…")
+        self.save_button = ui.button("Save…", self._save_clicked)
         super().__init__(
             widgets=[
                 self.trace_layer, self.original_layer, self.border_box, self.border_mode, self.otsu,
@@ -116,14 +102,12 @@ class CleanupWidget(Container):
             control.changed.connect(self._schedule)
         self.otsu.changed.connect(self._on_otsu_changed)
         self.thickness.changed.connect(self._on_thickness_changed)
-        on_click(self.apply_button, self.apply)
-        on_click(self.save_button, self._save_clicked)
         # a closed or undocked dock hears nothing; an empty tracing dropdown gets the obvious layer
         # (the original micrograph stays empty unless chosen: it changes how the tracing is read)
-        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [(self.trace_layer, looks_like_tracing)])
+        ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [(self.trace_layer, ui.looks_like_tracing)])
         self._on_thickness_changed(self.thickness.value)
-        keep_narrow(self)
-        scroll_when_short(self)
+        ui.keep_narrow(self)
+        ui.scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # controls
@@ -161,17 +145,17 @@ class CleanupWidget(Container):
         """
         layer = self.trace_layer.value
         if layer is None:
-            raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
+            raise InputError(f"choose a tracing layer ({ui.SAMPLE_HINT})")
         data = np.asarray(layer.data)
         if convert.is_label_image(data, labels=isinstance(layer, Labels)):
             data = convert.grain_boundaries(data)  # one label per grain: the boundaries between them
         elif isinstance(layer, Labels):
             data = data != 0
         elif layer.rgb is False and data.ndim != 2:
-            raise InputError(f"{describe_layer('tracing', layer)} has shape {data.shape}; a tracing is a 2-D image")
+            raise InputError(f"{ui.describe_layer('tracing', layer)} has shape {data.shape}; a tracing is a 2-D image")
         original = None
         if self.original_layer.value is not None:
-            if same_layer(self.original_layer.value, layer):
+            if ui.same_layer(self.original_layer.value, layer):
                 raise InputError("the original micrograph and the tracing are the same layer")
             original = np.asarray(self.original_layer.value.data)
         return layer, data, original
@@ -198,7 +182,7 @@ class CleanupWidget(Container):
         )
         return {"scale": tuple(scale), "translate": tuple(translate)}
 
-    @reports_errors
+    @ui.reports_errors
     def update_preview(self) -> None:
         """Recompute the cleanup and show it in the ``cleaned tracing`` Labels layer."""
         self._timer.stop()
@@ -215,15 +199,15 @@ class CleanupWidget(Container):
         elapsed = time.perf_counter() - start
         self.result = (mask, report, params)
         metadata = {"cleanup": params.to_dict(), "report": report}
-        selection = SavedSelection(self.viewer)
-        set_layer_data(self.viewer, PREVIEW_NAME, mask.astype(np.uint8), kind="labels",
+        selection = ui.SavedSelection(self.viewer)
+        ui.set_layer_data(self.viewer, PREVIEW_NAME, mask.astype(np.uint8), kind="labels",
                        metadata=metadata, **self._placement(report))
-        outputs_on_top(self.viewer, (PREVIEW_NAME,), selection)
+        ui.outputs_on_top(self.viewer, (PREVIEW_NAME,), selection)
         how = "extracted" if report["method"] == "extract" else f"{report['polarity']}"
         self.status.value = (f"{mask.shape[0]} x {mask.shape[1]}, {how}, "
                              f"{100 * report['boundary_fraction']:.1f}% boundary, {elapsed * 1e3:.0f} ms")
 
-    @reports_errors
+    @ui.reports_errors
     def apply(self) -> Labels | None:
         """Add the cleaned tracing as a new Labels layer the user owns (paint/erase to touch up)."""
         self.update_preview()
@@ -242,7 +226,7 @@ class CleanupWidget(Container):
     def _save_source(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The applied layer (with any touch-ups) if it is still in the viewer, else the preview."""
         layer = self.applied_layer
-        if layer is not None and any(same_layer(layer, other) for other in self.viewer.layers):
+        if layer is not None and any(ui.same_layer(layer, other) for other in self.viewer.layers):
             return np.asarray(layer.data) != 0, {**layer.metadata, "layer": layer.name}
         self.update_preview()
         if self.result is None:
@@ -250,7 +234,7 @@ class CleanupWidget(Container):
         mask, report, params = self.result
         return mask, {"cleanup": params.to_dict(), "report": report, "layer": PREVIEW_NAME}
 
-    @reports_errors
+    @ui.reports_errors
     def save(self, path: str | Path) -> Path:
         """Write a 0/255 PNG and its ``.cleanup.json`` sidecar; never replace a file unless asked."""
         path = Path(path)
@@ -268,7 +252,7 @@ class CleanupWidget(Container):
         show_info(f"saved {path.name} (from {info.get('layer')}) and {sidecar.name}")
         return path
 
-    @reports_errors
+    @ui.reports_errors
     def _save_clicked(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 

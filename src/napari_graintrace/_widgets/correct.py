@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
@@ -33,21 +33,7 @@ from qtpy.QtCore import QTimer
 from ..core.data import convert
 from ..core.draft import CorrectionSession, DraftOptions, draft_tracing, free_name, save_to_dataset
 from ..core.errors import InputError
-from ._common import (
-    OWNER_KEY,
-    SavedSelection,
-    find_output_layer,
-    follow_layer_list,
-    is_output_layer,
-    keep_narrow,
-    layer_choices,
-    looks_like_micrograph,
-    looks_like_prediction,
-    outputs_on_top,
-    reports_errors,
-    scroll_when_short,
-    set_layer_data,
-)
+from . import _common as ui
 
 if TYPE_CHECKING:
     import napari
@@ -68,11 +54,11 @@ class CorrectWidget(Container):
         self.source_layer = ComboBox(label="prediction", choices=self._source_choices,
                                      nullable=True,
                                      tooltip="a boundary probability map (or a tracing) to draft from")
-        self.micrograph_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)),
+        self.micrograph_layer = ComboBox(label="micrograph", choices=ui.layer_choices(viewer, (Image,)),
                                          nullable=True, tooltip="the micrograph saved with the tracing")
         self.checkpoint = LineEdit(label="source checkpoint", value="",
                                    tooltip="the checkpoint that made the prediction (recorded in the manifest)")
-        self.draft_button = PushButton(text="Draft")
+        self.draft_button = ui.button("Draft", self._draft_clicked)
         self.status = Label(label="edits", value="draft a prediction to start")
         self.help = Label(label="mouse", value="click a line: delete it · Shift-click ×2: ridge path · "
                                                "Ctrl-click ×2: merge grains · drag: free path · G: close "
@@ -82,7 +68,7 @@ class CorrectWidget(Container):
         self.pair_name = LineEdit(label="name", value="", tooltip="files image/NAME_1.png and label/NAME_1.png")
         self.thickness = ComboBox(label="line width (px)", choices=THICKNESSES, value="3",
                                   tooltip="the lab's training tracings are 3-5 px wide")
-        self.save_button = PushButton(text="Save to dataset")
+        self.save_button = ui.button("Save to dataset", self._save_clicked)
         super().__init__(widgets=[
             self.status, self.source_layer, self.micrograph_layer, self.checkpoint, self.draft_button, self.help,
             self.dataset, self.pair_name, self.thickness, self.save_button,
@@ -97,17 +83,15 @@ class CorrectWidget(Container):
         self._tick = QTimer(self.native)  # the time spent, shown every second; dies with the dock
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._show_status)
-        self.draft_button.changed.connect(self._draft_clicked)
-        self.save_button.changed.connect(self._save_clicked)
         self.dataset.changed.connect(self._suggest_name)
         self.source_layer.changed.connect(self._source_changed)
-        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
-            (self.source_layer, looks_like_prediction), (self.micrograph_layer, looks_like_micrograph)])
+        ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.source_layer, ui.looks_like_prediction), (self.micrograph_layer, ui.looks_like_micrograph)])
         self.reset_choices()
-        keep_narrow(self)
+        ui.keep_narrow(self)
         metrics = self.status.native.fontMetrics()  # the status wraps to two lines: give it their height
         self.status.native.setMinimumHeight(2 * metrics.lineSpacing() + 4)
-        scroll_when_short(self)
+        ui.scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # drafting
@@ -116,7 +100,7 @@ class CorrectWidget(Container):
         """The user's Image and Labels layers, and our own 'prediction' output (the Inspect widget's)."""
         return [(layer.name, layer) for layer in self.viewer.layers
                 if isinstance(layer, Image | Labels) and not getattr(layer, "rgb", False)
-                and (not is_output_layer(layer) or layer.metadata.get(OWNER_KEY) == "prediction")]
+                and (not ui.is_output_layer(layer) or layer.metadata.get(ui.OWNER_KEY) == "prediction")]
 
     def _source_changed(self, layer) -> None:
         if layer is not None and not self.checkpoint.value:
@@ -136,8 +120,8 @@ class CorrectWidget(Container):
                              f"prediction is {data.shape[0]} x {data.shape[1]}; they must match")
         return data, layer.name
 
-    @reports_errors
-    def _draft_clicked(self, *_: Any) -> None:
+    @ui.reports_errors
+    def _draft_clicked(self) -> None:
         from napari.qt.threading import create_worker
 
         prob, name = self._inputs()
@@ -156,7 +140,7 @@ class CorrectWidget(Container):
         self._worker = worker
         worker.start()
 
-    @reports_errors
+    @ui.reports_errors
     def _draft_failed(self, exc: BaseException) -> None:
         self.status.value = "draft failed"
         raise exc
@@ -170,25 +154,25 @@ class CorrectWidget(Container):
 
     def _show_session(self, session: CorrectionSession) -> None:
         self.session = session
-        selection = SavedSelection(self.viewer)
+        selection = ui.SavedSelection(self.viewer)
         reference = self.micrograph_layer.value or self.source_layer.value
         place = {"scale": tuple(reference.scale[-2:]), "translate": tuple(reference.translate[-2:])}
-        set_layer_data(self.viewer, GRAINS_NAME, session.labels.copy(), kind="labels", opacity=0.3, **place)
-        tracing = set_layer_data(self.viewer, TRACING_NAME, session.picture.copy(), kind="labels", opacity=1.0,
+        ui.set_layer_data(self.viewer, GRAINS_NAME, session.labels.copy(), kind="labels", opacity=0.3, **place)
+        tracing = ui.set_layer_data(self.viewer, TRACING_NAME, session.picture.copy(), kind="labels", opacity=1.0,
                                  **place)
         tracing.colormap = _tracing_colours()
         self._show_ends(session.ends, place)
         self._hook_tracing_layer(tracing)
-        outputs_on_top(self.viewer, (GRAINS_NAME, TRACING_NAME, ENDS_NAME), selection)
+        ui.outputs_on_top(self.viewer, (GRAINS_NAME, TRACING_NAME, ENDS_NAME), selection)
         self.viewer.layers.selection.active = tracing  # the mouse edits the tracing layer
         self._tick.start()
         self._show_status()
 
     def _show_ends(self, ends: np.ndarray, place: dict | None = None) -> None:
-        layer = find_output_layer(self.viewer, ENDS_NAME)
+        layer = ui.find_output_layer(self.viewer, ENDS_NAME)
         if layer is None:
             self.viewer.add_points(ends, name=ENDS_NAME, size=9, face_color="transparent", border_color="red",
-                                   border_width=0.2, metadata={OWNER_KEY: ENDS_NAME}, **(place or {}))
+                                   border_width=0.2, metadata={ui.OWNER_KEY: ENDS_NAME}, **(place or {}))
         else:
             layer.data = ends
 
@@ -210,7 +194,7 @@ class CorrectWidget(Container):
     def _redraw(self, redraw) -> None:
         if redraw is None:
             return
-        tracing, grains_layer = find_output_layer(self.viewer, TRACING_NAME), find_output_layer(self.viewer, GRAINS_NAME)
+        tracing, grains_layer = ui.find_output_layer(self.viewer, TRACING_NAME), ui.find_output_layer(self.viewer, GRAINS_NAME)
         for layer, (indices, values) in ((tracing, redraw.tracing), (grains_layer, redraw.grains)):
             if layer is not None and indices[0].size:
                 layer.data_setitem(indices, values)
@@ -239,7 +223,7 @@ class CorrectWidget(Container):
         else:
             self.free_path(points)
 
-    @reports_errors
+    @ui.reports_errors
     def click(self, point: tuple[float, float], modifiers: set[str] = frozenset()) -> None:
         session = self._require_session()
         point = _clip(point, session.shape)
@@ -263,20 +247,20 @@ class CorrectWidget(Container):
                 show_info(f"no line within {DELETE_RADIUS} px of the click")
             self._redraw(session.after(change))
 
-    @reports_errors
+    @ui.reports_errors
     def free_path(self, points) -> None:
         session = self._require_session()
         self._redraw(session.after(session.editor.free_path([_clip(p, session.shape) for p in points])))
 
-    @reports_errors
+    @ui.reports_errors
     def close_gaps(self) -> None:
         self._redraw(self._require_session().close_suggested_gaps())
 
-    @reports_errors
+    @ui.reports_errors
     def undo(self) -> None:
         self._redraw(self._require_session().undo())
 
-    @reports_errors
+    @ui.reports_errors
     def redo(self) -> None:
         self._redraw(self._require_session().redo())
 
@@ -295,8 +279,8 @@ class CorrectWidget(Container):
         if str(folder) not in ("", ".") and not self.pair_name.value:
             self.pair_name.value = free_name(folder)
 
-    @reports_errors
-    def _save_clicked(self, *_: Any) -> None:
+    @ui.reports_errors
+    def _save_clicked(self) -> None:
         session = self._require_session()
         folder = Path(self.dataset.value)
         if str(folder) in ("", "."):

@@ -28,7 +28,6 @@ from magicgui.widgets import (
     Label,
     LineEdit,
     ProgressBar,
-    PushButton,
     Select,
     SpinBox,
 )
@@ -49,23 +48,7 @@ from ..core.data import (
 )
 from ..core.errors import InputError
 from ..core.options import CropOptions
-from ._common import (
-    SavedSelection,
-    find_output_layer,
-    follow_layer_list,
-    keep_narrow,
-    layer_choices,
-    looks_like_micrograph,
-    looks_like_tracing,
-    notify_error,
-    on_click,
-    outputs_on_top,
-    reports_errors,
-    same_layer,
-    scroll_when_short,
-    set_layer_data,
-    start_worker,
-)
+from . import _common as ui
 
 if TYPE_CHECKING:
     import napari
@@ -106,18 +89,18 @@ class CropWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.images = Select(label="micrographs", choices=layer_choices(viewer, (Image,)),
+        self.images = Select(label="micrographs", choices=ui.layer_choices(viewer, (Image,)),
                              tooltip="fields of view of one area, all of one shape: NAME_1 ... NAME_n in this order")
-        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
+        self.trace_layer = ComboBox(label="tracing", choices=ui.layer_choices(viewer, (Image, Labels)), nullable=True)
         self.layout_kind = ComboBox(label="layout", choices=LAYOUTS, value=LAYOUTS[0])
         self.box_size = SpinBox(label="box size (px)", min=1, max=100_000, value=256)
         self.rows = SpinBox(label="rows", min=1, max=50, value=2)
         self.cols = SpinBox(label="columns", min=1, max=50, value=2)
         self.overlap = SpinBox(label="overlap (px)", min=0, max=100_000, value=32)
-        self.suggest_button = PushButton(text="Suggest layout")
+        self.suggest_button = ui.button("Suggest layout", self.suggest)
         self.boxes_file = FileEdit(label="boxes file", mode="w", filter="*.json")
-        self.load_button = PushButton(text="Load boxes")
-        self.save_button = PushButton(text="Save boxes")
+        self.load_button = ui.button("Load boxes", self.load_boxes)
+        self.save_button = ui.button("Save boxes", self.save_boxes)
         self.crop_count = Label(label="crops", value="")
         self.preview_index = SpinBox(label="preview box", min=1, max=1, value=1, visible=False,
                                      tooltip=f"crop number m shown in the {PREVIEW_LAYER!r} layer: "
@@ -125,10 +108,10 @@ class CropWidget(Container):
         self.dataset_name = LineEdit(label="name", value="", tooltip="dataset name XXXX (no path separators)")
         self.out_dir = FileEdit(label="output folder", mode="d", tooltip="ROOT: writes ROOT/NAME_validation/aligned")
         self.overwrite = CheckBox(text="overwrite existing files", value=False)
-        self.write_button = PushButton(text="Write dataset")
+        self.write_button = ui.button("Write dataset", self.write)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.dataset_dir = FileEdit(label="dataset folder", mode="d", tooltip="an aligned folder written earlier")
-        self.open_button = PushButton(text="Open dataset (originals + boxes)")
+        self.open_button = ui.button("Open dataset (originals + boxes)", self.open_dataset)
         self.status = Label(label="status", value="")
         super().__init__(widgets=[
             self.images, self.trace_layer, self.layout_kind, self.box_size, self.rows, self.cols, self.overlap,
@@ -142,11 +125,6 @@ class CropWidget(Container):
         self._previewing = False
 
         self.layout_kind.changed.connect(self._on_layout_changed)
-        on_click(self.suggest_button, self.suggest)
-        on_click(self.load_button, self.load_boxes)
-        on_click(self.save_button, self.save_boxes)
-        on_click(self.write_button, self.write)
-        on_click(self.open_button, self.open_dataset)
         self.images.changed.connect(self._update_count)
         # a new choice of layers refreshes a preview that is there; it never makes one (these also
         # change while layers are being removed, e.g. while the viewer closes)
@@ -154,13 +132,13 @@ class CropWidget(Container):
         self.trace_layer.changed.connect(self._refresh_preview)
         self.preview_index.changed.connect(self._show_preview)
         # let go on close and undock; empty pickers get the obvious layers, now and as layers come
-        follow_layer_list(self, viewer, self._on_layers_changed, picks=lambda: [
-            (self.images, looks_like_micrograph), (self.trace_layer, looks_like_tracing)])
+        ui.follow_layer_list(self, viewer, self._on_layers_changed, picks=lambda: [
+            (self.images, ui.looks_like_micrograph), (self.trace_layer, ui.looks_like_tracing)])
         self.native.destroyed.connect(self._unwatch)
         self._on_layout_changed(self.layout_kind.value)
         self._on_layers_changed()
-        keep_narrow(self)
-        scroll_when_short(self)
+        ui.keep_narrow(self)
+        ui.scroll_when_short(self)
 
     @property
     def _hook(self):
@@ -213,7 +191,7 @@ class CropWidget(Container):
         Layers are compared by ``unique_id``: a docked widget sees a new proxy object on every
         access, so ``is`` would re-hook (and redraw) on every layer event.
         """
-        if same_layer(layer, self._watched):
+        if ui.same_layer(layer, self._watched):
             return
         if self._watched is not None:
             self._watched.events.data.disconnect(self._on_boxes_edited)
@@ -379,7 +357,7 @@ class CropWidget(Container):
         """
         if not self._hook.connected or self._previewing:
             return
-        if not create and find_output_layer(self.viewer, PREVIEW_LAYER) is None:
+        if not create and ui.find_output_layer(self.viewer, PREVIEW_LAYER) is None:
             return
         if self._find_boxes_layer() is None or not len(self._find_boxes_layer().data):
             return
@@ -397,21 +375,21 @@ class CropWidget(Container):
             scale = np.asarray(reference.scale[-2:], dtype=float)
             translate = np.asarray(reference.translate[-2:], dtype=float) + scale * (box.top, box.left)
             top = float(stack.max()) or 1.0
-            selection = SavedSelection(self.viewer)
-            set_layer_data(self.viewer, PREVIEW_LAYER, stack, scale=(1.0, *scale), translate=(0.0, *translate),
+            selection = ui.SavedSelection(self.viewer)
+            ui.set_layer_data(self.viewer, PREVIEW_LAYER, stack, scale=(1.0, *scale), translate=(0.0, *translate),
                            contrast_limits=(float(stack.min()), top), colormap="gray")
-            outputs_on_top(self.viewer, (PREVIEW_LAYER,), selection)
+            ui.outputs_on_top(self.viewer, (PREVIEW_LAYER,), selection)
         except InputError:
             pass  # mid-edit (a rotated box, no layers chosen yet): the preview waits for valid input
         except Exception as exc:  # noqa: BLE001 - a GUI callback must never raise into Qt
-            notify_error(exc)
+            ui.notify_error(exc)
         finally:
             self._previewing = False
 
     # ------------------------------------------------------------------------------------------
     # buttons
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def suggest(self, *_: Any) -> None:
         """Replace the boxes with a starting layout for the user to edit."""
         shape = _spatial_shape(self._reference_layer())
@@ -422,13 +400,13 @@ class CropWidget(Container):
         self.show_boxes(boxes)
         self.status.value = f"{len(boxes)} boxes suggested ({self.layout_kind.value}); edit them in {BOXES_LAYER!r}"
 
-    @reports_errors
+    @ui.reports_errors
     def load_boxes(self, *_: Any) -> None:
         path = Path(self.boxes_file.value)
         self.show_boxes(read_boxes(path))
         self.status.value = f"loaded {path.name}"
 
-    @reports_errors
+    @ui.reports_errors
     def save_boxes(self, *_: Any) -> None:
         path = Path(self.boxes_file.value)
         if path.suffix.lower() != ".json":
@@ -445,7 +423,7 @@ class CropWidget(Container):
         """True while a dataset is being written in the background."""
         return self._worker is not None
 
-    @reports_errors
+    @ui.reports_errors
     def write(self, *_: Any) -> Path:
         """Write ROOT/NAME_validation/aligned in a background worker; returns the folder it writes.
 
@@ -473,7 +451,7 @@ class CropWidget(Container):
             sources=[_layer_source(layer) for layer in layers], trace_source=_layer_source(trace_layer),
         )
         message = f"({len(layers)} x {len(boxes)} image/label pairs)"
-        self._worker = start_worker(self, _drain, steps, yielded=self._on_progress,
+        self._worker = ui.start_worker(self, _drain, steps, yielded=self._on_progress,
                                     returned=lambda folder: self._on_written(folder, message),
                                     finished=self._on_worker_finished)
         self.write_button.enabled = False
@@ -500,7 +478,7 @@ class CropWidget(Container):
         if self.status.value.startswith("writing "):
             self.status.value = "writing failed; nothing was written"
 
-    @reports_errors
+    @ui.reports_errors
     def open_dataset(self, *_: Any) -> None:
         """Continue another day: add a written dataset's originals, tracing and boxes to the viewer."""
         opened = dataset.read_aligned(self.dataset_dir.value)  # everything read before anything is added

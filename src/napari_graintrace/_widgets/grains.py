@@ -26,7 +26,6 @@ from magicgui.widgets import (
     FloatSpinBox,
     Label,
     ProgressBar,
-    PushButton,
     SpinBox,
 )
 from napari.layers import Image, Labels
@@ -38,24 +37,7 @@ from ..core.data import convert
 from ..core.errors import InputError
 from ..core.grid import check_same_area, grid_text, tiff_pixel_size, to_grid
 from ..core.options import GrainOptions
-from ._common import (
-    SavedSelection,
-    describe_layer,
-    find_output_layer,
-    follow_layer_list,
-    is_output_layer,
-    keep_narrow,
-    looks_like_prediction,
-    looks_like_tracing,
-    on_click,
-    outputs_on_top,
-    placement_on,
-    reports_errors,
-    scroll_when_short,
-    set_layer_data,
-    show_busy,
-    start_worker,
-)
+from . import _common as ui
 from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
@@ -207,7 +189,7 @@ class GrainsWidget(Container):
                                                  "'prediction' layer is offered too")
         self.trace_layer = ComboBox(label="tracing", choices=self._trace_choices, nullable=True,
                                     tooltip="the true tracing (Image or Labels, either polarity); optional")
-        self.run_button = PushButton(text="Run [segment and compare]")
+        self.run_button = ui.button("Run [segment and compare]", self.run)
         self.high = FloatSlider(label="high threshold", min=0.0, max=1.0, step=0.005, value=defaults.high)
         self.low = FloatSlider(label="low threshold", min=0.0, max=1.0, step=0.005, value=defaults.low)
         self.dilations = SpinBox(label="dilations", min=0, max=20, value=defaults.dilations)
@@ -217,18 +199,18 @@ class GrainsWidget(Container):
                                        tooltip="micrometres per pixel, for sizes in um and the ASTM G numbers "
                                                "(0: none); taken from the layers' scale or a TIFF's "
                                                "resolution tags when they have one, and yours to change")
-        self.tune_button = PushButton(text="Tune [best grain F1]")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.tune_button = ui.button("Tune [best grain F1]", self.tune)
+        self.cancel_button = ui.button("Cancel", self.cancel, enabled=False)
         self.progress = ProgressBar(label="tuning", value=0, max=1, visible=False)
         self.status = Label(label="", value="choose a prediction layer, then Run")
         self.metrics_panel = Label(label="metrics", value="-")
-        self.copy_button = PushButton(text="Copy metrics as table")
+        self.copy_button = ui.button("Copy metrics as table", self.copy_metrics)
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.json")
         self.overwrite = CheckBox(label="overwrite", value=False)
-        self.export_button = PushButton(text="Export metrics")
+        self.export_button = ui.button("Export metrics", self.export_metrics)
         self.grains_folder = FileEdit(label="grains to", mode="d",
                                       tooltip="a folder for " + ", ".join(grains.OUTPUT_FILES.values()))
-        self.export_grains_button = PushButton(text="Export grains [labels, per-grain CSV, summary]")
+        self.export_grains_button = ui.button("Export grains [labels, per-grain CSV, summary]", self.export_grains)
         super().__init__(widgets=[
             self.prediction_layer, self.trace_layer, self.run_button, self.high, self.low, self.dilations,
             self.min_area, self.prune, self.pixel_size, self.tune_button, self.cancel_button, self.progress,
@@ -265,26 +247,20 @@ class GrainsWidget(Container):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.resegment)
 
-        on_click(self.run_button, self.run)
         for control in (self.high, self.low, self.dilations, self.min_area, self.prune, self.pixel_size):
             control.changed.connect(self._on_control_changed)
-        on_click(self.tune_button, self.tune)
-        on_click(self.cancel_button, self.cancel)
-        on_click(self.copy_button, self.copy_metrics)
-        on_click(self.export_button, self.export_metrics)
-        on_click(self.export_grains_button, self.export_grains)
         # before the dropdowns are filled: a preselected layer brings its pixel size too
         self.prediction_layer.changed.connect(self._take_pixel_size)
         self.trace_layer.changed.connect(self._take_pixel_size)
         viewer.events.theme.connect(self._on_theme)
         self.native.destroyed.connect(self._disconnect_theme)
         # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
-        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
-            (self.prediction_layer, looks_like_prediction), (self.trace_layer, looks_like_tracing)])
-        keep_narrow(self)
+        ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.prediction_layer, ui.looks_like_prediction), (self.trace_layer, ui.looks_like_tracing)])
+        ui.keep_narrow(self)
         for label in (self.status, self.metrics_panel):  # short lines, all of them shown (a wrapped label
             label.native.setWordWrap(False)              # is squeezed to a line or two in the scroll area)
-        scroll_when_short(self)
+        ui.scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go
@@ -308,11 +284,11 @@ class GrainsWidget(Container):
         """The user's Image layers, and our own 'prediction' output (the Inspect widget's)."""
         return [(layer.name, layer) for layer in self.viewer.layers
                 if isinstance(layer, Image) and not layer.rgb
-                and (not is_output_layer(layer) or layer.metadata.get("napari-graintrace output") == "prediction")]
+                and (not ui.is_output_layer(layer) or layer.metadata.get("napari-graintrace output") == "prediction")]
 
     def _trace_choices(self, _widget=None) -> list[tuple[str, Any]]:
         return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, Image | Labels) and not is_output_layer(layer)]
+                if isinstance(layer, Image | Labels) and not ui.is_output_layer(layer)]
 
     def options(self) -> GrainOptions:
         """The controls as checked options (low above high is refused with a message)."""
@@ -325,10 +301,10 @@ class GrainsWidget(Container):
         if layer is None:
             raise InputError("choose a prediction layer: a probability map in [0, 1] or 8/16-bit, e.g. the "
                              "'prediction' of Inspect prediction")
-        inputs = _Inputs(np.asarray(layer.data), describe_layer("prediction", layer), layer.rgb)
+        inputs = _Inputs(np.asarray(layer.data), ui.describe_layer("prediction", layer), layer.rgb)
         trace_layer = self.trace_layer.value
         if trace_layer is not None:
-            inputs.trace, inputs.trace_name = np.asarray(trace_layer.data), describe_layer("tracing", trace_layer)
+            inputs.trace, inputs.trace_name = np.asarray(trace_layer.data), ui.describe_layer("tracing", trace_layer)
             inputs.trace_is_labels = isinstance(trace_layer, Labels)
             inputs.trace_rgb = getattr(trace_layer, "rgb", None)
         return inputs
@@ -348,7 +324,7 @@ class GrainsWidget(Container):
     # ------------------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def run(self) -> None:
         """Read the layers, segment with the controls' values, compare, draw (in a worker)."""
         if self._segmenting is not None:
@@ -365,7 +341,7 @@ class GrainsWidget(Container):
         if self.segmenter is not None and not self._applying:
             self._timer.start()  # debounced: a dragged slider re-segments once it rests
 
-    @reports_errors
+    @ui.reports_errors
     def resegment(self) -> None:
         """The live path: re-run the stages after the moved control (in a worker), then redraw."""
         if self._segmenting is not None:
@@ -377,8 +353,8 @@ class GrainsWidget(Container):
 
     def _start_segmenting(self, source: _Inputs | _Loaded, reference, place: bool) -> None:
         options = self.options()  # checked here: a bad combination is a notification, no work
-        selection = SavedSelection(self.viewer) if place else None
-        self._segmenting = start_worker(
+        selection = ui.SavedSelection(self.viewer) if place else None
+        self._segmenting = ui.start_worker(
             self, _segment_in_background, source, options,
             returned=lambda result: self._on_segmented(result, reference, place, selection),
             finished=self._on_segmenting_finished,
@@ -386,7 +362,7 @@ class GrainsWidget(Container):
         self.status.value = "segmenting..."
         self.run_button.enabled = False
 
-    @reports_errors
+    @ui.reports_errors
     def _on_segmented(self, result: tuple, reference, place: bool, selection=None) -> None:
         loaded, options, labels, table, metrics, layers = result
         self.segmenter, self.truth, self.true_table = loaded.segmenter, loaded.truth, loaded.true_table
@@ -409,7 +385,7 @@ class GrainsWidget(Container):
             f"{label}  {self._format(metrics[key])}" for label, key in METRIC_ROWS if key in metrics)
         self._draw_histogram(table, metrics.get("size_ks"), options.pixel_size)
         if selection is not None:
-            outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
+            ui.outputs_on_top(self.viewer, (TRUE_LAYER, PREDICTED_LAYER), selection)
         try:
             moved = options != self.options()
         except InputError:  # the controls are mid-move (low above high): the next settled move says so
@@ -430,15 +406,15 @@ class GrainsWidget(Container):
             self.tune()
 
     def _show(self, name: str, data: np.ndarray, place: bool, **new_layer: Any) -> None:
-        layer = find_output_layer(self.viewer, name)
+        layer = ui.find_output_layer(self.viewer, name)
         if layer is not None and not place and self._shown_with_fates == (self.truth is not None):
             layer.data = data  # one refresh, not one per property
             return
         from napari.utils.colormaps import label_colormap
 
         colormap = _fate_colormap() if self.truth is not None else label_colormap()
-        where = placement_on(self._reference, data.shape) if self._reference is not None else {}
-        set_layer_data(self.viewer, name, data, kind="labels", colormap=colormap, **where, **new_layer)
+        where = ui.placement_on(self._reference, data.shape) if self._reference is not None else {}
+        ui.set_layer_data(self.viewer, name, data, kind="labels", colormap=colormap, **where, **new_layer)
         self._shown_with_fates = self.truth is not None
 
     def _draw_histogram(self, table: grains.GrainTable, ks: float | None, pixel_size: float | None) -> None:
@@ -456,7 +432,7 @@ class GrainsWidget(Container):
     # ------------------------------------------------------------------------------------------
     # tuning
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def tune(self) -> None:
         """Search the post-processing for the best grain F1 (worker); the sliders follow the result."""
         if self.trace_layer.value is None:
@@ -472,10 +448,10 @@ class GrainsWidget(Container):
             raise InputError("the prediction is a tracing (only 0 and 1): it is only skeletonized, nothing to tune")
         # a Segmenter of its own: the worker's stages never race the sliders' cache
         segmenter = grains.Segmenter(self.segmenter.pred)
-        self._worker = start_worker(self, _tune_in_background, segmenter, self.truth, self.options(),
+        self._worker = ui.start_worker(self, _tune_in_background, segmenter, self.truth, self.options(),
                                     yielded=self._on_progress, returned=self._on_tuned,
                                     finished=self._on_worker_finished)
-        show_busy(self, True, self.tune_button)
+        ui.show_busy(self, True, self.tune_button)
 
     def _on_progress(self, step: tuple[int, int, str]) -> None:
         done, total, text = step
@@ -483,7 +459,7 @@ class GrainsWidget(Container):
         self.progress.value = min(done, total)
         self.status.value = text
 
-    @reports_errors
+    @ui.reports_errors
     def _on_tuned(self, result: grains.TuneResult) -> None:
         self.tuned = result
         self.set_options(result.options)
@@ -511,7 +487,7 @@ class GrainsWidget(Container):
         if self._worker is not None and self._worker.abort_requested:
             show_info("tuning cancelled; the controls were not changed")
         self._worker = None
-        show_busy(self, False, self.tune_button)
+        ui.show_busy(self, False, self.tune_button)
 
     def cancel(self) -> None:
         self._tune_queued = False
@@ -543,7 +519,7 @@ class GrainsWidget(Container):
         QGuiApplication.clipboard().setText(self.metrics_table())
         show_info("grain metrics copied as a tab-separated table")
 
-    @reports_errors
+    @ui.reports_errors
     def export_metrics(self) -> None:
         """Write the metrics as CSV (metric,value) or JSON by the file's suffix; never overwrites unasked."""
         import json
@@ -569,7 +545,7 @@ class GrainsWidget(Container):
         path = getattr(getattr(layer, "source", None), "path", None)
         return str(path) if path else layer.name
 
-    @reports_errors
+    @ui.reports_errors
     def export_grains(self) -> None:
         """Write the grain labels (TIFF), the per-grain CSV, the summary JSON and the size histogram (PNG)
         into the chosen folder: the files and the writer of ``graintrace grains -o``. Nothing is

@@ -21,7 +21,6 @@ from magicgui.widgets import (
     FloatSpinBox,
     Label,
     ProgressBar,
-    PushButton,
     SpinBox,
 )
 from napari.layers import Image, Labels
@@ -41,28 +40,7 @@ from ..core.options import (
     resolution,
 )
 from ..core.scoring import Evaluation, composite_rgb, recall_rgb, reward_rgb
-from ._common import (
-    OUTPUT_LAYERS,
-    OWNER_KEY,
-    SAMPLE_HINT,
-    SavedSelection,
-    describe_layer,
-    find_output_layer,
-    follow_layer_list,
-    keep_narrow,
-    layer_choices,
-    looks_like_micrograph,
-    looks_like_prediction,
-    looks_like_tracing,
-    notify_error,
-    on_click,
-    outputs_on_top,
-    reports_errors,
-    scroll_when_short,
-    show_busy,
-    show_evaluation_gradually,
-    start_worker,
-)
+from . import _common as ui
 
 if TYPE_CHECKING:
     import napari
@@ -71,7 +49,7 @@ LIVE_REDRAW_PIXELS = 2048 * 2048  # above this, a sigma move redraws its layers 
 SOURCES = ("checkpoint", "prediction layer", "prediction file")
 STALE_KEY = "graintrace: needs redraw"
 SERIES_POLL_MS = 2000  # how often the checkpoint folder is listed again for new epochs
-OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # bottom to top
+OUTPUT_NAMES = ("prediction", *ui.OUTPUT_LAYERS)  # bottom to top
 
 
 def _cache_entry(cache: PredictionCache, item, image: np.ndarray, options: PredictOptions) -> Path:
@@ -175,8 +153,8 @@ class InspectWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
-        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
+        self.image_layer = ComboBox(label="micrograph", choices=ui.layer_choices(viewer, (Image,)), nullable=True)
+        self.trace_layer = ComboBox(label="tracing", choices=ui.layer_choices(viewer, (Image, Labels)), nullable=True)
         self.trace_info = Label(label="tracing read as", value="-")
         self.resize_trace = CheckBox(text="resize the tracing to the micrograph", value=False,
                                      tooltip="off: a tracing of another shape is refused (it would score the "
@@ -189,10 +167,10 @@ class InspectWidget(Container):
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
                                    tooltip="the network's input: native (tiles) or the lab's square; "
                                            "the map is scored on the micrograph's grid either way")
-        self.prediction_layer = ComboBox(label="prediction layer", choices=layer_choices(viewer, (Image,)), nullable=True)
+        self.prediction_layer = ComboBox(label="prediction layer", choices=ui.layer_choices(viewer, (Image,)), nullable=True)
         self.prediction_file = FileEdit(label="prediction file", mode="r", filter="*.png *.tif *.tiff")
-        self.run_button = PushButton(text="Run [predict and score]")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.run_button = ui.button("Run [predict and score]", self.run)
+        self.cancel_button = ui.button("Cancel", self.cancel, enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.window = SpinBox(label="Gaussian window", min=1, max=99, step=2, value=15)
@@ -202,7 +180,7 @@ class InspectWidget(Container):
                                            tooltip="how far (px) a predicted boundary pixel may lie from a true "
                                                    "one and still match (graintrace score --match-distance)")
         self.score_panel = Label(label="scores", value="no prediction yet")
-        self.copy_button = PushButton(text="Copy scores as table")
+        self.copy_button = ui.button("Copy scores as table", self.copy_scores)
         super().__init__(
             widgets=[
                 self.image_layer, self.trace_layer, self.trace_info, self.resize_trace, self.source, self.checkpoint_folder,
@@ -241,20 +219,17 @@ class InspectWidget(Container):
         self.source.changed.connect(self._on_source_changed)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
         self.epoch.changed.connect(self._on_epoch_changed)
-        on_click(self.run_button, self.run)
-        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self._on_sigma_changed)
         self.window.changed.connect(self._on_window_changed)
         self.kernel.changed.connect(self._on_kernel_changed)
         self.match_distance.changed.connect(self._on_match_distance_changed)
-        on_click(self.copy_button, self.copy_scores)
         # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
-        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
-            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing),
-            (self.prediction_layer, looks_like_prediction)])
+        ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, ui.looks_like_micrograph), (self.trace_layer, ui.looks_like_tracing),
+            (self.prediction_layer, ui.looks_like_prediction)])
         self._on_source_changed(self.source.value)
-        keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
-        scroll_when_short(self)
+        ui.keep_narrow(self)  # long paths, layer names and notes wrap instead of widening the dock
+        ui.scroll_when_short(self)
 
     # ------------------------------------------------------------------------------------------
     # inputs
@@ -266,7 +241,7 @@ class InspectWidget(Container):
         self.prediction_layer.visible = source == "prediction layer"
         self.prediction_file.visible = source == "prediction file"
 
-    @reports_errors
+    @ui.reports_errors
     def _on_folder_changed(self, folder: Path) -> None:
         folder = Path(folder)
         if folder.is_file():  # a single .pth typed into the box
@@ -303,7 +278,7 @@ class InspectWidget(Container):
         if chosen not in series and series:  # the first checkpoints of a new run: the latest is chosen
             self.epoch.value = series[-1]
 
-    @reports_errors
+    @ui.reports_errors
     def _on_epoch_changed(self, item) -> None:
         """An epoch already predicted is shown from the cache, looked up and scored in a worker; Run
         stays enabled meanwhile (a click supersedes the lookup). Quiet while the inputs are incomplete."""
@@ -335,8 +310,8 @@ class InspectWidget(Container):
         """The chosen tracing layer read by ``core.convert`` (minority = boundary, Image or Labels)."""
         layer = self.trace_layer.value
         if layer is None:
-            raise InputError(f"choose a tracing layer ({SAMPLE_HINT})")
-        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=describe_layer("tracing", layer),
+            raise InputError(f"choose a tracing layer ({ui.SAMPLE_HINT})")
+        return convert.tracing(layer.data, labels=isinstance(layer, Labels), what=ui.describe_layer("tracing", layer),
                                rgb=getattr(layer, "rgb", None))
 
     def _trace_mask(self, tracing: convert.Tracing | None = None) -> np.ndarray:
@@ -347,14 +322,14 @@ class InspectWidget(Container):
             return tracing.mask
         shape = self._micrograph().shape  # a stack as micrograph is refused for what it is, first
         return convert.match_shape(tracing.mask, shape, resize=self.resize_trace.value,
-                                   what=describe_layer("tracing", self.trace_layer.value),
-                                   reference=describe_layer("micrograph", micrograph))
+                                   what=ui.describe_layer("tracing", self.trace_layer.value),
+                                   reference=ui.describe_layer("micrograph", micrograph))
 
     def _micrograph(self) -> np.ndarray:
         layer = self.image_layer.value
         if layer is None:
-            raise InputError(f"choose a micrograph layer ({SAMPLE_HINT})")
-        return convert.micrograph(layer.data, what=describe_layer("micrograph", layer),
+            raise InputError(f"choose a micrograph layer ({ui.SAMPLE_HINT})")
+        return convert.micrograph(layer.data, what=ui.describe_layer("micrograph", layer),
                                   rgb=getattr(layer, "rgb", None))
 
     def _resolution(self) -> int | None:
@@ -368,7 +343,7 @@ class InspectWidget(Container):
     # ------------------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def run(self) -> None:
         """Predict (off the GUI thread) or take an existing prediction, then score and draw.
 
@@ -379,7 +354,7 @@ class InspectWidget(Container):
             layer = self.prediction_layer.value
             if layer is None:
                 raise InputError("choose a prediction layer")
-            pred = convert.prediction(layer.data, what=describe_layer("prediction", layer),
+            pred = convert.prediction(layer.data, what=ui.describe_layer("prediction", layer),
                                       rgb=getattr(layer, "rgb", None))
             self._show(pred, layer.name, trace)
             return
@@ -420,14 +395,14 @@ class InspectWidget(Container):
             return run_id == self._run_id
 
         self._stop = stop
-        self._worker = start_worker(
+        self._worker = ui.start_worker(
             self, body, *args, stop=stop,
             yielded=lambda update: current() and self._on_progress(update),
             returned=lambda value: current() and value is not None and on_result(*value),
-            errored=lambda exc: current() and notify_error(exc),
+            errored=lambda exc: current() and ui.notify_error(exc),
             finished=lambda: current() and self._idle(),
         )
-        show_busy(self, True)
+        ui.show_busy(self, True)
         self.run_button.enabled = not blocking
 
     def _on_progress(self, update: tuple[str, int, int]) -> None:
@@ -436,7 +411,7 @@ class InspectWidget(Container):
         self.progress.max = max(total, 1)
         self.progress.value = done
 
-    @reports_errors
+    @ui.reports_errors
     def _on_prediction(self, label: str, pred: np.ndarray, evaluation: Evaluation, pictures: dict,
                        prf: tuple) -> None:
         if evaluation.options != self._params():  # the controls moved while it ran: score again at the current values
@@ -447,7 +422,7 @@ class InspectWidget(Container):
     def _idle(self) -> None:
         self._worker = None
         self._stop = None
-        show_busy(self, False)
+        ui.show_busy(self, False)
 
     def _abandon(self) -> None:
         """Stop the running worker and ignore whatever it still sends."""
@@ -485,8 +460,8 @@ class InspectWidget(Container):
             self._prf_timer.start()
         reference = self.image_layer.value or self.trace_layer.value
         self._drawing = True  # a worker's result: one layer per event-loop turn, the viewer stays live
-        selection = SavedSelection(self.viewer)
-        show_evaluation_gradually(self.viewer, evaluation, reference, pictures,
+        selection = ui.SavedSelection(self.viewer)
+        ui.show_evaluation_gradually(self.viewer, evaluation, reference, pictures,
                                   done=lambda: self._drawn(selection), widget=self)
 
     def _grid_note(self, evaluation: Evaluation, source_shape: tuple[int, ...] | None) -> str:
@@ -500,10 +475,10 @@ class InspectWidget(Container):
             notes.append(f"map {source_shape[0]} x {source_shape[1]} resampled to this grid")
         return "; ".join(notes)
 
-    def _drawn(self, selection: SavedSelection) -> None:
+    def _drawn(self, selection: ui.SavedSelection) -> None:
         """The results go on top of the layer list (the user may have opened an image since)."""
         self._drawing = False
-        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
+        ui.outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
 
     @property
     def busy(self) -> bool:
@@ -536,19 +511,19 @@ class InspectWidget(Container):
         ev = self.evaluation
         if ev is None:
             return
-        layer = find_output_layer(self.viewer, "missed trace")
-        self._prf_worker = start_worker(
+        layer = ui.find_output_layer(self.viewer, "missed trace")
+        self._prf_worker = ui.start_worker(
             self, _prf_in_background, ev, ev.sigma, layer is not None and layer.visible,
             returned=lambda result, ev=ev, sigma=ev.sigma: self._on_prf(ev, sigma, *result),
         )
 
-    @reports_errors
+    @ui.reports_errors
     def _on_prf(self, ev: Evaluation, sigma: float, prf: tuple, picture: np.ndarray | None) -> None:
         if ev is not self.evaluation or sigma != ev.sigma:
             return  # the slider moved on: its own timer brings the current one
         self._prf = prf
         self._update_scores()
-        layer = find_output_layer(self.viewer, "missed trace")
+        layer = ui.find_output_layer(self.viewer, "missed trace")
         if layer is not None and picture is not None and layer.visible:
             layer.data = picture
             layer.metadata.pop(STALE_KEY, None)
@@ -566,27 +541,27 @@ class InspectWidget(Container):
             return
         ev = self.evaluation
         visible = {name: layer for name in ("Gaussian reward", "score overlay")
-                   if (layer := find_output_layer(self.viewer, name)) is not None}
+                   if (layer := ui.find_output_layer(self.viewer, name)) is not None}
         for layer in visible.values():
             layer.metadata[STALE_KEY] = True  # shown later: drawn then, at the sigma of that moment
         wanted = tuple(name for name, layer in visible.items() if layer.visible)
-        self._redraw_worker = start_worker(
+        self._redraw_worker = ui.start_worker(
             self, _sigma_pictures_in_background, ev, ev.sigma, wanted,
             returned=lambda result, ev=ev: self._on_sigma_pictures(ev, *result), finished=self._on_redraw_finished,
         )
 
-    @reports_errors
+    @ui.reports_errors
     def _on_sigma_pictures(self, ev: Evaluation, sigma: float, pictures: dict) -> None:
         if ev is not self.evaluation or sigma != ev.sigma:
             self._redraw_pending = True
             return
         for name, picture in pictures.items():
-            layer = find_output_layer(self.viewer, name)
+            layer = ui.find_output_layer(self.viewer, name)
             if layer is not None:
                 layer.data = picture
                 layer.metadata.pop(STALE_KEY, None)
         for name in ("Gaussian reward", "score overlay"):  # hidden ones catch up when shown
-            layer = find_output_layer(self.viewer, name)
+            layer = ui.find_output_layer(self.viewer, name)
             if layer is not None and layer.metadata.get(STALE_KEY):
                 layer.events.visible.connect(self._refresh_if_stale)
 
@@ -603,7 +578,7 @@ class InspectWidget(Container):
         slider move.
         """
         for name in names:
-            layer = find_output_layer(self.viewer, name)
+            layer = ui.find_output_layer(self.viewer, name)
             if layer is None:
                 continue
             if layer.visible:
@@ -622,7 +597,7 @@ class InspectWidget(Container):
     def _refresh_if_stale(self, event) -> None:
         layer = event.source
         if layer.visible and layer.metadata.pop(STALE_KEY, False) and self.evaluation is not None:
-            layer.data = self._picture(layer.metadata[OWNER_KEY])
+            layer.data = self._picture(layer.metadata[ui.OWNER_KEY])
 
     def _on_sigma_changed(self, sigma: float) -> None:
         """Every slider move: the loss from the scorer's summary, then the two reward layers."""
@@ -633,7 +608,7 @@ class InspectWidget(Container):
         self._redraw_gaussian()
         self._prf_timer.start()
 
-    @reports_errors
+    @ui.reports_errors
     def _on_window_changed(self, window: int) -> None:
         if self.evaluation is None:
             return
@@ -642,7 +617,7 @@ class InspectWidget(Container):
         self._redraw_gaussian()
         self._prf_timer.start()
 
-    @reports_errors
+    @ui.reports_errors
     def _on_match_distance_changed(self, distance: float) -> None:
         """A new tolerance: the boundary match is made again in a worker (thinning and matching)."""
         params = self._params()  # a bad value is a notification here, before any work
@@ -651,12 +626,12 @@ class InspectWidget(Container):
             return
         self._show(ev.pred, self.epoch_label, ev.trace)
 
-    @reports_errors
+    @ui.reports_errors
     def _on_kernel_changed(self, kernel: int) -> None:
         if self.evaluation is None:
             return
         self.evaluation.set_kernel(kernel)
-        layer = find_output_layer(self.viewer, "top-hat reward")
+        layer = ui.find_output_layer(self.viewer, "top-hat reward")
         if layer is not None:
             layer.data = self.evaluation.tophat_reward_rgb()
         self._update_scores()

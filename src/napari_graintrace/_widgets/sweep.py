@@ -23,7 +23,6 @@ from magicgui.widgets import (
     Label,
     LineEdit,
     ProgressBar,
-    PushButton,
     Select,
     SpinBox,
     Table,
@@ -37,25 +36,7 @@ from ..core.data import convert
 from ..core.errors import InputError
 from ..core.options import RESOLUTIONS, SweepOptions
 from ..core.scoring import Evaluation
-from ._common import (
-    OUTPUT_LAYERS,
-    SAMPLE_HINT,
-    SavedSelection,
-    describe_layer,
-    follow_layer_list,
-    keep_narrow,
-    layer_choices,
-    looks_like_micrograph,
-    looks_like_tracing,
-    notify_error,
-    on_click,
-    outputs_on_top,
-    reports_errors,
-    scroll_when_short,
-    show_busy,
-    show_evaluation_gradually,
-    start_worker,
-)
+from . import _common as ui
 from ._plots import ThemedPlot
 
 if TYPE_CHECKING:
@@ -67,12 +48,12 @@ TABLE_KERNELS = (3, 5)
 
 def _layer_pair(image_layer, trace_layer) -> sweep.LoadedPair:
     """A sweep input from two napari layers (Image or Labels tracing alike: the minority class is boundary)."""
-    image = convert.micrograph(image_layer.data, describe_layer("micrograph", image_layer),
+    image = convert.micrograph(image_layer.data, ui.describe_layer("micrograph", image_layer),
                                rgb=getattr(image_layer, "rgb", None))
     tracing = convert.tracing(trace_layer.data, labels=isinstance(trace_layer, Labels),
-                              what=describe_layer("tracing", trace_layer), rgb=getattr(trace_layer, "rgb", None))
-    mask = convert.match_shape(tracing.mask, image.shape, what=describe_layer("tracing", trace_layer),
-                               reference=describe_layer("micrograph", image_layer))
+                              what=ui.describe_layer("tracing", trace_layer), rgb=getattr(trace_layer, "rgb", None))
+    mask = convert.match_shape(tracing.mask, image.shape, what=ui.describe_layer("tracing", trace_layer),
+                               reference=ui.describe_layer("micrograph", image_layer))
     return sweep.LoadedPair(image_layer.name, image, mask)
 
 
@@ -84,24 +65,24 @@ class SweepWidget(Container):
         self.checkpoint_folder = FileEdit(label="checkpoints", mode="d")
         self.run_name = LineEdit(label="run name", value="")
         self.run_name.native.setPlaceholderText("(the folder's name)")
-        self.add_run_button = PushButton(text="Add run")
+        self.add_run_button = ui.button("Add run", self.add_run)
         self.runs: dict[str, Path] = {}  # name -> checkpoint folder, in the order added
         # choices from a callable: magicgui's reset_choices (on every layer change) re-reads the runs
         self.runs_list = Select(label="runs", choices=lambda _widget: list(self.runs), allow_multiple=True)
-        self.remove_run_button = PushButton(text="Remove selected runs")
-        self.image_layer = ComboBox(label="micrograph", choices=layer_choices(viewer, (Image,)), nullable=True)
-        self.trace_layer = ComboBox(label="tracing", choices=layer_choices(viewer, (Image, Labels)), nullable=True)
-        self.add_pair_button = PushButton(text="Add pair")
+        self.remove_run_button = ui.button("Remove selected runs", self.remove_selected_runs)
+        self.image_layer = ComboBox(label="micrograph", choices=ui.layer_choices(viewer, (Image,)), nullable=True)
+        self.trace_layer = ComboBox(label="tracing", choices=ui.layer_choices(viewer, (Image, Labels)), nullable=True)
+        self.add_pair_button = ui.button("Add pair", self.add_pair)
         self.pairs_label = Label(label="pairs", value="(the chosen pair)")
-        self.clear_pairs_button = PushButton(text="Clear pairs")
+        self.clear_pairs_button = ui.button("Clear pairs", self.clear_pairs)
         self.resolution = ComboBox(label="resolution", choices=RESOLUTIONS, value=RESOLUTIONS[0],
                                    tooltip="the network's input: native (tiles) or the lab's square; "
                                            "the maps are scored on the micrograph's grid either way")
-        self.run_button = PushButton(text="Run sweep")
-        self.follow_button = PushButton(text="Follow training (live)",
-                                        tooltip="score each checkpoint as a training writes it, until it has "
-                                                "finished or 10 min pass without a new one")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.run_button = ui.button("Run sweep", self.run)
+        self.follow_button = ui.button("Follow training (live)", self.follow,
+                                       tooltip="score each checkpoint as a training writes it, until it has "
+                                               "finished or 10 min pass without a new one")
+        self.cancel_button = ui.button("Cancel", self.cancel, enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
@@ -110,8 +91,8 @@ class SweepWidget(Container):
         self.best_table.min_height = 170  # a metric per row, a run per column: narrow docks show every run
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
         self.overwrite = CheckBox(label="overwrite", value=False)
-        self.export_csv_button = PushButton(text="Export CSV")
-        self.export_png_button = PushButton(text="Export PNG")
+        self.export_csv_button = ui.button("Export CSV", self.export_csv)
+        self.export_png_button = ui.button("Export PNG", self.export_png)
         super().__init__(widgets=[
             self.checkpoint_folder, self.run_name, self.add_run_button, self.runs_list, self.remove_run_button,
             self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
@@ -137,24 +118,15 @@ class SweepWidget(Container):
         self.cache = PredictionCache()
 
         self._showing = 0  # epochs being scored for display (a plot click): their layers follow
-        on_click(self.add_run_button, self.add_run)
-        on_click(self.remove_run_button, self.remove_selected_runs)
-        on_click(self.add_pair_button, self.add_pair)
-        on_click(self.clear_pairs_button, self.clear_pairs)
-        on_click(self.run_button, self.run)
-        on_click(self.follow_button, self.follow)
-        on_click(self.cancel_button, self.cancel)
         self.sigma.changed.connect(self.redraw)
         self.kernel.changed.connect(self.redraw)
-        on_click(self.export_csv_button, self.export_csv)
-        on_click(self.export_png_button, self.export_png)
         # let go on close and undock; empty dropdowns get the obvious layers, now and as layers come
-        follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
-            (self.image_layer, looks_like_micrograph), (self.trace_layer, looks_like_tracing)])
+        ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
+            (self.image_layer, ui.looks_like_micrograph), (self.trace_layer, ui.looks_like_tracing)])
         viewer.events.theme.connect(self._on_theme)
         self.native.destroyed.connect(self._disconnect_theme)
-        keep_narrow(self)
-        scroll_when_short(self)
+        ui.keep_narrow(self)
+        ui.scroll_when_short(self)
 
     def _disconnect_theme(self, *_: Any) -> None:
         # napari-matplotlib's canvas listens to the theme too and never lets go: an object given to
@@ -168,7 +140,7 @@ class SweepWidget(Container):
     # ------------------------------------------------------------------------------------------
     # inputs
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def add_run(self, folder: str | Path | None = None, name: str | None = None) -> None:
         """Add a run (the folder field and the name field, or the given ones); names are unique."""
         folder = Path(folder if folder is not None else self.checkpoint_folder.value)
@@ -205,7 +177,7 @@ class SweepWidget(Container):
         folder = Path(self.checkpoint_folder.value)
         return {(self.run_name.value.strip() or folder.resolve().name): folder}
 
-    @reports_errors
+    @ui.reports_errors
     def add_pair(self) -> None:
         image, trace = self.image_layer.value, self.trace_layer.value
         if image is None or trace is None:
@@ -221,13 +193,13 @@ class SweepWidget(Container):
     def _chosen_pairs(self) -> list[sweep.LoadedPair]:
         pairs = self.pairs or [(self.image_layer.value, self.trace_layer.value)]
         if any(layer is None for pair in pairs for layer in pair):
-            raise InputError(f"choose a micrograph and its tracing ({SAMPLE_HINT})")
+            raise InputError(f"choose a micrograph and its tracing ({ui.SAMPLE_HINT})")
         return [_layer_pair(image, trace) for image, trace in pairs]
 
     # ------------------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def run(self) -> None:
         inputs = self._chosen_pairs()
         runs = sweep.as_runs(self._chosen_runs())
@@ -235,20 +207,20 @@ class SweepWidget(Container):
         # a finished sweep's rows are reused where nothing changed: adding a run computes that run only
         steps = sweep.sweep_steps(runs, inputs, options=options, cache=self.cache, previous=self.result)
         self._pending_inputs = {pair.name: pair for pair in inputs}
-        self._worker = start_worker(self, _drive, steps, yielded=self._on_progress, returned=self._on_result,
+        self._worker = ui.start_worker(self, _drive, steps, yielded=self._on_progress, returned=self._on_result,
                                     finished=self._on_finished)
-        show_busy(self, True, self.follow_button)
+        ui.show_busy(self, True, self.follow_button)
 
-    @reports_errors
+    @ui.reports_errors
     def follow(self) -> None:
         """Follow the runs live (a training writing them): each new checkpoint is scored and drawn."""
         inputs = self._chosen_pairs()
         options = SweepOptions(resolution=self._resolution(), sigmas=TABLE_SIGMAS, kernels=TABLE_KERNELS)
         steps = sweep.follow_steps(self._chosen_runs(), inputs, options, cache=self.cache)
         self._pending_inputs = {pair.name: pair for pair in inputs}
-        self._worker = start_worker(self, _drive_follow, steps, yielded=self._on_follow_step,
+        self._worker = ui.start_worker(self, _drive_follow, steps, yielded=self._on_follow_step,
                                     returned=self._on_result, finished=self._on_finished)
-        show_busy(self, True, self.follow_button)
+        ui.show_busy(self, True, self.follow_button)
         self.progress.max = 0  # busy, with no end known
         self.progress.label = "following: waiting for checkpoints"
 
@@ -277,14 +249,14 @@ class SweepWidget(Container):
         if self.marked is not None and self.marked[0] not in result.runs:
             self.marked = None
         for failure in result.failures:
-            notify_error(InputError(f"skipped {failure}"))
+            ui.notify_error(InputError(f"skipped {failure}"))
         self.redraw()
 
     def _on_finished(self) -> None:
         if self._worker is not None and self._worker.abort_requested:
             show_info("sweep cancelled: predictions done so far are cached, Run resumes from there")
         self._worker = None
-        show_busy(self, False, self.follow_button)
+        ui.show_busy(self, False, self.follow_button)
 
     @property
     def busy(self) -> bool:
@@ -301,7 +273,7 @@ class SweepWidget(Container):
     def _on_theme(self, *_: Any) -> None:
         self.redraw()
 
-    @reports_errors
+    @ui.reports_errors
     def redraw(self, *_: Any) -> None:
         """Redraw every run's curves and the best-epoch table; the live curves come from the summaries."""
         if self.result is None or not self.result.summaries:
@@ -336,7 +308,7 @@ class SweepWidget(Container):
         grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})
         self.best_table.label = f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch"
 
-    @reports_errors
+    @ui.reports_errors
     def _on_click(self, event) -> None:
         """A click on a point shows that run's epoch: the nearest point (within 8 px) of any curve.
 
@@ -360,7 +332,7 @@ class SweepWidget(Container):
             _, run, epoch, image = best
             self.show_epoch(epoch, image=image, run=run)
 
-    @reports_errors
+    @ui.reports_errors
     def show_epoch(self, epoch: int, image: str | None = None, run: str | None = None) -> None:
         """That run's epoch in the viewer, from the cache (the layers of "Inspect prediction"), marked on the plot.
 
@@ -379,7 +351,7 @@ class SweepWidget(Container):
         self.redraw()
         self._show_id = getattr(self, "_show_id", 0) + 1
         show_id = self._show_id
-        selection = SavedSelection(self.viewer)
+        selection = ui.SavedSelection(self.viewer)
         pair = self._inputs[name]
         checkpoint = self.result.checkpoints.get((run, epoch))
         label = f"{run}, epoch {epoch} ({checkpoint.name if checkpoint else '?'}) on {name}"
@@ -390,20 +362,20 @@ class SweepWidget(Container):
                 self._showing -= 1
                 return
             reference = self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
-            show_evaluation_gradually(self.viewer, evaluation, reference or _Grid(pair.image.shape), pictures,
+            ui.show_evaluation_gradually(self.viewer, evaluation, reference or _Grid(pair.image.shape), pictures,
                                       done=lambda: self._epoch_drawn(selection, label, evaluation), widget=self)
 
         def failed(exc: BaseException) -> None:
             self._showing -= 1
-            notify_error(exc)
+            ui.notify_error(exc)
 
-        start_worker(self, _score_epoch, self.cache, self.result.predictions[key], pair.trace,
+        ui.start_worker(self, _score_epoch, self.cache, self.result.predictions[key], pair.trace,
                      {"sigma": self.sigma.value, "kernel": self.kernel.value}, run, epoch,
                      returned=lambda value: shown(*value), errored=failed)
 
-    def _epoch_drawn(self, selection: SavedSelection, label: str, evaluation: Evaluation) -> None:
+    def _epoch_drawn(self, selection: ui.SavedSelection, label: str, evaluation: Evaluation) -> None:
         self._showing -= 1
-        outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
+        ui.outputs_on_top(self.viewer, OUTPUT_NAMES, selection)
         show_info(f"{label}: BCE {evaluation.bce:.4f}, Gaussian {evaluation.gaussian():.4f}")
 
     # ------------------------------------------------------------------------------------------
@@ -417,12 +389,12 @@ class SweepWidget(Container):
             raise InputError("choose a file to export to")
         return path.with_suffix(suffix)
 
-    @reports_errors
+    @ui.reports_errors
     def export_csv(self) -> None:
         path = sweep.write_csv(self.result_or_error(), self._export_target(".csv"), self.overwrite.value)
         show_info(f"wrote {path}")
 
-    @reports_errors
+    @ui.reports_errors
     def export_png(self) -> None:
         path = sweep.save_plot(self.result_or_error(), self._export_target(".png"), self.overwrite.value,
                                figure=self.figure)
@@ -453,7 +425,7 @@ class _Grid:
         self.translate = (0.0, 0.0)
 
 
-OUTPUT_NAMES = ("prediction", *OUTPUT_LAYERS)  # the layers a shown epoch updates, bottom to top
+OUTPUT_NAMES = ("prediction", *ui.OUTPUT_LAYERS)  # the layers a shown epoch updates, bottom to top
 
 
 def _score_epoch(cache: PredictionCache, entry: Path, trace: np.ndarray, params: dict, run: str, epoch: int):

@@ -13,14 +13,14 @@ import atexit
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, SpinBox
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 
 from ..core.errors import InputError
 from ..core.model import TrainingProcess, checkpoints
 from ..core.options import TrainOptions
-from ._common import keep_narrow, notify_error, on_click, reports_errors, scroll_when_short
+from . import _common as ui
 
 if TYPE_CHECKING:
     import napari
@@ -69,9 +69,9 @@ class TrainWidget(Container):
         self.viewer = viewer
         self.dataset_folder = FileEdit(label="dataset", mode="d",
                                        tooltip="a folder with image/ and label/ (the lab's layout), or NAME_validation")
-        self.add_dataset_button = PushButton(text="Add dataset")
+        self.add_dataset_button = ui.button("Add dataset", self.add_dataset)
         self.datasets_label = Label(label="datasets", value="(the chosen folder)")
-        self.clear_datasets_button = PushButton(text="Clear")
+        self.clear_datasets_button = ui.button("Clear", self.clear_datasets)
         self.start_from = ComboBox(label="start from", choices=STARTS, value="checkpoint")
         self.checkpoint_folder = FileEdit(label="checkpoints", mode="d", tooltip="a folder of NAME_EPOCH.pth files")
         self._series: list[tuple[str, checkpoints.Checkpoint]] = []
@@ -85,12 +85,12 @@ class TrainWidget(Container):
         self.device = ComboBox(label="device", choices=DEVICES, value="auto")
         self.output_folder = FileEdit(label="save to", mode="d", tooltip="the new run's checkpoint folder")
         self.run_name = LineEdit(label="name", value="unet")
-        self.run_button = PushButton(text="Start")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.resume_button = PushButton(text="Resume", enabled=False)
+        self.run_button = ui.button("Start", self.start)
+        self.cancel_button = ui.button("Cancel", self.cancel, enabled=False)
+        self.resume_button = ui.button("Resume", self.resume, enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.status = Label(label="status", value="not started")
-        self.watch_button = PushButton(text="Watch in Epoch sweep", enabled=False)
+        self.watch_button = ui.button("Watch in Epoch sweep", self.watch_in_sweep, enabled=False)
         # buttons that belong together share a row: the panel fits a laptop screen's height
         dataset_buttons = Container(widgets=[self.add_dataset_button, self.clear_datasets_button],
                                     layout="horizontal", labels=False)
@@ -111,25 +111,19 @@ class TrainWidget(Container):
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
 
-        on_click(self.add_dataset_button, self.add_dataset)
-        on_click(self.clear_datasets_button, self.clear_datasets)
         self.start_from.changed.connect(self._on_start_from)
         self.checkpoint_folder.changed.connect(self._on_folder_changed)
-        on_click(self.run_button, self.start)
-        on_click(self.cancel_button, self.cancel)
-        on_click(self.resume_button, self.resume)
-        on_click(self.watch_button, self.watch_in_sweep)
         holder = self._holder
         self.native.destroyed.connect(lambda *_: _stop_on_exit(holder))
         atexit.register(_stop_on_exit, holder)  # napari quitting without destroying the dock
         self._on_start_from(self.start_from.value)
-        keep_narrow(self)
-        scroll_when_short(self)  # a laptop screen: the dock scrolls rather than growing the window
+        ui.keep_narrow(self)
+        ui.scroll_when_short(self)  # a laptop screen: the dock scrolls rather than growing the window
 
     # ------------------------------------------------------------------------------------------
     # inputs
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def add_dataset(self) -> None:
         folder = Path(self.dataset_folder.value)
         if not folder.is_dir() or str(self.dataset_folder.value) in ("", "."):
@@ -157,7 +151,7 @@ class TrainWidget(Container):
         self.epoch.visible = from_checkpoint
         self.base_width.visible = not from_checkpoint  # a checkpoint brings its own width
 
-    @reports_errors
+    @ui.reports_errors
     def _on_folder_changed(self, folder: Path) -> None:
         folder = Path(folder)
         series = checkpoints.find_checkpoints(folder) if folder.is_dir() else []
@@ -192,7 +186,7 @@ class TrainWidget(Container):
         """True while a training process runs."""
         return self.training is not None and self.training.running
 
-    @reports_errors
+    @ui.reports_errors
     def start(self) -> None:
         if self.busy:
             raise InputError("a training is running; Cancel it first")
@@ -207,7 +201,7 @@ class TrainWidget(Container):
         self.training = TrainingProcess(self._chosen_datasets(), output, options, self._init())
         self._launch()
 
-    @reports_errors
+    @ui.reports_errors
     def resume(self) -> None:
         if self.training is None or self.busy:
             return
@@ -222,7 +216,7 @@ class TrainWidget(Container):
         self._show_buttons()
         self._timer.start()
 
-    @reports_errors
+    @ui.reports_errors
     def cancel(self) -> None:
         if self.busy:
             self.training.request_stop()
@@ -242,7 +236,7 @@ class TrainWidget(Container):
         try:
             self._update()
         except Exception as exc:  # noqa: BLE001 - a timer callback must never raise into Qt
-            notify_error(exc)
+            ui.notify_error(exc)
 
     def _update(self) -> None:
         training = self.training
@@ -270,14 +264,14 @@ class TrainWidget(Container):
         else:
             message = training.error() or f"the training process ended with code {code}"
             self.status.value = f"failed: {message}"
-            notify_error(InputError(message))
+            ui.notify_error(InputError(message))
         self.progress.visible = False
         self._show_buttons()
 
     # ------------------------------------------------------------------------------------------
     # watching
     # ------------------------------------------------------------------------------------------
-    @reports_errors
+    @ui.reports_errors
     def watch_in_sweep(self) -> None:
         """Dock Epoch sweep (or raise the open one) with this run added, ready to Follow."""
         if self.training is None:
