@@ -72,6 +72,23 @@ def _deletions(flat: np.ndarray, candidates: np.ndarray, offsets: np.ndarray, ta
     return table[code]
 
 
+def _candidates(flat: np.ndarray, offsets: np.ndarray, owner: np.ndarray, changed: list[np.ndarray],
+                step: int) -> np.ndarray | None:
+    """The pixels sub-iteration ``step`` must look at; None when the last two changed nothing (the end).
+
+    A pixel a sub-iteration kept is kept again by the same table while its neighbourhood is
+    unchanged, so after the first two sub-iterations only the foreground neighbours of the pixels
+    ``changed`` in the last two are candidates.
+    """
+    if step < 2:
+        return np.flatnonzero(flat)
+    recent = np.concatenate(changed)
+    if recent.size == 0:
+        return None
+    near = (recent[:, None] + offsets).ravel()
+    return _unique(near[flat[near] != 0], owner)
+
+
 def _run(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask)
     flat = _padded(mask)
@@ -79,15 +96,7 @@ def _run(mask: np.ndarray) -> np.ndarray:
     owner = np.empty(flat.size, np.int32)
     deleted = [np.empty(0, np.intp), np.empty(0, np.intp)]
     step = 0
-    while True:
-        if step < 2:
-            candidates = np.flatnonzero(flat)
-        else:
-            recent = np.concatenate(deleted)
-            if recent.size == 0:
-                break
-            near = (recent[:, None] + offsets).ravel()
-            candidates = _unique(near[flat[near] != 0], owner)
+    while (candidates := _candidates(flat, offsets, owner, deleted, step)) is not None:
         gone = candidates[_deletions(flat, candidates, offsets, _THIN_TABLES[step % 2])]
         flat[gone] = 0
         deleted[step % 2] = gone
@@ -146,15 +155,7 @@ def _thin_words(padded: np.ndarray, stride: int) -> None:
     owner = np.empty(padded.size, np.int32)
     changed = [np.empty(0, np.intp), np.empty(0, np.intp)]
     step = 0
-    while True:
-        if step < 2:
-            candidates = np.flatnonzero(padded)
-        else:
-            recent = np.concatenate(changed)
-            if recent.size == 0:
-                break
-            near = (recent[:, None] + offsets).ravel()
-            candidates = _unique(near[padded[near] != 0], owner)
+    while (candidates := _candidates(padded, offsets, owner, changed, step)) is not None:
         where, kept = [], []
         for begin in range(0, candidates.size, _WORD_CHUNK):
             block = candidates[begin:begin + _WORD_CHUNK]
