@@ -16,6 +16,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..core.options import GRAIN_COMBINES
+    from .options import add_maps_argument
 
     draft = subparsers.add_parser(
         "draft",
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--thickness N). Correct it in napari with the 'Correct tracing' widget."
         ),
     )
-    draft.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
+    add_maps_argument(draft)
     draft.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png", help="the tracing to write")
     draft.add_argument("--thickness", default=None, metavar="N", help="odd line width in px (default 1)")
     draft.add_argument("--combine", choices=GRAIN_COMBINES, default="max",
@@ -48,22 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_draft(args: argparse.Namespace) -> int:
     from ..core.draft import DraftOptions, draft_tracing, thicken
-    from ..core.errors import InputError
-    from ..core.io import check_writable, read_prediction, write_image
-    from .options import require_files
+    from ..core.io import check_writable, write_image
+    from .options import given, read_maps, require_files
 
-    given = {"high": args.high, "low": args.low, "gap_radius": args.gap_radius, "gap_prob": args.gap_prob,
-             "prune": args.prune, "thickness": args.thickness}
-    options = DraftOptions(combine=args.combine, **{key: value for key, value in given.items() if value is not None})
+    options = DraftOptions(combine=args.combine,
+                           **given(args, ("high", "low", "gap_radius", "gap_prob", "prune", "thickness")))
     require_files(args.preds, "prediction")
     check_writable([args.output], args.overwrite, inputs=args.preds)
-    maps = [read_prediction(path) for path in args.preds]
-    shapes = {path: m.shape for path, m in zip(args.preds, maps, strict=True)}
-    if len(set(shapes.values())) > 1:
-        first, *rest = shapes.items()
-        other = next(item for item in rest if item[1] != first[1])
-        raise InputError(f"{first[0]} is {first[1][0]} x {first[1][1]} but {other[0]} is "
-                         f"{other[1][0]} x {other[1][1]}; maps of one area must share a shape")
+    maps = read_maps(args.preds)
     draft = draft_tracing(maps, options)
     lines = thicken(draft.tracing, options.thickness)
     write_image(args.output, lines.astype("uint8") * 255, overwrite=args.overwrite)

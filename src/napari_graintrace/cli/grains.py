@@ -20,6 +20,7 @@ OUTPUT_NAMES = ("grains_labels.tif", "grains.csv", "grains_summary.json", "grain
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..core.options import GRAIN_COMBINES, POLARITIES
+    from .options import add_maps_argument
 
     grains = subparsers.add_parser(
         "grains",
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "squares) is resampled to the tracing's or --micrograph's shape first."
         ),
     )
-    grains.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
+    add_maps_argument(grains)
     grains.add_argument("--trace", type=Path, default=None, metavar="T", help="the true tracing (either polarity)")
     grains.add_argument("--polarity", choices=POLARITIES, default="auto",
                         help="which colour is boundary in the tracing (default: the minority class)")
@@ -66,26 +67,19 @@ def run_grains(args: argparse.Namespace) -> int:
     from ..core import grains
     from ..core.errors import InputError
     from ..core.grid import check_same_area, tiff_pixel_size, to_grid
-    from ..core.io import check_writable, read_image, read_prediction, read_trace
+    from ..core.io import check_writable, read_image, read_trace
     from ..core.options import GrainOptions
+    from .options import given, read_maps
 
-    given = {"high": args.high, "low": args.low, "dilations": args.dilations, "min_area": args.min_area,
-             "prune": args.prune}
     options = GrainOptions(combine=args.combine, pixel_size=args.pixel_size,
-                           **{key: value for key, value in given.items() if value is not None})
+                           **given(args, ("high", "low", "dilations", "min_area", "prune")))
     if args.tune and args.trace is None:
         raise InputError("--tune needs --trace: the tuning maximises the grain F1 against the tracing")
     # every output before any work; an input is never an output, even with --overwrite
     extra_inputs = [path for path in (args.trace, args.micrograph) if path is not None]
     targets = {key: args.output / name for key, name in grains.OUTPUT_FILES.items()} if args.output else {}
     check_writable(targets.values(), args.overwrite, inputs=[*args.preds, *extra_inputs])
-    maps = [read_prediction(path) for path in args.preds]
-    shapes = {path: m.shape for path, m in zip(args.preds, maps, strict=True)}
-    if len(set(shapes.values())) > 1:
-        first, *rest = shapes.items()
-        other = next(item for item in rest if item[1] != first[1])
-        raise InputError(f"{first[0]} is {first[1][0]} x {first[1][1]} but {other[0]} is "
-                         f"{other[1][0]} x {other[1][1]}; maps of one area must share a shape")
+    maps = read_maps(args.preds)
     grid = maps[0].shape  # the micrograph's grid: --micrograph's, else the tracing's, else the maps'
     if args.micrograph is not None:
         grid = read_image(args.micrograph).shape[:2]

@@ -47,6 +47,30 @@ def require_files(paths, what: str = "") -> None:
             raise InputError(f"{path}: is a folder; expected a file" + (f" ({what})" if what else ""))
 
 
+def add_maps_argument(parser: argparse.ArgumentParser) -> None:
+    """PRED...: boundary probability maps of one area (``grains`` and ``draft`` combine them into one first)."""
+    parser.add_argument("preds", type=Path, nargs="+", metavar="PRED", help="probability map(s) of one area")
+
+
+def given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """The flags among ``names`` the user gave; the options object keeps its own defaults for the others."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def read_maps(paths: list[Path]) -> list[np.ndarray]:
+    """Several probability maps of one area, read and checked to share a shape before any work."""
+    from ..core.errors import InputError
+    from ..core.io import read_prediction
+
+    maps = [read_prediction(path) for path in paths]
+    first = maps[0].shape
+    for path, other in zip(paths[1:], maps[1:], strict=True):
+        if other.shape != first:
+            raise InputError(f"{paths[0]} is {first[0]} x {first[1]} but {path} is {other.shape[0]} x "
+                             f"{other.shape[1]}; maps of one area must share a shape")
+    return maps
+
+
 def score_options(args: argparse.Namespace):
     """The ``ScoreOptions`` of ``score`` / ``overlay`` flags: every parameter checked there, once, before reading."""
     from ..core.options import ScoreOptions
