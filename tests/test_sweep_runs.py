@@ -17,7 +17,7 @@ from napari_graintrace.core.model import find_checkpoints
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.scoring import scores
 from napari_graintrace.core.steps import run_steps
-from napari_graintrace.core.sweep import runs as runs_module
+from napari_graintrace.core.sweep import execute as execute_module
 
 EPOCHS = (0, 2, 10)
 
@@ -198,8 +198,8 @@ def test_a_run_added_to_a_finished_sweep_is_the_only_work(series, other_series, 
     cache = PredictionCache(tmp_path / "cache")
     first = run_steps(sweep.sweep_steps({"a": series}, pairs, SweepOptions(resolution=64), cache=cache))
     evaluated = []
-    real = runs_module.evaluate_pair  # sweep_steps looks it up in its module
-    monkeypatch.setattr(runs_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.epoch) or real(item, *a, **k))
+    real = execute_module.evaluate_pair  # sweep_steps looks it up in its module
+    monkeypatch.setattr(execute_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.epoch) or real(item, *a, **k))
     both = run_steps(sweep.sweep_steps({"a": series, "b": other_series}, pairs, SweepOptions(resolution=64),
                                        cache=cache, previous=first))
     assert evaluated == [1, 4]

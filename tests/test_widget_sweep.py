@@ -15,7 +15,7 @@ from napari_graintrace.core.cache import PredictionCache
 from napari_graintrace.core.io import read_image, read_trace
 from napari_graintrace.core.options import SweepOptions
 from napari_graintrace.core.steps import run_steps
-from napari_graintrace.core.sweep import runs as runs_module
+from napari_graintrace.core.sweep import execute as execute_module
 from napari_graintrace.data import NIST_MICROGRAPH, NIST_TRACE
 
 
@@ -140,8 +140,8 @@ def test_adding_a_run_computes_that_run_only(widget_session, qtbot, runs, tmp_pa
     before = [dict(row) for row in widget.result.rows]
 
     evaluated = []
-    real = runs_module.evaluate_pair  # sweep_steps looks it up in its module
-    monkeypatch.setattr(runs_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
+    real = execute_module.evaluate_pair  # sweep_steps looks it up in its module
+    monkeypatch.setattr(execute_module, "evaluate_pair", lambda item, *a, **k: evaluated.append(item.path) or real(item, *a, **k))
     widget.add_run(runs["second"], "second")
     run_and_wait(widget, qtbot)
     assert sorted(p.name for p in evaluated) == ["tiny_1.pth", "tiny_2.pth", "tiny_6.pth"]

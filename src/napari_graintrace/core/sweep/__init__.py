@@ -1,4 +1,5 @@
-"""Loss-vs-epoch sweeps: runs, the result table, execution (here or on a Dask cluster) and the plot.
+"""Loss-vs-epoch sweeps: runs and pairs, the table, execution (here, following a training, or on a
+Dask cluster) and the plot.
 
 Imports the base modules, ``scoring``, ``model`` and ``grains``. See docs/design.md, "Rooms".
 """
@@ -6,10 +7,15 @@ Imports the base modules, ``scoring``, ``model`` and ``grains``. See docs/design
 from __future__ import annotations
 
 from .runs import (
-    BCE_PARTS, CSV_FIELDS, DEFAULT_PARAMETERS, LOWER_IS_BETTER, MAX_KERNEL, SCORE_ROWS, add_boundary_ods,
-    add_outcome, as_runs, Best, evaluate_pair, Key, load_pairs, LoadedPair, MetricChoice, new_result,
-    Pair, PairOutcome, parse_metric, parse_run, prepare_sweep, PreparedSweep, reusable, Run,
-    settings_rows, Summary, sweep_steps, SweepResult, write_csv
+    as_runs, load_pairs, LoadedPair, Pair, parse_run, Run
+)
+from .table import (
+    add_outcome, Best, CSV_FIELDS, DEFAULT_PARAMETERS, Key, LOWER_IS_BETTER, MAX_KERNEL, MetricChoice,
+    PairOutcome, parse_metric, Summary, SweepResult, write_csv
+)
+from .execute import (
+    add_boundary_ods, BCE_PARTS, evaluate_pair, new_result, prepare_sweep, PreparedSweep, reusable,
+    SCORE_ROWS, score_rows, sweep_steps
 )
 from .follow import (
     DEFAULT_IDLE_S, follow_steps, followed_runs, FollowStep
@@ -24,10 +30,13 @@ from .dask_run import (
 
 __all__ = [  # grouped by module, as imported above
     # runs
-    "BCE_PARTS", "CSV_FIELDS", "DEFAULT_PARAMETERS", "LOWER_IS_BETTER", "MAX_KERNEL", "SCORE_ROWS",
-    "add_boundary_ods", "add_outcome", "as_runs", "Best", "evaluate_pair", "Key", "load_pairs", "LoadedPair",
-    "MetricChoice", "new_result", "Pair", "PairOutcome", "parse_metric", "parse_run", "prepare_sweep",
-    "PreparedSweep", "reusable", "Run", "settings_rows", "Summary", "sweep_steps", "SweepResult", "write_csv",
+    "as_runs", "load_pairs", "LoadedPair", "Pair", "parse_run", "Run",
+    # table
+    "add_outcome", "Best", "CSV_FIELDS", "DEFAULT_PARAMETERS", "Key", "LOWER_IS_BETTER", "MAX_KERNEL",
+    "MetricChoice", "PairOutcome", "parse_metric", "Summary", "SweepResult", "write_csv",
+    # execute
+    "add_boundary_ods", "BCE_PARTS", "evaluate_pair", "new_result", "prepare_sweep", "PreparedSweep", "reusable",
+    "SCORE_ROWS", "score_rows", "sweep_steps",
     # follow
     "DEFAULT_IDLE_S", "follow_steps", "followed_runs", "FollowStep",
     # plot

@@ -7,7 +7,7 @@ functions, so the default in-process path never loads Dask (an optional extra:
 What travels: the client sends each (image, tracing) pair once per worker (``scatter``), then
 small task descriptions: the checkpoint's *path* (workers read the file themselves, so the
 checkpoint folder and the prediction cache must be on a filesystem every worker sees at the same
-path), the sweep settings and the cache's root. A sweep task sends back its score rows and the
+path), the sweep options and the cache's root. A sweep task sends back its score rows and the
 small live-rescoring summary, never the prediction (that goes into the shared cache); a predict
 task sends back the 8-bit map.
 
@@ -43,17 +43,9 @@ from ..model.checkpoints import Checkpoint, load_checkpoint
 from ..model.unet import UNet
 from ..options import PredictOptions, SweepOptions
 from ..steps import run_steps
-from .runs import (
-    LoadedPair,
-    Pair,
-    PairOutcome,
-    SweepResult,
-    add_outcome,
-    evaluate_pair,
-    new_result,
-    prepare_sweep,
-    reusable,
-)
+from .execute import evaluate_pair, new_result, prepare_sweep, reusable
+from .runs import LoadedPair, Pair
+from .table import PairOutcome, SweepResult, add_outcome
 
 __all__ = ["PredictOutcome", "connect", "default_torch_threads", "local_cluster", "parse_scheduler", "predict_many",
            "run_sweep"]
@@ -186,7 +178,7 @@ def _set_torch_threads(count: int | None) -> None:
             torch.set_num_threads(count)
 
 
-def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: SweepOptions,
+def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, options: SweepOptions,
                cache_root: str, torch_threads: int | None = None, run: str = "") -> PairOutcome:
     """One (run, checkpoint, pair) on a worker: the in-process unit of work with a per-worker model cache."""
     _set_torch_threads(torch_threads)
@@ -194,7 +186,7 @@ def sweep_task(item: Checkpoint, pair: LoadedPair, image_hash: str, settings: Sw
         digest = checkpoint_hash(Path(item.path))
     except OSError as exc:
         return PairOutcome(item.epoch, item.path.name, pair.name, failure=f"{item.path}: {exc}", run=run)
-    return evaluate_pair(item, digest, pair, image_hash, settings, PredictionCache(cache_root),
+    return evaluate_pair(item, digest, pair, image_hash, options, PredictionCache(cache_root),
                          lambda: _worker_model(Path(item.path), digest), run)
 
 
@@ -283,7 +275,7 @@ def run_sweep(
     _check_counts(retries, torch_threads)
     torch_threads = torch_threads or default_torch_threads(scheduler)
     prepared = prepare_sweep(runs, pairs, options)
-    settings = prepared.settings
+    options = prepared.options
     cache = cache or PredictionCache()
     cache_root = str(Path(cache.root).absolute())
     result = new_result(prepared)
@@ -298,11 +290,11 @@ def run_sweep(
             checkpoint_hash = _reuse_hash(previous, item)
             for pair, remote, image_hash in zip(prepared.pairs, scattered, prepared.image_hashes, strict=True):
                 key = (run.name, item.epoch, pair.name)
-                if checkpoint_hash and reusable(previous, settings, key, cache.path(
-                        checkpoint_hash, image_hash, settings.resolution, settings.precision)):
+                if checkpoint_hash and reusable(previous, options, key, cache.path(
+                        checkpoint_hash, image_hash, options.resolution, options.precision)):
                     add_outcome(result, previous.outcome(key))
                     continue
-                future = client.submit(sweep_task, item, remote, image_hash, settings, cache_root, torch_threads,
+                future = client.submit(sweep_task, item, remote, image_hash, options, cache_root, torch_threads,
                                        run.name, retries=retries, pure=False, priority=-order,
                                        key=f"graintrace-sweep-{item.epoch}-{pair.name}-{os.urandom(4).hex()}")
                 futures[future] = f"{run.name}: " * several + f"epoch {item.epoch} / {pair.name}"

@@ -31,7 +31,9 @@ from ..errors import InputError
 from ..model import run_status
 from ..model.checkpoints import Checkpoint, find_checkpoints, load_checkpoint
 from ..options import SweepOptions
-from .runs import LoadedPair, Pair, SweepResult, add_outcome, evaluate_pair, load_pairs, parse_run
+from .execute import evaluate_pair
+from .runs import LoadedPair, Pair, load_pairs, parse_run
+from .table import SweepResult, add_outcome
 
 __all__ = ["DEFAULT_IDLE_S", "FollowStep", "follow_steps", "followed_runs"]
 
@@ -115,13 +117,13 @@ def follow_steps(
     """
     followed = followed_runs(runs)
     loaded, hashes = load_pairs(pairs)
-    settings = options if options is not None else SweepOptions()
+    options = options if options is not None else SweepOptions()
     cache = cache or PredictionCache()
     idle = float(idle)
     if not idle > 0:
         raise InputError(f"idle must be a positive number of seconds, got {idle}")
-    result = SweepResult(sigmas=settings.sigmas, kernels=settings.kernels, window=settings.window,
-                         run_names=[name for name, _ in followed], grains=settings.grains)
+    result = SweepResult(sigmas=options.sigmas, kernels=options.kernels, window=options.window,
+                         run_names=[name for name, _ in followed], grains=options.grains)
     done: set[Path] = set()  # scored or failed
     last_seen: dict[Path, tuple[tuple[int, int], float]] = {}  # size and age, and since when
     last_new = clock()
@@ -143,7 +145,7 @@ def follow_steps(
         ready.sort(key=lambda unit: (unit[1].epoch, unit[0]))
         for name, item in ready:
             done.add(item.path)
-            _score(result, name, item, loaded, hashes, settings, cache)
+            _score(result, name, item, loaded, hashes, options, cache)
             last_new = clock()
             yield FollowStep(result, (name, item.epoch), 0.0)
         if ready:
@@ -158,7 +160,7 @@ def follow_steps(
 
 
 def _score(result: SweepResult, run: str, item: Checkpoint, pairs: list[LoadedPair], hashes: list[str],
-           settings: SweepOptions, cache: PredictionCache) -> None:
+           options: SweepOptions, cache: PredictionCache) -> None:
     """Every pair of one checkpoint into ``result`` (or one failure); the sweep's unit of work."""
     try:
         checkpoint_hash = file_hash(item.path)
@@ -168,7 +170,7 @@ def _score(result: SweepResult, run: str, item: Checkpoint, pairs: list[LoadedPa
     model = functools.cache(functools.partial(load_checkpoint, item.path))
     outcomes = []
     for pair, image_hash in zip(pairs, hashes, strict=True):
-        outcome = evaluate_pair(item, checkpoint_hash, pair, image_hash, settings, cache, model, run)
+        outcome = evaluate_pair(item, checkpoint_hash, pair, image_hash, options, cache, model, run)
         if outcome.failure:
             result.failures.append(outcome.failure)
             return

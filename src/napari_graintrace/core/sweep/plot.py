@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
-from .runs import LOWER_IS_BETTER, SweepResult
+from .table import LOWER_IS_BETTER, SweepResult
 
 __all__ = ["EXTRA_TITLES", "PANELS", "plot", "run_colours", "save_plot"]
 
