@@ -37,6 +37,29 @@ def test_rgb_and_rgba_become_pil_luma(tmp_path, rng):
         assert np.array_equal(io.read_image(tmp_path / name), expected), name
 
 
+def test_image_shape_from_the_header_is_the_shape_read_image_gives(tmp_path, rng):
+    """The header-only shape (a sweep's resolution check) against decoding every pixel."""
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    files = {"grey.png": rgb[..., 0], "rgb.png": rgb, "rgba.png": np.dstack([rgb, rgb[..., :1]]),
+             "grey16.png": rgb[..., 0].astype(np.uint16) * 257}
+    for name, array in files.items():
+        Image.fromarray(array).save(tmp_path / name)
+    Image.fromarray(rgb[..., 0] > 100).save(tmp_path / "bilevel.png")
+    Image.fromarray(rgb[..., 0]).convert("P").save(tmp_path / "palette.png")
+    tifffile.imwrite(tmp_path / "grey.tif", rgb[..., 0].astype(np.float32))
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "one_page.tiff", rgb[None, ..., 0])
+    for path in sorted(tmp_path.iterdir()):
+        assert io.image_shape(path) == io.read_image(path).shape[:2] == (6, 8), path.name
+    # what read_image refuses, image_shape refuses with its words
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    for name, words in (("planar.tif", "expected a 2-D grey or an RGB/RGBA image"),
+                        ("broken.png", "cannot be read as an image")):
+        with pytest.raises(InputError, match=words):
+            io.image_shape(tmp_path / name)
+
+
 def test_float_tiff_prediction_checked_not_clipped(tmp_path):
     good = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     tifffile.imwrite(tmp_path / "good.tif", good)

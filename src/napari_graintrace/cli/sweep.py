@@ -77,7 +77,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from ..core import sweep
     from ..core.cache import PredictionCache, default_cache_dir
     from ..core.errors import InputError
-    from ..core.io import check_output_folder, check_writable, read_image
+    from ..core.io import check_output_folder, check_writable, image_shape
     from ..core.model import check_resolution
     from ..core.options import SweepOptions
     from ..core.steps import run_steps
@@ -106,9 +106,9 @@ def run_sweep(args: argparse.Namespace) -> int:
                    inputs=[*args.image, *args.trace, *folders, *checkpoints])
     check_output_folder(args.cache if args.cache is not None else default_cache_dir(), replaced=False)
     resolution = parse_resolution(args.resolution)
-    for image in args.image:  # a resolution no image can use is refused before the first prediction
+    for image in args.image if resolution is not None else ():  # refused before the first prediction
         try:
-            check_resolution(read_image(image).shape, resolution)
+            check_resolution(image_shape(image), resolution)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]

@@ -79,6 +79,31 @@ def _read_with_pil(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """(rows, columns) of an image file, from its header where the format allows: a shape check before
+    the real work need not decode every pixel. Anything unusual is read in full, as :func:`read_image`."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in _TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                shape = tuple(tiff.series[0].shape)
+            shape = shape[1:] if len(shape) > 2 and shape[0] == 1 else shape
+            if len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4)):
+                return int(shape[0]), int(shape[1])
+        else:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                columns, rows = image.size
+            return int(rows), int(columns)
+    except Exception:  # noqa: BLE001, S110 - read_image says what is wrong with the file
+        pass
+    rows, columns = read_image(path).shape[:2]
+    return int(rows), int(columns)
+
+
 def to_grey(array: np.ndarray) -> np.ndarray:
     """Return a 2-D grey image; RGB/RGBA go through ITU-R 601 luma, alpha is dropped.
 
