@@ -23,7 +23,8 @@ from _common import print_machine
 from bench_scores import tiled_trace
 from scipy import ndimage as ndi
 
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core import grains
+from napari_graintrace.core.grains.segment import _skeleton
 from napari_graintrace.core.options import GrainOptions
 
 
@@ -71,7 +72,7 @@ def main() -> None:
     mask = grains.hysteresis(pred, options.low, options.high)
     dilated = grains.dilate(mask, options.dilations)
     filled = grains.fill_small_holes(dilated, options.min_area)
-    skeleton = grains._skeleton(filled)
+    skeleton = _skeleton(filled)
     pruned = grains.prune_spurs(skeleton, options.prune)
     labels = grains.label_grains(pruned)
     table = grains.grain_table(labels)
@@ -82,7 +83,7 @@ def main() -> None:
         ("hysteresis (8-connected)", lambda: grains.hysteresis(pred, options.low, options.high)),
         ("3 dilations (shifted ORs)", lambda: grains.dilate(mask, 3)),
         ("fill holes < 100 px", lambda: grains.fill_small_holes(dilated, 100)),
-        ("skeletonize (skimage Zhang, edge-padded)", lambda: grains._skeleton(filled)),
+        ("skeletonize (skimage Zhang, edge-padded)", lambda: _skeleton(filled)),
         ("prune spurs < 30 px", lambda: grains.prune_spurs(skeleton, 30)),
         ("label grains (4-connected)", lambda: grains.label_grains(pruned)),
         ("grain table", lambda: grains.grain_table(labels)),

@@ -16,8 +16,9 @@ import pytest
 from scipy.spatial import cKDTree
 from skimage import filters, measure, morphology
 
+from napari_graintrace.core import grains
 from napari_graintrace.core.errors import InputError
-from napari_graintrace.core.grains import segmentation as grains
+from napari_graintrace.core.grains.compare import _centroid_matching
 
 NIST_INTERCEPT_EDGES_PX = 37.18  # NIST GSAT, ex_grain_intercept/optical_etched, "All Lines" average
 
@@ -458,7 +459,7 @@ def test_centroid_matching_is_the_labs_greedy_closest_first(rng):
         i, j = divmod(int(flat), d.shape[1])
         if d[i, j] < cutoff and i not in used_p and j not in used_t:
             used_p.add(i), used_t.add(j), paired.append(d[i, j])
-    orphans, disregistry = grains._centroid_matching(pred_points, truth_points)
+    orphans, disregistry = _centroid_matching(pred_points, truth_points)
     assert orphans == pytest.approx((56 - 2 * len(paired)) / 56)
     assert disregistry == pytest.approx(sum(paired) / (len(paired) * cutoff))
 

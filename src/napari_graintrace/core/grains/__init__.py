@@ -5,11 +5,18 @@ Imports the base modules only. See docs/design.md, "Rooms".
 
 from __future__ import annotations
 
-from .segmentation import (
-    COMBINES, FATES, SWEEP_METRICS, boundaries, combine_maps, compare, compare_with_fates, dilate,
-    fill_small_holes, grain_fates, grain_metrics, grain_table, GrainOptions, GrainTable, hysteresis,
-    intercept_lengths, is_tracing, label_grains, prune_spurs, segment, Segmenter, size_distributions,
-    stats, trace_labels, tune, tune_steps, TuneResult
+from .segment import (
+    boundaries, combine_maps, COMBINES, dilate, fill_small_holes, GrainOptions, hysteresis, is_tracing,
+    label_grains, prune_spurs, segment, Segmenter, trace_labels
+)
+from .measure import (
+    grain_table, GrainTable, intercept_lengths, size_distributions, stats
+)
+from .compare import (
+    compare, compare_with_fates, FATES, grain_fates, grain_metrics, SWEEP_METRICS
+)
+from .tune import (
+    tune, tune_steps, TuneResult
 )
 from .plot import (
     save_size_histogram, SizeHistogram
@@ -19,11 +26,15 @@ from .report import (
 )
 
 __all__ = [  # grouped by module, as imported above
-    # segmentation
-    "COMBINES", "FATES", "SWEEP_METRICS", "boundaries", "combine_maps", "compare", "compare_with_fates",
-    "dilate", "fill_small_holes", "grain_fates", "grain_metrics", "grain_table", "GrainOptions", "GrainTable",
-    "hysteresis", "intercept_lengths", "is_tracing", "label_grains", "prune_spurs", "segment", "Segmenter",
-    "size_distributions", "stats", "trace_labels", "tune", "tune_steps", "TuneResult",
+    # segment
+    "boundaries", "combine_maps", "COMBINES", "dilate", "fill_small_holes", "GrainOptions", "hysteresis",
+    "is_tracing", "label_grains", "prune_spurs", "segment", "Segmenter", "trace_labels",
+    # measure
+    "grain_table", "GrainTable", "intercept_lengths", "size_distributions", "stats",
+    # compare
+    "compare", "compare_with_fates", "FATES", "grain_fates", "grain_metrics", "SWEEP_METRICS",
+    # tune
+    "tune", "tune_steps", "TuneResult",
     # plot
     "save_size_histogram", "SizeHistogram",
     # report

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
-from .segmentation import GrainTable, size_distributions
+from .measure import GrainTable, size_distributions
 
 __all__ = ["SizeHistogram", "save_size_histogram"]
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..grid import grid_text
 from ..options import GrainOptions
+from .measure import GrainTable
 from .plot import save_size_histogram
-from .segmentation import GrainTable
 
 __all__ = ["OUTPUT_FILES", "grain_csv", "grain_summary", "json_ready", "write_grain_files"]
 

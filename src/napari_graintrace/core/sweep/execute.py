@@ -51,9 +51,9 @@ def _grain_rows(ev: Evaluation, options: SweepOptions) -> Iterable[tuple[str, st
     """Opt-in (``grains=True``): the prediction's grains (the lab's post-processing) against the tracing's."""
     if not options.grains:
         return
-    from ..grains import segmentation as grains
+    from ..grains import grain_metrics
 
-    for metric, value in grains.grain_metrics(ev.pred, ev.trace).items():
+    for metric, value in grain_metrics(ev.pred, ev.trace).items():
         if value is not None:  # undefined (no grains at all): no row rather than a NaN
             yield metric, "", value
 
