@@ -120,6 +120,13 @@ def test_epoch_sweep_every_button(make_napari_viewer, qtbot, tmp_path, monkeypat
     header = table.horizontalHeader()
     for column in range(table.columnCount()):
         assert header.sectionViewportPosition(column) + header.sectionSize(column) <= table.viewport().width()
+    # ... and every "epoch: value" whole in its cell (not cut to "59: 0..."), the grid in the heading
+    metrics = table.fontMetrics()
+    for row in range(table.rowCount()):
+        for column in range(table.columnCount()):
+            text = table.item(row, column).text()
+            assert metrics.horizontalAdvance(text) < table.columnWidth(column), (text, table.columnWidth(column))
+    assert widget.best_heading.text() == "best epoch (scored on 600x800)"
 
     dialogs.choose(widget, widget.export_path, tmp_path / "curves.csv", qtbot)
     press(widget, widget.overwrite, qtbot)

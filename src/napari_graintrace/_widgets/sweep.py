@@ -86,7 +86,7 @@ class SweepWidget(Container):
         self.progress = ProgressBar(label="progress", value=0, max=1, visible=False)
         self.sigma = FloatSlider(label="Gaussian sigma", min=0.5, max=10.0, step=0.1, value=3.0)
         self.kernel = SpinBox(label="top-hat kernel", min=1, max=sweep.MAX_KERNEL, step=2, value=3)
-        self.best_table = Table(label="best epoch", value={"data": [], "index": [], "columns": []})
+        self.best_table = Table(value={"data": [], "index": [], "columns": []})
         self.best_table.read_only = True
         self.best_table.min_height = 170  # a metric per row, a run per column: narrow docks show every run
         self.export_path = FileEdit(label="export to", mode="w", filter="*.csv *.png")
@@ -98,9 +98,10 @@ class SweepWidget(Container):
             self.image_layer, self.trace_layer, self.add_pair_button, self.pairs_label,
             self.clear_pairs_button, self.resolution, self.run_button, self.follow_button, self.cancel_button,
             self.progress,
-            self.sigma, self.kernel, self.best_table, self.export_path, self.overwrite, self.export_csv_button,
+            self.sigma, self.kernel, self.export_path, self.overwrite, self.export_csv_button,
             self.export_png_button,
         ])
+        self.best_heading = _full_width_table(self, self.best_table, after=self.kernel, heading="best epoch")
         # napari-matplotlib's canvas: figure colours follow napari's theme (and its toolbar: zoom, pan)
         self.plot_widget = ThemedPlot(viewer)
         self.plot_widget.setMinimumHeight(520)  # 2 x 3 panels; the dock scrolls on a short screen
@@ -304,9 +305,15 @@ class SweepWidget(Container):
         data = [[f"{best[title][run].epoch}: {best[title][run].value:.4g}" if run in best[title] else "-"
                  for run in runs] for title in best]
         self.best_table.value = {"data": data, "index": list(best), "columns": runs}
-        self.best_table.native.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        table = self.best_table.native
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        for row in range(table.rowCount()):
+            for column in range(table.columnCount()):
+                item = table.item(row, column)
+                metric = table.verticalHeaderItem(row).text()
+                item.setToolTip(f"{runs[column]}: best {metric} at epoch {item.text().replace(':', ',', 1)}")
         grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})
-        self.best_table.label = f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch"
+        self.best_heading.setText(f"best epoch (scored on {', '.join(grids)})" if grids else "best epoch")
 
     @ui.reports_errors
     def _on_click(self, event) -> None:
@@ -414,6 +421,26 @@ def _title(choice: sweep.MetricChoice) -> str:
         label = {"gaussian": "Gaussian", "tolerant_f": "tolerant F"}.get(choice.metric, choice.metric)
         return f"{label} σ={choice.sigma:g}"
     return {"bce": "BCE"}.get(choice.metric, choice.metric)
+
+
+def _full_width_table(container: Container, table: Table, after, heading: str):
+    """Put ``table`` under a heading across the dock's whole width, below the control ``after``.
+
+    Beside a label, in the container's value column, a table of a few runs is too narrow for
+    "epoch: value" and Qt cuts every cell ("59: 0..."); across the width it is read whole.
+    Returns the heading (a ``QLabel``) so that its text can follow the table.
+    """
+    from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    title = QLabel(heading)
+    title.setWordWrap(True)
+    layout.addWidget(title)
+    layout.addWidget(table.native)
+    container.native.layout().insertWidget(container.index(after) + 1, box)
+    return title
 
 
 class _Grid:
