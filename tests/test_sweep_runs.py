@@ -258,6 +258,24 @@ def test_bad_metric_text(text, message):
         sweep.parse_metric(text)
 
 
+@pytest.mark.parametrize(("text", "kwargs"), [
+    ("bce", {}), ("tophat", {}), ("tophat:kernel=5", {"kernel": 5}), ("gaussian", {}),
+    ("gaussian:sigma=1.5", {"sigma": 1.5}), ("tolerant_f:sigma=2,window=21", {"sigma": 2.0, "window": 21}),
+    ("grain_f1", {}),
+])
+def test_a_metric_from_numbers_is_the_metric_from_text(text, kwargs):
+    """The sweep widget builds its table's metrics from its slider's numbers; --best from text."""
+    metric = text.partition(":")[0]
+    assert sweep.metric_choice(metric, **kwargs) == sweep.parse_metric(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [("tophat:kernel=3.5", "kernel must be an odd integer"),
+                                               ("gaussian:window=14.5", "window must be an odd integer")])
+def test_a_fractional_kernel_or_window_is_refused(text, message):
+    with pytest.raises(InputError, match=message):
+        sweep.parse_metric(text)
+
+
 def test_run_names(series, tmp_path):
     assert sweep.parse_run(f"x={series}") == ("x", series)
     assert sweep.parse_run(str(series)) == (series.name, series)

@@ -288,9 +288,9 @@ class SweepWidget(Container):
     def best_choices(self) -> list[sweep.MetricChoice]:
         """The table's columns: BCE, the live top-hat and Gaussian, tolerant F at each table sigma."""
         window = self.result.window if self.result is not None else 15
-        return [sweep.parse_metric("bce"), sweep.parse_metric(f"tophat:kernel={self.kernel.value}"),
-                sweep.parse_metric(f"gaussian:sigma={self.sigma.value:g},window={window}"),
-                *(sweep.parse_metric(f"tolerant_f:sigma={s:g},window={window}") for s in TABLE_SIGMAS)]
+        return [sweep.metric_choice("bce"), sweep.metric_choice("tophat", kernel=self.kernel.value),
+                sweep.metric_choice("gaussian", sigma=self.sigma.value, window=window),
+                *(sweep.metric_choice("tolerant_f", sigma=s, window=window) for s in TABLE_SIGMAS)]
 
     def best_epochs(self) -> dict[str, dict[str, sweep.Best]]:
         """{column title: {run: Best}} as the table shows them."""

@@ -10,8 +10,8 @@ from .runs import (
     as_runs, load_pairs, LoadedPair, Pair, parse_run, Run
 )
 from .table import (
-    add_outcome, Best, CSV_FIELDS, DEFAULT_PARAMETERS, Key, LOWER_IS_BETTER, MAX_KERNEL, MetricChoice,
-    PairOutcome, parse_metric, Summary, SweepResult, write_csv
+    add_outcome, Best, CSV_FIELDS, DEFAULT_PARAMETERS, Key, LOWER_IS_BETTER, MAX_KERNEL, metric_choice,
+    MetricChoice, PairOutcome, parse_metric, Summary, SweepResult, write_csv
 )
 from .execute import (
     add_boundary_ods, BCE_PARTS, evaluate_pair, new_result, prepare_sweep, PreparedSweep, reusable,
@@ -33,7 +33,7 @@ __all__ = [  # grouped by module, as imported above
     "as_runs", "load_pairs", "LoadedPair", "Pair", "parse_run", "Run",
     # table
     "add_outcome", "Best", "CSV_FIELDS", "DEFAULT_PARAMETERS", "Key", "LOWER_IS_BETTER", "MAX_KERNEL",
-    "MetricChoice", "PairOutcome", "parse_metric", "Summary", "SweepResult", "write_csv",
+    "metric_choice", "MetricChoice", "PairOutcome", "parse_metric", "Summary", "SweepResult", "write_csv",
     # execute
     "add_boundary_ods", "BCE_PARTS", "evaluate_pair", "new_result", "prepare_sweep", "PreparedSweep", "reusable",
     "SCORE_ROWS", "score_rows", "sweep_steps",

@@ -64,6 +64,25 @@ class MetricChoice:
         return f"{self.metric} ({self.parameters})" if self.parameters else self.metric
 
 
+def metric_choice(metric: str, sigma: float | None = None, kernel: int | None = None,
+                  window: int | None = None) -> MetricChoice:
+    """``metric`` at these parameters (the design's defaults for those not given), checked here, once.
+
+    What :func:`parse_metric` makes of ``--best`` text, and what the sweep widget makes of its slider
+    and kernel box directly, without a round trip through text.
+    """
+    if metric not in LOWER_IS_BETTER:
+        raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(LOWER_IS_BETTER)}")
+    if metric == "tophat":
+        kernel = checks.check_odd(kernel if kernel is not None else DEFAULT_PARAMETERS["kernel"], "kernel")
+        return MetricChoice(metric, kernel_text(kernel), kernel=kernel)
+    if metric in _METRIC_PARAMETERS:
+        sigma = checks.check_sigma(sigma if sigma is not None else DEFAULT_PARAMETERS["sigma"])
+        window = checks.check_odd(window if window is not None else DEFAULT_PARAMETERS["window"], "window")
+        return MetricChoice(metric, sigma_text(sigma, window), sigma=sigma, window=window)
+    return MetricChoice(metric, "")
+
+
 def parse_metric(text: str, window: int | None = None) -> MetricChoice:
     """``METRIC`` or ``METRIC:KEY=VALUE[,KEY=VALUE]`` -> :class:`MetricChoice` with the design's defaults.
 
@@ -86,20 +105,12 @@ def parse_metric(text: str, window: int | None = None) -> MetricChoice:
             values[key] = float(value)
         except ValueError:
             raise InputError(f"{text!r}: {key} must be a number, got {value!r}") from None
-    if metric == "tophat":
-        kernel = checks.check_odd(int(values.get("kernel", DEFAULT_PARAMETERS["kernel"])), "kernel")
-        if values.get("kernel", kernel) != kernel:
-            raise InputError(f"{text!r}: kernel must be an odd integer")
-        return MetricChoice(metric, kernel_text(kernel), kernel=kernel)
-    if metric in _METRIC_PARAMETERS:
-        sigma = checks.check_sigma(values.get("sigma", DEFAULT_PARAMETERS["sigma"]))
-        default_window = window if window is not None else DEFAULT_PARAMETERS["window"]
-        chosen = values.get("window", default_window)
-        if chosen != int(chosen):
-            raise InputError(f"{text!r}: window must be an odd integer")
-        window = checks.check_odd(int(chosen), "window")
-        return MetricChoice(metric, sigma_text(sigma, window), sigma=sigma, window=window)
-    return MetricChoice(metric, "")
+    whole = {key: int(value) for key, value in values.items() if key in ("kernel", "window")}
+    for key, value in whole.items():
+        if value != values[key]:
+            raise InputError(f"{text!r}: {key} must be an odd integer")
+    return metric_choice(metric, sigma=values.get("sigma"), kernel=whole.get("kernel"),
+                         window=whole.get("window", window))
 
 
 @dataclass(frozen=True)
