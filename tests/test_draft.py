@@ -59,6 +59,20 @@ def test_graph_ends_and_branches_agree_with_skan(nist_skeleton):
     assert {tuple(e) for e in dangling_ends(nist_skeleton, region)} == inside
 
 
+def test_ends_in_a_region_are_the_image_ends_inside_it_at_every_edge(nist_skeleton, rng):
+    """A window on any edge or corner: its ends are the whole image's ends inside it (a line leaving
+    the image is no end; a line cut by the window's own edge is not one either)."""
+    skeleton = nist_skeleton.copy()
+    h, w = skeleton.shape
+    skeleton[rng.integers(1, h - 1, 60), rng.integers(1, w - 1, 60)] = True  # isolated dots: ends too
+    skeleton[1, 10:30] = True  # a line one pixel from the top edge
+    ends = {tuple(e) for e in dangling_ends(skeleton)}
+    for rows in (slice(0, 40), slice(h - 40, h), slice(100, 160)):
+        for cols in (slice(0, 50), slice(w - 50, w), slice(200, 260)):
+            inside = {e for e in ends if rows.start <= e[0] < rows.stop and cols.start <= e[1] < cols.stop}
+            assert {tuple(e) for e in dangling_ends(skeleton, (rows, cols))} == inside, (rows, cols)
+
+
 def test_lines_running_out_of_the_image_do_not_dangle():
     tracing = grid_tracing()
     assert len(dangling_ends(tracing)) == 0
