@@ -252,6 +252,10 @@ def test_best_is_the_best_mean_per_run(series, other_series, nist_micrograph_pat
     ("gaussian:sigma=x", "sigma must be a number"),
     ("tophat:kernel=4", "kernel"),
     ("gaussian:sigma=0", "sigma"),
+    ("tophat:kernel=nan", "kernel must be a number"),
+    ("gaussian:window=inf", "window must be a number"),
+    ("tolerant_f:sigma=-inf", "sigma must be a number"),
+    ("tophat:kernel=1e400", "kernel must be a number"),
 ])
 def test_bad_metric_text(text, message):
     with pytest.raises(InputError, match=message):

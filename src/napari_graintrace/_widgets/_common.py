@@ -667,8 +667,11 @@ def show_evaluation_gradually(viewer, evaluation, reference, pictures: dict | No
 
 
 __all__ = [
+    "OUTPUT_LAYERS",
+    "OWNER_KEY",
     "SAMPLE_HINT",
     "SavedSelection",
+    "button",
     "describe_layer",
     "evaluation_layer_updates",
     "find_output_layer",
@@ -687,7 +690,9 @@ __all__ = [
     "readable_message",
     "reports_errors",
     "same_layer",
+    "scroll_when_short",
     "set_layer_data",
+    "show_busy",
     "show_evaluation",
     "show_evaluation_gradually",
     "start_worker",

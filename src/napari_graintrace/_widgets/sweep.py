@@ -286,14 +286,14 @@ class SweepWidget(Container):
         self._fill_best_table()
 
     def best_choices(self) -> list[sweep.MetricChoice]:
-        """The table's columns: BCE, the live top-hat and Gaussian, tolerant F at each table sigma."""
+        """The table's rows: BCE, the live top-hat and Gaussian, tolerant F at each table sigma."""
         window = self.result.window if self.result is not None else 15
         return [sweep.metric_choice("bce"), sweep.metric_choice("tophat", kernel=self.kernel.value),
                 sweep.metric_choice("gaussian", sigma=self.sigma.value, window=window),
                 *(sweep.metric_choice("tolerant_f", sigma=s, window=window) for s in TABLE_SIGMAS)]
 
     def best_epochs(self) -> dict[str, dict[str, sweep.Best]]:
-        """{column title: {run: Best}} as the table shows them."""
+        """{row title: {run: Best}} as the table shows them."""
         return {_title(choice): self.result.best(choice) for choice in self.best_choices()}
 
     def _fill_best_table(self) -> None:
@@ -310,6 +310,8 @@ class SweepWidget(Container):
         for row in range(table.rowCount()):
             for column in range(table.columnCount()):
                 item = table.item(row, column)
+                if item.text() == "-":  # this run has no value for this metric
+                    continue
                 metric = table.verticalHeaderItem(row).text()
                 item.setToolTip(f"{runs[column]}: best {metric} at epoch {item.text().replace(':', ',', 1)}")
         grids = sorted({row.get("grid", "") for row in self.result.rows} - {""})

@@ -107,8 +107,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     check_output_folder(args.cache if args.cache is not None else default_cache_dir(), replaced=False)
     resolution = parse_resolution(args.resolution)
     for image in args.image if resolution is not None else ():  # refused before the first prediction
+        shape = image_shape(image)  # its own errors name the file
         try:
-            check_resolution(image_shape(image), resolution)
+            check_resolution(shape, resolution)
         except InputError as exc:
             raise InputError(f"{image}: {exc}") from None
     pairs = [sweep.Pair(image, trace) for image, trace in zip(args.image, args.trace, strict=True)]

@@ -41,7 +41,6 @@ __all__ = [
 _CROSS = ndi.generate_binary_structure(2, 1)  # 4-connectivity: grains, hole filling, dilations
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity: boundaries (a diagonal step does not break a line)
 _EDGE_PAD = 16  # px the mask is extended past the image edge before thinning (see _skeleton)
-_CENTROID_CUTOFF = 0.3  # grain_unet analysis/objective_functions: x the mean true nearest-neighbour distance
 
 
 

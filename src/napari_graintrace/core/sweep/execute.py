@@ -27,6 +27,19 @@ from ..steps import run_steps
 from .runs import LoadedPair, Pair, Run, as_runs, load_pairs
 from .table import MAX_KERNEL, Key, PairOutcome, Summary, SweepResult, add_outcome, kernel_text, sigma_text
 
+__all__ = [
+    "BCE_PARTS",
+    "SCORE_ROWS",
+    "PreparedSweep",
+    "add_boundary_ods",
+    "evaluate_pair",
+    "new_result",
+    "prepare_sweep",
+    "reusable",
+    "score_rows",
+    "sweep_steps",
+]
+
 
 # --------------------------------------------------------------------------------------------
 # scoring one prediction: a list of row makers, so a new score is one small function

@@ -20,6 +20,15 @@ from ..errors import InputError
 from ..io import read_micrograph, read_trace
 from ..model.checkpoints import Checkpoint, find_checkpoints
 
+__all__ = [
+    "LoadedPair",
+    "Pair",
+    "Run",
+    "as_runs",
+    "load_pairs",
+    "parse_run",
+]
+
 
 @dataclass(frozen=True)
 class Pair:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,25 @@ from ..io import write_text
 from ..options import MatchDistance
 from ..scoring import scores
 
+__all__ = [
+    "CSV_FIELDS",
+    "DEFAULT_PARAMETERS",
+    "LOWER_IS_BETTER",
+    "MAX_KERNEL",
+    "Best",
+    "Key",
+    "MetricChoice",
+    "PairOutcome",
+    "Summary",
+    "SweepResult",
+    "add_outcome",
+    "kernel_text",
+    "metric_choice",
+    "parse_metric",
+    "sigma_text",
+    "write_csv",
+]
+
 # grid: rows x columns the scores were computed on, the micrograph's (core.grid), whatever the network saw
 CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "value", "grid")
 
@@ -27,7 +47,7 @@ CSV_FIELDS = ("run", "epoch", "checkpoint", "image", "metric", "parameters", "va
 MAX_KERNEL = 31  # top-hat kernels up to this size re-score live from the summary
 
 # Which way is better, per metric of the table: the one place ``best`` looks. A new score row
-# (as grain F1 and boundary F did) adds its name here and its row maker to SCORE_ROWS.
+# (as grain F1 and boundary F did) adds its name here and its row maker to ``execute.SCORE_ROWS``.
 LOWER_IS_BETTER = {"bce": True, "tophat": True, "gaussian": True, "tolerant_f": False, "tolerant_precision": False,
                    "tolerant_recall": False, "boundary_f": False, "grain_f1": False, "boundary_ods": False,
                    # grain metrics (``grains=True``: core.grains.SWEEP_METRICS)
@@ -104,7 +124,9 @@ def parse_metric(text: str, window: int | None = None) -> MetricChoice:
         try:
             values[key] = float(value)
         except ValueError:
-            raise InputError(f"{text!r}: {key} must be a number, got {value!r}") from None
+            values[key] = math.nan
+        if not math.isfinite(values[key]):
+            raise InputError(f"{text!r}: {key} must be a number, got {value!r}")
     whole = {key: int(value) for key, value in values.items() if key in ("kernel", "window")}
     for key, value in whole.items():
         if value != values[key]:
