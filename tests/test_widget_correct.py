@@ -16,7 +16,7 @@ from PIL import Image
 from qtpy.QtCore import Qt
 from qtpy.QtTest import QTest
 from vispy.util import keys
-from widget_session import PLUGIN
+from widget_session import PLUGIN, press
 
 from napari_graintrace._widgets.correct import ENDS_NAME, GRAINS_NAME, TRACING_NAME, CorrectWidget
 from napari_graintrace.core import grains
@@ -34,7 +34,7 @@ def grid(size: int = 120, step: int = 30) -> np.ndarray:
 
 @pytest.fixture
 def docked(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)  # shown, as a person sees it: controls are clicked where they are
     truth = grid()
     prob = faint_map(truth, faint_fraction=0.0, noise=0.01, seed=0)
     prob[54:67, 37:53] = 0.01  # a 16-px break in a line: too dark to close by itself; suggested
@@ -131,7 +131,9 @@ def test_suggested_gaps_close_with_one_key(docked, qtbot, errors):
     viewer, widget, _, _ = docked
     # keep the stubs either side of the break; the draft does not close it (mean p 0.19 < 0.3), the
     # suggestions (looser: a person reviews them) do
-    widget.draft_options = DraftOptions(prune=0, gap_prob=0.3)
+    press(widget, widget.show_settings, qtbot)
+    widget.prune.value, widget.gap_prob.value = 0, 0.3
+    assert widget.draft_options == DraftOptions(prune=0, gap_prob=0.3)
     old_session = widget.session
     QTest.mouseClick(widget.draft_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.session is not old_session, timeout=30_000)
@@ -147,6 +149,31 @@ def test_suggested_gaps_close_with_one_key(docked, qtbot, errors):
     tracing.keymap[KeyBinding.from_str("Ctrl+Z")](tracing)
     assert (tracing.data[54:67, 37:53] == 2).any() and grain_count(viewer) == grains_before
     assert not errors
+
+
+def test_draft_settings_shape_the_draft_and_contradicting_ones_are_refused(docked, qtbot, errors):
+    from napari_graintrace.core.draft import DraftOptions
+
+    viewer, widget, prob, _ = docked
+    assert not any(control.visible for control in widget.settings)  # a short dock until asked
+    press(widget, widget.show_settings, qtbot)
+    assert widget.show_settings.value and all(control.visible for control in widget.settings)
+    assert widget.draft_options == DraftOptions()  # they start at the CLI's defaults
+    widget.prune.value, widget.gap_radius.value = 0, 0  # every spur kept, no gap closed
+    old_session = widget.session
+    QTest.mouseClick(widget.draft_button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.session is not old_session, timeout=30_000)
+    expected = draft_tracing(prob, DraftOptions(prune=0, gap_radius=0)).tracing
+    np.testing.assert_array_equal(viewer.layers[TRACING_NAME].data == 1, expected)
+    assert not np.array_equal(expected, draft_tracing(prob).tracing)  # the settings made a difference
+    assert widget.session.options.gap_radius == 0  # G suggests with the same settings
+    # a low threshold above the high one: said in a notification; the draft on screen stays
+    session, shown = widget.session, viewer.layers[TRACING_NAME].data.copy()
+    widget.low.value = 0.9
+    QTest.mouseClick(widget.draft_button.native, Qt.MouseButton.LeftButton)
+    assert errors and "must not exceed the high one" in errors[-1]
+    assert widget.session is session and np.array_equal(viewer.layers[TRACING_NAME].data, shown)
+    assert widget.draft_button.enabled
 
 
 def test_save_to_dataset_writes_the_pair_and_the_manifest_never_overwriting(docked, tmp_path, monkeypatch, errors):

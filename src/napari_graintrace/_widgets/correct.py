@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, SpinBox
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
@@ -58,6 +58,22 @@ class CorrectWidget(Container):
                                          nullable=True, tooltip="the micrograph saved with the tracing")
         self.checkpoint = LineEdit(label="source checkpoint", value="",
                                    tooltip="the checkpoint that made the prediction (recorded in the manifest)")
+        defaults = DraftOptions()  # the settings start at the defaults of `graintrace draft`, not repeated here
+        self.show_settings = CheckBox(label="draft settings", value=False,
+                                      tooltip="the draft's thresholds, gap closing and pruning "
+                                              "(graintrace draft's flags)")
+        self.high = FloatSpinBox(label="high threshold", min=0.0, max=1.0, step=0.01, value=defaults.high,
+                                 visible=False, tooltip="hysteresis on p: a line starts where p reaches this")
+        self.low = FloatSpinBox(label="low threshold", min=0.0, max=1.0, step=0.01, value=defaults.low,
+                                visible=False, tooltip="hysteresis on p: a line is followed while p stays above it")
+        self.gap_radius = SpinBox(label="gap radius (px)", min=0, max=1000, value=defaults.gap_radius,
+                                  visible=False,
+                                  tooltip="how far a dangling end looks for a line to join (0: no gap closing)")
+        self.gap_prob = FloatSpinBox(label="gap mean p", min=0.0, max=1.0, step=0.01, value=defaults.gap_prob,
+                                     visible=False, tooltip="the mean p a gap-closing path needs along the ridge")
+        self.prune = SpinBox(label="prune (px)", min=0, max=1000, value=defaults.prune, visible=False,
+                             tooltip="dangling spurs shorter than this are removed")
+        self.settings = (self.high, self.low, self.gap_radius, self.gap_prob, self.prune)
         self.draft_button = ui.button("Draft", self._draft_clicked)
         self.status = Label(label="edits", value="draft a prediction to start")
         self.help = Label(label="mouse", value="click a line: delete it · Shift-click ×2: ridge path · "
@@ -70,11 +86,11 @@ class CorrectWidget(Container):
                                   tooltip="the lab's training tracings are 3-5 px wide")
         self.save_button = ui.button("Save to dataset", self._save_clicked)
         super().__init__(widgets=[
-            self.status, self.source_layer, self.micrograph_layer, self.checkpoint, self.draft_button, self.help,
-            self.dataset, self.pair_name, self.thickness, self.save_button,
+            self.status, self.source_layer, self.micrograph_layer, self.checkpoint, self.show_settings,
+            *self.settings, self.draft_button, self.help, self.dataset, self.pair_name, self.thickness,
+            self.save_button,
         ])
         self.session: CorrectionSession | None = None
-        self.draft_options = DraftOptions()
         self.source_name = ""
         self._worker = None
         self._hooked: set = set()  # tracing layers whose mouse and keys drive this widget
@@ -83,6 +99,7 @@ class CorrectWidget(Container):
         self._tick = QTimer(self.native)  # the time spent, shown every second; dies with the dock
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._show_status)
+        self.show_settings.changed.connect(self._show_settings)
         self.dataset.changed.connect(self._suggest_name)
         self.source_layer.changed.connect(self._source_changed)
         ui.follow_layer_list(self, viewer, self.reset_choices, picks=lambda: [
@@ -101,6 +118,16 @@ class CorrectWidget(Container):
         return [(layer.name, layer) for layer in self.viewer.layers
                 if isinstance(layer, Image | Labels) and not getattr(layer, "rgb", False)
                 and (not ui.is_output_layer(layer) or layer.metadata.get(ui.OWNER_KEY) == "prediction")]
+
+    def _show_settings(self, shown: bool) -> None:
+        for control in self.settings:
+            control.visible = shown
+
+    @property
+    def draft_options(self) -> DraftOptions:
+        """The draft's options from the settings, checked there (a low threshold above the high is refused)."""
+        return DraftOptions(high=self.high.value, low=self.low.value, gap_radius=self.gap_radius.value,
+                            gap_prob=self.gap_prob.value, prune=self.prune.value)
 
     def _source_changed(self, layer) -> None:
         if layer is not None and not self.checkpoint.value:
@@ -125,13 +152,14 @@ class CorrectWidget(Container):
         from napari.qt.threading import create_worker
 
         prob, name = self._inputs()
+        options = self.draft_options  # refused here, before any work, when the settings contradict
         self.draft_button.enabled = False
         self.status.value = "drafting…"
         self.source_name = name
 
         def work() -> CorrectionSession:
-            draft = draft_tracing(prob, self.draft_options)
-            return CorrectionSession(draft.tracing, None if _is_tracing(prob) else draft.prob, self.draft_options)
+            draft = draft_tracing(prob, options)
+            return CorrectionSession(draft.tracing, None if _is_tracing(prob) else draft.prob, options)
 
         worker = create_worker(work)
         worker.returned.connect(self._show_session)
@@ -148,9 +176,9 @@ class CorrectWidget(Container):
     def draft_now(self) -> None:
         """Draft in this thread (scripts and tests that do not want a worker)."""
         prob, self.source_name = self._inputs()
-        draft = draft_tracing(prob, self.draft_options)
-        self._show_session(CorrectionSession(draft.tracing, None if _is_tracing(prob) else draft.prob,
-                                             self.draft_options))
+        options = self.draft_options
+        draft = draft_tracing(prob, options)
+        self._show_session(CorrectionSession(draft.tracing, None if _is_tracing(prob) else draft.prob, options))
 
     def _show_session(self, session: CorrectionSession) -> None:
         self.session = session
