@@ -52,11 +52,10 @@ def dangling_ends(skeleton: np.ndarray, region: tuple[slice, slice] | None = Non
     padded = (slice(max(rows.start - 1, 0), min(rows.stop + 1, skeleton.shape[0])),
               slice(max(cols.start - 1, 0), min(cols.stop + 1, skeleton.shape[1])))
     window = skeleton[padded]
-    inner = np.zeros_like(window)
-    inner[rows.start - padded[0].start: rows.stop - padded[0].start,
-          cols.start - padded[1].start: cols.stop - padded[1].start] = True
-    found = np.argwhere(window & inner & (neighbour_count(window) <= 1))
-    return found + (padded[0].start, padded[1].start) if found.size else found.reshape(0, 2)
+    counts = neighbour_count(window)
+    inner = (slice(rows.start - padded[0].start, rows.stop - padded[0].start),
+             slice(cols.start - padded[1].start, cols.stop - padded[1].start))
+    return np.argwhere(window[inner] & (counts[inner] <= 1)) + (rows.start, cols.start)
 
 
 def branch_labels(skeleton: np.ndarray) -> tuple[np.ndarray, int]:
