@@ -18,13 +18,12 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
-from napari_graintrace.core.io import write_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import print_machine
 from bench_draft import nist_demo_map
+from make_screenshots import write_window
 
-OUT = Path(__file__).parent / "images"
 SIZE = (1366, 768)
 
 
@@ -37,9 +36,7 @@ def settle(seconds: float = 0.5) -> None:
 
 def shoot(viewer, name: str) -> None:
     settle()
-    picture = viewer.screenshot(canvas_only=False, flash=False)
-    write_image(OUT / f"{name}.png", picture[..., :3], overwrite=True)
-    print(f"wrote {OUT / name}.png ({picture.shape[1]} x {picture.shape[0]})")
+    write_window(viewer, name)
 
 
 def main() -> None:

@@ -17,15 +17,13 @@ from pathlib import Path
 import napari
 from qtpy.QtWidgets import QApplication
 
-from napari_graintrace.core.io import write_image
 from napari_graintrace.data import DEMO_CHECKPOINTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _common import print_machine
 from docs_text import replace_block
-from make_screenshots import click, narrow_dock, open_from_menu
+from make_screenshots import click, narrow_dock, open_from_menu, write_window
 
-OUT = Path(__file__).parent / "images"
 SIZE = (1366, 768)  # a laptop screen, as docs/make_screenshots.py
 
 
@@ -41,9 +39,7 @@ def settle(widget=None, seconds: float = 900) -> None:
 
 def shoot(viewer, name: str) -> None:
     settle()
-    picture = viewer.screenshot(canvas_only=False, flash=False)
-    write_image(OUT / f"{name}.png", picture[..., :3], overwrite=True)
-    print(f"wrote {OUT / name}.png")
+    write_window(viewer, name)
 
 
 def captions(defaults: dict, tuned: dict, settings: int) -> str:

@@ -67,14 +67,19 @@ def new_viewer(widget_name: str):
     return viewer, widget
 
 
+def write_window(viewer, name: str) -> None:
+    """The whole window as it is now to docs/images/NAME.png (every screenshot script; the caller settles it)."""
+    picture = viewer.screenshot(canvas_only=False, flash=False)
+    path = OUT / f"{name}.png"
+    write_image(path, picture[..., :3], overwrite=True)
+    print(f"wrote {path} ({picture.shape[1]} x {picture.shape[0]})")
+
+
 def save(viewer, name: str) -> None:
     viewer.window.resize(*SIZE)
     for _ in range(20):
         QApplication.processEvents()
-    picture = viewer.screenshot(canvas_only=False, flash=False)
-    path = OUT / f"{name}{SUFFIX}.png"
-    write_image(path, picture[..., :3], overwrite=True)
-    print(f"wrote {path} ({picture.shape[1]} x {picture.shape[0]})")
+    write_window(viewer, f"{name}{SUFFIX}")
     viewer.close()
 
 
